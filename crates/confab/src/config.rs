@@ -1,0 +1,198 @@
+//! Configuration: embedded defaults, then a TOML file, then environment
+//! variables, then command-line flags (clap merges the last two; a flag wins).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Deserialize;
+
+pub const DEFAULT_BIND: &str = "127.0.0.1:7880";
+pub const DEFAULT_UDP_PORT: u16 = 10000;
+
+/// Options shared by every command that needs keys or addresses.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Overrides {
+    /// TOML configuration file.
+    #[arg(long, env = "CONFAB_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// HTTP and WebSocket listen address.
+    #[arg(long, env = "CONFAB_BIND")]
+    pub bind: Option<SocketAddr>,
+    /// UDP port for all media (ICE over UDP).
+    #[arg(long, env = "CONFAB_UDP_PORT")]
+    pub udp_port: Option<u16>,
+    /// IP the media socket binds; defaults to the IP of --bind.
+    #[arg(long, env = "CONFAB_MEDIA_IP")]
+    pub media_ip: Option<IpAddr>,
+    /// IP advertised to clients in ICE candidates (the address they reach us on).
+    #[arg(long, env = "CONFAB_PUBLIC_IP")]
+    pub public_ip: Option<IpAddr>,
+    /// Media worker threads (default: one per core).
+    #[arg(long, env = "CONFAB_WORKERS")]
+    pub workers: Option<usize>,
+    /// API key (with CONFAB_API_SECRET); adds to the keys in the file.
+    #[arg(long, env = "CONFAB_API_KEY")]
+    pub api_key: Option<String>,
+    /// API secret for --api-key. Prefer the environment variable to the flag.
+    #[arg(long, env = "CONFAB_API_SECRET", hide_env_values = true)]
+    pub api_secret: Option<String>,
+}
+
+/// The TOML file. Every field is optional; see docs/configuration.md.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct File {
+    pub bind: Option<SocketAddr>,
+    pub public_ip: Option<IpAddr>,
+    pub media: MediaFile,
+    /// API key → secret.
+    pub keys: HashMap<String, String>,
+    pub room: RoomFile,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaFile {
+    pub udp_port: Option<u16>,
+    pub ip: Option<IpAddr>,
+    pub workers: Option<usize>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoomFile {
+    pub max_participants: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration in {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The resolved configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub media_bind: SocketAddr,
+    pub public_ip: IpAddr,
+    pub workers: usize,
+    pub keys: HashMap<String, String>,
+    pub max_participants: usize,
+}
+
+impl Config {
+    pub fn load(o: &Overrides) -> Result<Self, ConfigError> {
+        let file = match &o.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                    path: path.clone(),
+                    source,
+                })?
+            }
+            None => File::default(),
+        };
+
+        let bind = o
+            .bind
+            .or(file.bind)
+            .unwrap_or_else(|| DEFAULT_BIND.parse().expect("valid default"));
+        let media_ip = o.media_ip.or(file.media.ip).unwrap_or(bind.ip());
+        let udp_port = o
+            .udp_port
+            .or(file.media.udp_port)
+            .unwrap_or(DEFAULT_UDP_PORT);
+        let public_ip = o.public_ip.or(file.public_ip).unwrap_or_else(|| {
+            if media_ip.is_unspecified() {
+                confab_sfu::default_public_ip().unwrap_or(IpAddr::from([127, 0, 0, 1]))
+            } else {
+                media_ip
+            }
+        });
+        let workers = o
+            .workers
+            .or(file.media.workers)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        if workers == 0 || workers > 256 {
+            return Err(ConfigError::Invalid("workers must be 1 to 256".into()));
+        }
+
+        let mut keys = file.keys;
+        match (&o.api_key, &o.api_secret) {
+            (Some(k), Some(s)) => {
+                keys.insert(k.clone(), s.clone());
+            }
+            (None, None) => {}
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "CONFAB_API_KEY and CONFAB_API_SECRET go together".into(),
+                ));
+            }
+        }
+        if let Some((k, _)) = keys.iter().find(|(_, s)| s.len() < 32) {
+            return Err(ConfigError::Invalid(format!(
+                "the secret of API key {k:?} is shorter than 32 characters"
+            )));
+        }
+
+        Ok(Self {
+            bind,
+            media_bind: SocketAddr::new(media_ip, udp_port),
+            public_ip,
+            workers,
+            keys,
+            max_participants: file.room.max_participants.unwrap_or(100),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_flags() {
+        let dir = std::env::temp_dir().join(format!("confab-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "bind = \"127.0.0.1:9000\"\n[media]\nudp_port = 12000\n[keys]\nk = \"0123456789abcdef0123456789abcdef\"\n",
+        )
+        .unwrap();
+        let mut o = Overrides {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        let c = Config::load(&o).unwrap();
+        assert_eq!(c.bind.port(), 9000);
+        assert_eq!(c.media_bind.port(), 12000);
+        assert_eq!(c.public_ip, IpAddr::from([127, 0, 0, 1]));
+        assert!(c.keys.contains_key("k"));
+
+        o.udp_port = Some(13000);
+        assert_eq!(Config::load(&o).unwrap().media_bind.port(), 13000);
+
+        std::fs::write(&path, "bogus = 1\n").unwrap();
+        assert!(matches!(Config::load(&o), Err(ConfigError::Parse { .. })));
+        std::fs::write(&path, "[keys]\nk = \"short\"\n").unwrap();
+        assert!(matches!(Config::load(&o), Err(ConfigError::Invalid(_))));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

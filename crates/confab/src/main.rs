@@ -1,0 +1,215 @@
+//! The `confab` binary: one process runs the whole meeting stack.
+//!
+//! `serve` resolves the configuration ([`config`]), starts the media plane
+//! (`confab-sfu`: UDP demux and media workers), the conference control
+//! (`confab-room`) and the HTTP/WebSocket front (`confab-signal`), which also
+//! serves the embedded web app. `token` mints access tokens for the configured
+//! key.
+
+mod config;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use confab_room::{Limits, Rooms};
+use confab_sfu::{Sfu, SfuConfig};
+use confab_signal::{AppState, Asset, Keys, VideoGrant};
+use rand::Rng;
+
+use config::{Config, Overrides};
+
+static ASSETS: &[Asset] = include!(concat!(env!("OUT_DIR"), "/assets.rs"));
+
+#[derive(Parser)]
+#[command(name = "confab", version, about = "Self-hosted video meetings")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: signalling, media, web app.
+    Serve {
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// Print an access token for the configured API key.
+    Token {
+        #[command(flatten)]
+        overrides: Overrides,
+        /// Room the token may join.
+        #[arg(long)]
+        room: String,
+        /// Participant identity.
+        #[arg(long)]
+        identity: String,
+        /// Display name.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Lifetime, e.g. 90s, 30m, 1h, 7d.
+        #[arg(long, default_value = "1h", value_parser = parse_ttl)]
+        ttl: Duration,
+        /// Join without being seen by others (recorders, bots).
+        #[arg(long)]
+        hidden: bool,
+        /// Receive only: no publishing of media or data.
+        #[arg(long)]
+        subscribe_only: bool,
+    },
+}
+
+fn parse_ttl(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number with s, m, h or d"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("{s:?}: unit must be s, m, h or d")),
+    };
+    if secs == 0 || secs > 366 * 86_400 {
+        return Err("ttl must be between 1s and 366d".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { overrides } => serve(overrides),
+        Command::Token {
+            overrides,
+            room,
+            identity,
+            name,
+            ttl,
+            hidden,
+            subscribe_only,
+        } => {
+            let config = match Config::load(&overrides) {
+                Ok(c) => c,
+                Err(e) => return fail(&e.to_string()),
+            };
+            if config.keys.is_empty() {
+                return fail(
+                    "no API key configured: set CONFAB_API_KEY and CONFAB_API_SECRET, or [keys] in the config file",
+                );
+            }
+            let grant = VideoGrant {
+                room_join: true,
+                room,
+                hidden,
+                can_publish: subscribe_only.then_some(false),
+                can_publish_data: subscribe_only.then_some(false),
+                ..Default::default()
+            };
+            match Keys::new(config.keys).mint(&identity, &name, grant, ttl) {
+                Some(t) => {
+                    println!("{t}");
+                    ExitCode::SUCCESS
+                }
+                None => fail("could not sign the token"),
+            }
+        }
+    }
+}
+
+fn fail(msg: &str) -> ExitCode {
+    eprintln!("confab: {msg}");
+    ExitCode::FAILURE
+}
+
+fn serve(overrides: Overrides) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,str0m=warn".into()),
+        )
+        .init();
+    let mut config = match Config::load(&overrides) {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let dev_key = config.keys.is_empty().then(|| {
+        let key = format!("dev{}", random_text(8));
+        let secret = random_text(40);
+        config.keys.insert(key.clone(), secret.clone());
+        (key, secret)
+    });
+
+    let sfu = match Sfu::start(SfuConfig {
+        bind: config.media_bind,
+        public_addr: std::net::SocketAddr::new(config.public_ip, config.media_bind.port()),
+        workers: config.workers,
+    }) {
+        Ok(s) => s,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let media_addr = sfu.local_addr();
+    let rooms = Arc::new(Rooms::new(
+        sfu,
+        Limits {
+            max_participants: config.max_participants,
+            ..Limits::default()
+        },
+    ));
+    let state = Arc::new(AppState {
+        rooms,
+        keys: Keys::new(config.keys.clone()),
+        assets: ASSETS,
+        join_token_ttl: Duration::from_secs(6 * 3600),
+    });
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(config.bind).await {
+            Ok(l) => l,
+            Err(e) => return fail(&format!("cannot listen on {}: {e}", config.bind)),
+        };
+        let http = listener.local_addr().unwrap_or(config.bind);
+        println!("Confab {} is running.", env!("CARGO_PKG_VERSION"));
+        println!("  Open a meeting:  http://{http}/");
+        println!("  Client SDKs:     ws://{http}  (compatible with LiveKit client SDKs)");
+        println!(
+            "  Media:           UDP {media_addr}, advertised as {}",
+            config.public_ip
+        );
+        if let Some((key, secret)) = &dev_key {
+            println!("  API key:         {key}");
+            println!("  API secret:      {secret}");
+            println!("  (a development key made for this run; configure your own for production)");
+        }
+        let app = confab_signal::router(state);
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            return fail(&format!("server error: {e}"));
+        }
+        ExitCode::SUCCESS
+    })
+}
+
+fn random_text(len: usize) -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}

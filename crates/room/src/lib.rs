@@ -1,0 +1,602 @@
+//! Conference control: rooms, participants, their tracks and permissions.
+//!
+//! This is the job Jicofo and Prosody's MUC do in Jitsi. A signalling session
+//! joins a [`Room`] with an identity and permissions that came from a verified
+//! token, and from then on the room:
+//! - keeps the participant list with versioned participant records,
+//! - tells every member about changes through its [`RoomEvent`] channel,
+//! - evicts an older session of the same identity,
+//! - turns publications into media-plane subscriptions (auto-subscribe), and
+//! - routes data messages to their destinations.
+//!
+//! Media itself never passes through here: the room drives its
+//! [`confab_sfu::RoomMedia`] handle, which lives on a media worker.
+
+mod ids;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use confab_sfu::{
+    Kind, LayerSize, MediaEvent, PeerId, RoomMedia, Sfu, StreamLabels, TrackId, TrackSpec, Wanted,
+};
+use tokio::sync::mpsc;
+
+pub use ids::new_sid;
+
+/// What a participant may do; from its token, changed only by moderators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Permission {
+    pub can_publish: bool,
+    pub can_subscribe: bool,
+    pub can_publish_data: bool,
+    pub hidden: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParticipantState {
+    Joined,
+    Active,
+    Disconnected,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Unknown,
+    Camera,
+    Microphone,
+    ScreenShare,
+    ScreenShareAudio,
+}
+
+/// One simulcast layer as the publisher described it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layer {
+    /// 0 = low, 1 = medium, 2 = high.
+    pub quality: u8,
+    pub width: u32,
+    pub height: u32,
+    pub bitrate: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Track {
+    pub id: TrackId,
+    pub sid: String,
+    /// The publisher's own id for the track.
+    pub cid: String,
+    pub kind: Kind,
+    pub source: Source,
+    pub name: String,
+    pub muted: bool,
+    pub width: u32,
+    pub height: u32,
+    pub simulcast: bool,
+    pub layers: Vec<Layer>,
+    pub mime_type: String,
+    pub stream: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Participant {
+    pub peer: PeerId,
+    pub sid: String,
+    pub identity: String,
+    pub name: String,
+    pub metadata: String,
+    pub permission: Permission,
+    pub state: ParticipantState,
+    pub tracks: Vec<Track>,
+    pub joined_at: i64,
+    pub version: u32,
+    pub client_protocol: i32,
+}
+
+/// A published track as the publisher asks for it.
+#[derive(Debug, Clone)]
+pub struct NewTrack {
+    pub cid: String,
+    pub kind: Kind,
+    pub source: Source,
+    pub name: String,
+    pub muted: bool,
+    pub width: u32,
+    pub height: u32,
+    pub layers: Vec<Layer>,
+    pub simulcast: bool,
+    pub stream: String,
+}
+
+/// Why a participant is told to leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaveReason {
+    DuplicateIdentity,
+    RoomClosed,
+}
+
+/// What a room tells one member's signalling session.
+#[derive(Debug, Clone)]
+pub enum RoomEvent {
+    /// These participants joined, changed or left (state Disconnected).
+    Participants(Vec<Participant>),
+    /// This session must end.
+    Leave(LeaveReason),
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RoomError {
+    #[error("the room is full")]
+    Full,
+    #[error("not allowed to publish")]
+    PublishDenied,
+    #[error("too many published tracks")]
+    TooManyTracks,
+    #[error("no such participant")]
+    UnknownParticipant,
+    #[error("media plane unavailable: {0}")]
+    Media(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_participants: usize,
+    pub max_tracks_per_participant: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_participants: 100,
+            max_tracks_per_participant: 8,
+        }
+    }
+}
+
+/// Everything needed to join.
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    pub identity: String,
+    pub name: String,
+    pub metadata: String,
+    pub permission: Permission,
+    pub auto_subscribe: bool,
+    pub client_protocol: i32,
+}
+
+/// What a new member learns when it joins.
+pub struct Joined {
+    pub room: Arc<Room>,
+    pub me: Participant,
+    /// Visible members already present.
+    pub others: Vec<Participant>,
+    pub events: mpsc::UnboundedReceiver<RoomEvent>,
+    pub media_events: mpsc::UnboundedReceiver<MediaEvent>,
+}
+
+/// All rooms of this node.
+pub struct Rooms {
+    sfu: Sfu,
+    limits: Limits,
+    rooms: Mutex<HashMap<String, Arc<Room>>>,
+}
+
+impl Rooms {
+    pub fn new(sfu: Sfu, limits: Limits) -> Self {
+        Self {
+            sfu,
+            limits,
+            rooms: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Join `name`, creating the room if needed.
+    pub fn join(self: &Arc<Self>, name: &str, req: JoinRequest) -> Result<Joined, RoomError> {
+        let room = {
+            let mut rooms = lock(&self.rooms);
+            rooms
+                .entry(name.to_string())
+                .or_insert_with(|| {
+                    Arc::new(Room {
+                        name: name.to_string(),
+                        sid: new_sid("RM_"),
+                        created_at: unix_now(),
+                        media: self.sfu.create_room(),
+                        limits: self.limits.clone(),
+                        rooms: Arc::downgrade(self),
+                        state: Mutex::new(RoomState::default()),
+                    })
+                })
+                .clone()
+        };
+        let joined = room.join(req);
+        if joined.is_err() {
+            self.remove_if_empty(&room);
+        }
+        joined
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Room>> {
+        lock(&self.rooms).get(name).cloned()
+    }
+
+    pub fn list(&self) -> Vec<Arc<Room>> {
+        lock(&self.rooms).values().cloned().collect()
+    }
+
+    fn remove_if_empty(&self, room: &Room) {
+        let mut rooms = lock(&self.rooms);
+        if let Some(r) = rooms.get(&room.name)
+            && std::ptr::eq(Arc::as_ptr(r), room)
+            && lock(&r.state).members.is_empty()
+        {
+            rooms.remove(&room.name);
+        }
+    }
+}
+
+pub struct Room {
+    pub name: String,
+    pub sid: String,
+    pub created_at: i64,
+    media: RoomMedia,
+    limits: Limits,
+    rooms: std::sync::Weak<Rooms>,
+    state: Mutex<RoomState>,
+}
+
+#[derive(Default)]
+struct RoomState {
+    members: HashMap<PeerId, Member>,
+}
+
+struct Member {
+    info: Participant,
+    auto_subscribe: bool,
+    events: mpsc::UnboundedSender<RoomEvent>,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not take every later request down with it.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The stream and track labels LiveKit-compatible clients expect on a
+/// forwarded track: `<participant sid>|<track sid>` and `<track sid>`.
+fn labels(participant_sid: &str, track_sid: &str) -> StreamLabels {
+    StreamLabels {
+        stream_id: format!("{participant_sid}|{track_sid}"),
+        track_id: track_sid.to_string(),
+    }
+}
+
+impl Room {
+    pub fn num_participants(&self) -> usize {
+        lock(&self.state)
+            .members
+            .values()
+            .filter(|m| !m.info.permission.hidden)
+            .count()
+    }
+
+    pub fn participants(&self) -> Vec<Participant> {
+        lock(&self.state)
+            .members
+            .values()
+            .map(|m| m.info.clone())
+            .collect()
+    }
+
+    fn join(self: &Arc<Self>, req: JoinRequest) -> Result<Joined, RoomError> {
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (media_tx, media_events) = mpsc::unbounded_channel();
+        let peer = PeerId(next_id());
+        let me = Participant {
+            peer,
+            sid: new_sid("PA_"),
+            identity: req.identity.clone(),
+            name: req.name,
+            metadata: req.metadata,
+            permission: req.permission,
+            state: ParticipantState::Joined,
+            tracks: Vec::new(),
+            joined_at: unix_now(),
+            version: 1,
+            client_protocol: req.client_protocol,
+        };
+
+        let mut state = lock(&self.state);
+        // A second session with the same identity replaces the first.
+        let duplicate = state
+            .members
+            .values()
+            .find(|m| m.info.identity == req.identity)
+            .map(|m| m.info.peer);
+        if let Some(old) = duplicate {
+            if let Some(m) = state.members.get(&old) {
+                let _ = m
+                    .events
+                    .send(RoomEvent::Leave(LeaveReason::DuplicateIdentity));
+            }
+            self.remove_locked(&mut state, old);
+        }
+        if state.members.len() >= self.limits.max_participants {
+            return Err(RoomError::Full);
+        }
+        self.media
+            .add_peer(peer, media_tx)
+            .map_err(|e| RoomError::Media(e.to_string()))?;
+
+        let others: Vec<Participant> = state
+            .members
+            .values()
+            .filter(|m| !m.info.permission.hidden)
+            .map(|m| m.info.clone())
+            .collect();
+        if req.auto_subscribe && me.permission.can_subscribe {
+            for m in state.members.values() {
+                for t in &m.info.tracks {
+                    self.media
+                        .subscribe(peer, t.id, labels(&m.info.sid, &t.sid));
+                }
+            }
+        }
+        if !me.permission.hidden {
+            broadcast(&state, peer, RoomEvent::Participants(vec![me.clone()]));
+        }
+        state.members.insert(
+            peer,
+            Member {
+                info: me.clone(),
+                auto_subscribe: req.auto_subscribe,
+                events: events_tx,
+            },
+        );
+        drop(state);
+        tracing::info!(room = %self.name, identity = %me.identity, sid = %me.sid, "joined");
+        Ok(Joined {
+            room: self.clone(),
+            me,
+            others,
+            events,
+            media_events,
+        })
+    }
+
+    /// The participant left or its session ended.
+    pub fn leave(&self, peer: PeerId) {
+        let mut state = lock(&self.state);
+        self.remove_locked(&mut state, peer);
+        let empty = state.members.is_empty();
+        drop(state);
+        if empty && let Some(rooms) = self.rooms.upgrade() {
+            rooms.remove_if_empty(self);
+        }
+    }
+
+    fn remove_locked(&self, state: &mut RoomState, peer: PeerId) {
+        let Some(mut m) = state.members.remove(&peer) else {
+            return;
+        };
+        self.media.remove_peer(peer);
+        tracing::info!(room = %self.name, identity = %m.info.identity, "left");
+        if !m.info.permission.hidden {
+            m.info.state = ParticipantState::Disconnected;
+            m.info.version += 1;
+            broadcast(state, peer, RoomEvent::Participants(vec![m.info]));
+        }
+    }
+
+    /// Publish a track; subscribers are attached at once.
+    pub fn add_track(&self, peer: PeerId, new: NewTrack) -> Result<Track, RoomError> {
+        let mut state = lock(&self.state);
+        let member = state
+            .members
+            .get_mut(&peer)
+            .ok_or(RoomError::UnknownParticipant)?;
+        if !member.info.permission.can_publish {
+            return Err(RoomError::PublishDenied);
+        }
+        if member.info.tracks.len() >= self.limits.max_tracks_per_participant {
+            return Err(RoomError::TooManyTracks);
+        }
+        let track = Track {
+            id: TrackId(next_id()),
+            sid: new_sid("TR_"),
+            cid: new.cid,
+            kind: new.kind,
+            source: new.source,
+            name: new.name,
+            muted: new.muted,
+            width: new.width,
+            height: new.height,
+            simulcast: new.simulcast,
+            mime_type: match new.kind {
+                Kind::Audio => "audio/opus".into(),
+                Kind::Video => "video/VP8".into(),
+            },
+            layers: new.layers,
+            stream: new.stream,
+        };
+        let mut sizes: Vec<LayerSize> = track
+            .layers
+            .iter()
+            .map(|l| LayerSize {
+                width: l.width,
+                height: l.height,
+            })
+            .collect();
+        sizes.sort_by_key(|s| s.width.max(s.height));
+        self.media.add_track(
+            peer,
+            TrackSpec {
+                id: track.id,
+                cid: track.cid.clone(),
+                kind: track.kind,
+                layers: sizes,
+            },
+        );
+        member.info.tracks.push(track.clone());
+        member.info.version += 1;
+        member.info.state = ParticipantState::Active;
+        let info = member.info.clone();
+
+        for (other, m) in &state.members {
+            if *other != peer && m.auto_subscribe && m.info.permission.can_subscribe {
+                self.media
+                    .subscribe(*other, track.id, labels(&info.sid, &track.sid));
+            }
+        }
+        if !info.permission.hidden {
+            broadcast(&state, peer, RoomEvent::Participants(vec![info]));
+        }
+        Ok(track)
+    }
+
+    pub fn remove_track(&self, peer: PeerId, track_sid: &str) {
+        self.update_member(peer, |info| {
+            let before = info.tracks.len();
+            info.tracks.retain(|t| {
+                let keep = t.sid != track_sid;
+                if !keep {
+                    self.media.remove_track(t.id);
+                }
+                keep
+            });
+            info.tracks.len() != before
+        });
+    }
+
+    pub fn set_muted(&self, peer: PeerId, track_sid: &str, muted: bool) {
+        self.update_member(peer, |info| {
+            match info.tracks.iter_mut().find(|t| t.sid == track_sid) {
+                Some(t) if t.muted != muted => {
+                    t.muted = muted;
+                    true
+                }
+                _ => false,
+            }
+        });
+    }
+
+    pub fn update_self(&self, peer: PeerId, name: Option<String>, metadata: Option<String>) {
+        self.update_member(peer, |info| {
+            let mut changed = false;
+            if let Some(n) = name.filter(|n| *n != info.name) {
+                info.name = n;
+                changed = true;
+            }
+            if let Some(m) = metadata.filter(|m| *m != info.metadata) {
+                info.metadata = m;
+                changed = true;
+            }
+            changed
+        });
+    }
+
+    /// Apply `change`; if it reports a change, bump the version and tell everyone
+    /// (the member itself too, so clients see their own echo).
+    fn update_member(&self, peer: PeerId, change: impl FnOnce(&mut Participant) -> bool) {
+        let mut state = lock(&self.state);
+        let Some(member) = state.members.get_mut(&peer) else {
+            return;
+        };
+        if !change(&mut member.info) {
+            return;
+        }
+        member.info.version += 1;
+        let info = member.info.clone();
+        if info.permission.hidden {
+            return;
+        }
+        for m in state.members.values() {
+            let _ = m.events.send(RoomEvent::Participants(vec![info.clone()]));
+        }
+    }
+
+    /// What a subscriber wants of the track with `track_sid`.
+    pub fn set_wanted(&self, subscriber: PeerId, track_sid: &str, wanted: Wanted) {
+        if let Some(id) = self.track_id(track_sid) {
+            self.media.set_wanted(subscriber, id, wanted);
+        }
+    }
+
+    pub fn set_subscribed(&self, subscriber: PeerId, track_sid: &str, subscribe: bool) {
+        let state = lock(&self.state);
+        let Some(me) = state.members.get(&subscriber) else {
+            return;
+        };
+        if subscribe && !me.info.permission.can_subscribe {
+            return;
+        }
+        let found = state.members.values().find_map(|m| {
+            m.info
+                .tracks
+                .iter()
+                .find(|t| t.sid == track_sid)
+                .map(|t| (m.info.sid.clone(), t.id))
+        });
+        if let Some((psid, id)) = found {
+            if subscribe {
+                self.media
+                    .subscribe(subscriber, id, labels(&psid, track_sid));
+            } else {
+                self.media.unsubscribe(subscriber, id);
+            }
+        }
+    }
+
+    fn track_id(&self, track_sid: &str) -> Option<TrackId> {
+        lock(&self.state).members.values().find_map(|m| {
+            m.info
+                .tracks
+                .iter()
+                .find(|t| t.sid == track_sid)
+                .map(|t| t.id)
+        })
+    }
+
+    /// Deliver a data message to the named identities, or to everyone but the
+    /// sender when `to` is empty.
+    pub fn send_data(&self, from: PeerId, to: &[String], reliable: bool, payload: Arc<[u8]>) {
+        let state = lock(&self.state);
+        let peers: Vec<PeerId> = state
+            .members
+            .iter()
+            .filter(|(p, m)| {
+                **p != from && (to.is_empty() || to.iter().any(|i| *i == m.info.identity))
+            })
+            .map(|(p, _)| *p)
+            .collect();
+        drop(state);
+        if !peers.is_empty() {
+            self.media.send_data(peers, reliable, payload);
+        }
+    }
+
+    pub fn media(&self) -> &RoomMedia {
+        &self.media
+    }
+}
+
+fn broadcast(state: &RoomState, except: PeerId, event: RoomEvent) {
+    for (p, m) in &state.members {
+        if *p != except {
+            let _ = m.events.send(event.clone());
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! Confab's media plane: the selective forwarding unit.
+//!
+//! Data flow: one UDP socket receives every participant's datagrams. The demux
+//! thread ([`net`]) routes each datagram in O(1) to the [`worker`] thread that
+//! owns the participant's room: by source address once known, otherwise by the
+//! ICE username of the STUN binding request that opens every connection. A
+//! worker owns whole rooms: each participant's two str0m `Rtc` sessions (the
+//! *publisher*, where the browser sends, and the *subscriber*, where we send),
+//! the published tracks and, per subscription, a [`forwarder::Forwarder`] that
+//! picks the simulcast layer and rewrites packets so switches are seamless.
+//! Workers share nothing per packet; they send straight on the shared socket.
+//!
+//! The control plane (signalling, room logic; tokio) drives a room through a
+//! [`RoomMedia`] handle: it passes SDP, declares tracks and subscriptions, and
+//! receives [`MediaEvent`]s per participant (subscriber offers, data channel
+//! messages, a dead transport). This crate knows nothing of any signalling
+//! protocol: identifiers and labels are given to it.
+
+pub mod forwarder;
+pub mod keyframe;
+pub mod layers;
+mod net;
+mod worker;
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crossbeam_channel::Sender;
+use tokio::sync::{mpsc, oneshot};
+
+pub use layers::{LayerSize, Wanted};
+
+/// A participant, as the media plane knows it. Chosen by the control plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub u64);
+
+/// A published track. Chosen by the control plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TrackId(pub u64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Audio,
+    Video,
+}
+
+/// Which of a participant's two WebRTC sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The participant sends to us.
+    Publisher,
+    /// We send to the participant.
+    Subscriber,
+}
+
+/// A track the participant announced before offering its media.
+#[derive(Debug, Clone)]
+pub struct TrackSpec {
+    pub id: TrackId,
+    /// The sender's own id for the track: the msid track id in its SDP.
+    pub cid: String,
+    pub kind: Kind,
+    /// Simulcast layer sizes, lowest first (empty for audio).
+    pub layers: Vec<LayerSize>,
+}
+
+/// Labels a subscriber's browser sees on a forwarded track (the SDP msid).
+#[derive(Debug, Clone)]
+pub struct StreamLabels {
+    pub stream_id: String,
+    pub track_id: String,
+}
+
+/// What the media plane tells the control plane about one participant.
+#[derive(Debug)]
+pub enum MediaEvent {
+    /// An offer for the subscriber session; answer with [`RoomMedia::subscriber_answer`].
+    SubscriberOffer { sdp: String },
+    /// A message the participant sent on one of its data channels.
+    Data { reliable: bool, payload: Vec<u8> },
+    /// The participant's transport is dead (ICE consent lost, DTLS closed).
+    TransportClosed { reason: &'static str },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SfuError {
+    #[error("cannot bind the media port {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("invalid SDP: {0}")]
+    Sdp(String),
+    #[error("negotiation failed: {0}")]
+    Negotiation(String),
+    #[error("unknown participant")]
+    UnknownPeer,
+    #[error("the media worker is gone")]
+    WorkerGone,
+}
+
+#[derive(Debug, Clone)]
+pub struct SfuConfig {
+    /// Address the media socket binds (UDP).
+    pub bind: SocketAddr,
+    /// Address advertised to clients in ICE candidates.
+    pub public_addr: SocketAddr,
+    /// Media worker threads.
+    pub workers: usize,
+}
+
+/// The running media plane.
+pub struct Sfu {
+    workers: Vec<WorkerHandle>,
+    local_addr: SocketAddr,
+}
+
+#[derive(Clone)]
+struct WorkerHandle {
+    commands: Sender<worker::Command>,
+    rooms: Arc<AtomicUsize>,
+}
+
+impl Sfu {
+    pub fn start(config: SfuConfig) -> Result<Self, SfuError> {
+        let socket = UdpSocket::bind(config.bind).map_err(|source| SfuError::Bind {
+            addr: config.bind,
+            source,
+        })?;
+        let local_addr = socket.local_addr().map_err(|source| SfuError::Bind {
+            addr: config.bind,
+            source,
+        })?;
+        let public_addr = SocketAddr::new(config.public_addr.ip(), local_addr.port());
+        let socket = Arc::new(socket);
+
+        let (demux_ctl_tx, demux_ctl_rx) = crossbeam_channel::unbounded();
+        let mut inboxes = Vec::new();
+        let mut workers = Vec::new();
+        for index in 0..config.workers.max(1) {
+            let (cmd_tx, cmd_rx) = crossbeam_channel::unbounded();
+            let (pkt_tx, pkt_rx) = crossbeam_channel::bounded(worker::INBOX_CAPACITY);
+            inboxes.push(pkt_tx);
+            let w = worker::Worker::new(
+                index,
+                socket.clone(),
+                public_addr,
+                demux_ctl_tx.clone(),
+                cmd_rx,
+                pkt_rx,
+            );
+            std::thread::Builder::new()
+                .name(format!("media-worker-{index}"))
+                .spawn(move || w.run())
+                .map_err(|source| SfuError::Bind {
+                    addr: config.bind,
+                    source,
+                })?;
+            workers.push(WorkerHandle {
+                commands: cmd_tx,
+                rooms: Arc::new(AtomicUsize::new(0)),
+            });
+        }
+        let demux = net::Demux::new(socket, public_addr, inboxes, demux_ctl_rx);
+        std::thread::Builder::new()
+            .name("media-demux".into())
+            .spawn(move || demux.run())
+            .map_err(|source| SfuError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+        tracing::info!(%local_addr, %public_addr, workers = workers.len(), "media plane started");
+        Ok(Self {
+            workers,
+            local_addr,
+        })
+    }
+
+    /// The bound media socket address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Place a new room on the least busy worker.
+    pub fn create_room(&self) -> RoomMedia {
+        let worker = self
+            .workers
+            .iter()
+            .min_by_key(|w| w.rooms.load(Ordering::Relaxed))
+            .cloned()
+            .expect("at least one worker");
+        worker.rooms.fetch_add(1, Ordering::Relaxed);
+        RoomMedia {
+            inner: Arc::new(RoomMediaInner {
+                worker,
+                room: worker::next_room_key(),
+            }),
+        }
+    }
+}
+
+/// The media side of one room, living on one worker. Dropping the last clone
+/// closes the room on its worker.
+#[derive(Clone)]
+pub struct RoomMedia {
+    inner: Arc<RoomMediaInner>,
+}
+
+struct RoomMediaInner {
+    worker: WorkerHandle,
+    room: u64,
+}
+
+impl Drop for RoomMediaInner {
+    fn drop(&mut self) {
+        self.worker.rooms.fetch_sub(1, Ordering::Relaxed);
+        let _ = self
+            .worker
+            .commands
+            .send(worker::Command::CloseRoom { room: self.room });
+    }
+}
+
+impl RoomMedia {
+    fn send(&self, cmd: worker::Command) -> Result<(), SfuError> {
+        self.inner
+            .worker
+            .commands
+            .send(cmd)
+            .map_err(|_| SfuError::WorkerGone)
+    }
+
+    /// Create the participant's sessions; the first subscriber offer follows as an event.
+    pub fn add_peer(
+        &self,
+        peer: PeerId,
+        events: mpsc::UnboundedSender<MediaEvent>,
+    ) -> Result<(), SfuError> {
+        self.send(worker::Command::AddPeer {
+            room: self.inner.room,
+            peer,
+            events,
+        })
+    }
+
+    pub fn remove_peer(&self, peer: PeerId) {
+        let _ = self.send(worker::Command::RemovePeer { peer });
+    }
+
+    /// Apply the participant's publisher offer; returns our answer.
+    pub async fn publisher_offer(&self, peer: PeerId, sdp: String) -> Result<String, SfuError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(worker::Command::PublisherOffer { peer, sdp, reply })?;
+        rx.await.map_err(|_| SfuError::WorkerGone)?
+    }
+
+    pub fn subscriber_answer(&self, peer: PeerId, sdp: String) -> Result<(), SfuError> {
+        self.send(worker::Command::SubscriberAnswer { peer, sdp })
+    }
+
+    pub fn remote_candidate(&self, peer: PeerId, side: Side, candidate: String) {
+        let _ = self.send(worker::Command::RemoteCandidate {
+            peer,
+            side,
+            candidate,
+        });
+    }
+
+    /// Announce a track the participant is about to publish.
+    pub fn add_track(&self, peer: PeerId, spec: TrackSpec) {
+        let _ = self.send(worker::Command::AddTrack { peer, spec });
+    }
+
+    pub fn remove_track(&self, track: TrackId) {
+        let _ = self.send(worker::Command::RemoveTrack {
+            room: self.inner.room,
+            track,
+        });
+    }
+
+    pub fn subscribe(&self, subscriber: PeerId, track: TrackId, labels: StreamLabels) {
+        let _ = self.send(worker::Command::Subscribe {
+            subscriber,
+            track,
+            labels,
+        });
+    }
+
+    pub fn unsubscribe(&self, subscriber: PeerId, track: TrackId) {
+        let _ = self.send(worker::Command::Unsubscribe { subscriber, track });
+    }
+
+    /// What the subscriber wants of a video track (size, or disabled).
+    pub fn set_wanted(&self, subscriber: PeerId, track: TrackId, wanted: Wanted) {
+        let _ = self.send(worker::Command::SetWanted {
+            subscriber,
+            track,
+            wanted,
+        });
+    }
+
+    /// Send one message to each of `peers` on their subscriber data channel.
+    pub fn send_data(&self, peers: Vec<PeerId>, reliable: bool, payload: Arc<[u8]>) {
+        let _ = self.send(worker::Command::SendData {
+            peers,
+            reliable,
+            payload,
+        });
+    }
+}
+
+/// Guess the address other machines reach us on: the source address the OS
+/// would use towards a public destination. Sends nothing.
+pub fn default_public_ip() -> Option<IpAddr> {
+    let probe = UdpSocket::bind("0.0.0.0:0").ok()?;
+    probe.connect("192.0.2.1:9").ok()?; // TEST-NET-1: never routed, never contacted
+    let ip = probe.local_addr().ok()?.ip();
+    (!ip.is_unspecified()).then_some(ip)
+}

@@ -1,0 +1,1127 @@
+//! A media worker: one thread that owns whole rooms.
+//!
+//! Its loop waits for a command from the control plane, a datagram from the
+//! demux thread, or the earliest str0m timeout, feeds that one input to the
+//! `Rtc` it concerns, and drains that `Rtc`'s output (str0m's single-mutation
+//! rule). Events drained from any session go to one queue that is worked off
+//! before the next input, so an incoming RTP packet on a publisher session can
+//! be written to every subscriber session without fighting the borrow of the
+//! session it came from.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, select};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::channel::{ChannelConfig, ChannelId, Reliability};
+use str0m::format::Codec;
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo, Ssrc, Vp8Descriptor};
+use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::forwarder::{Decision, Forwarder, PacketInfo};
+use crate::keyframe::{self, KeyframeThrottle};
+use crate::layers::{self, LayerSize, Wanted};
+use crate::net::{Datagram, DemuxCtl};
+use crate::{Kind, MediaEvent, PeerId, SfuError, Side, StreamLabels, TrackId, TrackSpec};
+
+pub(crate) const INBOX_CAPACITY: usize = 8192;
+/// A layer counts as being sent if a packet arrived this recently.
+const LAYER_ACTIVE_WINDOW: Duration = Duration::from_millis(1500);
+/// How long ICE may stay disconnected before the participant is given up.
+const DISCONNECT_GRACE: Duration = Duration::from_secs(8);
+/// Data messages queued for a subscriber whose channel is not open yet.
+const MAX_DATA_BACKLOG: usize = 256;
+
+static NEXT_ROOM: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) fn next_room_key() -> u64 {
+    NEXT_ROOM.fetch_add(1, Ordering::Relaxed)
+}
+
+pub(crate) enum Command {
+    AddPeer {
+        room: u64,
+        peer: PeerId,
+        events: mpsc::UnboundedSender<MediaEvent>,
+    },
+    RemovePeer {
+        peer: PeerId,
+    },
+    CloseRoom {
+        room: u64,
+    },
+    PublisherOffer {
+        peer: PeerId,
+        sdp: String,
+        reply: oneshot::Sender<Result<String, SfuError>>,
+    },
+    SubscriberAnswer {
+        peer: PeerId,
+        sdp: String,
+    },
+    RemoteCandidate {
+        peer: PeerId,
+        side: Side,
+        candidate: String,
+    },
+    AddTrack {
+        peer: PeerId,
+        spec: TrackSpec,
+    },
+    RemoveTrack {
+        room: u64,
+        track: TrackId,
+    },
+    Subscribe {
+        subscriber: PeerId,
+        track: TrackId,
+        labels: StreamLabels,
+    },
+    Unsubscribe {
+        subscriber: PeerId,
+        track: TrackId,
+    },
+    SetWanted {
+        subscriber: PeerId,
+        track: TrackId,
+        wanted: Wanted,
+    },
+    SendData {
+        peers: Vec<PeerId>,
+        reliable: bool,
+        payload: Arc<[u8]>,
+    },
+}
+
+struct Room {
+    peers: Vec<PeerId>,
+    tracks: HashMap<TrackId, Track>,
+}
+
+struct Track {
+    publisher: PeerId,
+    kind: Kind,
+    cid: String,
+    /// Publisher-side m-line, once the offer carrying it was applied.
+    mid: Option<Mid>,
+    sizes: Vec<LayerSize>,
+    layer_ssrc: [Option<Ssrc>; 3],
+    layer_seen: [Option<Instant>; 3],
+    subscribers: Vec<PeerId>,
+    keyframes: KeyframeThrottle,
+}
+
+impl Track {
+    fn layer_active(&self, layer: u8, now: Instant) -> bool {
+        self.layer_seen
+            .get(usize::from(layer))
+            .copied()
+            .flatten()
+            .is_some_and(|t| now.saturating_duration_since(t) < LAYER_ACTIVE_WINDOW)
+    }
+
+    fn target_for(&self, wanted: Wanted, now: Instant) -> Option<u8> {
+        if self.kind == Kind::Audio {
+            return (wanted != Wanted::Disabled).then_some(0);
+        }
+        // Without layer sizes (no simulcast info) every layer is "large enough".
+        let fallback = [LayerSize {
+            width: u32::MAX,
+            height: u32::MAX,
+        }; 3];
+        let sizes = if self.sizes.is_empty() {
+            &fallback[..]
+        } else {
+            &self.sizes[..]
+        };
+        layers::select(sizes, wanted, |l| self.layer_active(l, now))
+    }
+}
+
+/// One forwarded track inside a subscriber session.
+struct DownTrack {
+    mid: Mid,
+    kind: Kind,
+    /// Set once the negotiation that added the m-line completed.
+    ready: Option<(Ssrc, Pt)>,
+    forwarder: Forwarder,
+    wanted: Wanted,
+}
+
+enum SubChange {
+    Add {
+        track: TrackId,
+        kind: Kind,
+        labels: StreamLabels,
+    },
+    Deactivate(Mid),
+}
+
+struct Peer {
+    room: u64,
+    events: mpsc::UnboundedSender<MediaEvent>,
+    publisher: Rtc,
+    subscriber: Rtc,
+    ufrags: [String; 2],
+    addrs: Vec<SocketAddr>,
+    /// Tracks announced by AddTrack whose m-line has not been seen yet.
+    unmatched: Vec<TrackId>,
+    published: HashMap<Mid, TrackId>,
+    ssrc_layers: HashMap<Ssrc, (TrackId, u8)>,
+    pub_channels: HashMap<ChannelId, bool>,
+    // Subscriber session state.
+    pending_offer: Option<(SdpPendingOffer, Vec<(Mid, TrackId)>)>,
+    queued: Vec<SubChange>,
+    downtracks: HashMap<TrackId, DownTrack>,
+    down_by_mid: HashMap<Mid, TrackId>,
+    reliable: Option<ChannelId>,
+    lossy: Option<ChannelId>,
+    open_channels: Vec<ChannelId>,
+    data_backlog: VecDeque<(bool, Arc<[u8]>)>,
+    disconnected_since: [Option<Instant>; 2],
+    timeouts: [Instant; 2],
+    closed: bool,
+}
+
+impl Peer {
+    fn rtc(&mut self, side: Side) -> &mut Rtc {
+        match side {
+            Side::Publisher => &mut self.publisher,
+            Side::Subscriber => &mut self.subscriber,
+        }
+    }
+}
+
+fn side_index(side: Side) -> usize {
+    match side {
+        Side::Publisher => 0,
+        Side::Subscriber => 1,
+    }
+}
+
+pub(crate) struct Worker {
+    index: usize,
+    socket: Arc<UdpSocket>,
+    local: SocketAddr,
+    demux: Sender<DemuxCtl>,
+    commands: Receiver<Command>,
+    inbox: Receiver<Datagram>,
+    rooms: HashMap<u64, Room>,
+    peers: HashMap<PeerId, Peer>,
+    by_ufrag: HashMap<String, (PeerId, Side)>,
+    by_addr: HashMap<SocketAddr, (PeerId, Side)>,
+    queue: VecDeque<(PeerId, Side, Event)>,
+    next_timeout: Instant,
+}
+
+impl Worker {
+    pub fn new(
+        index: usize,
+        socket: Arc<UdpSocket>,
+        local: SocketAddr,
+        demux: Sender<DemuxCtl>,
+        commands: Receiver<Command>,
+        inbox: Receiver<Datagram>,
+    ) -> Self {
+        Self {
+            index,
+            socket,
+            local,
+            demux,
+            commands,
+            inbox,
+            rooms: HashMap::new(),
+            peers: HashMap::new(),
+            by_ufrag: HashMap::new(),
+            by_addr: HashMap::new(),
+            queue: VecDeque::new(),
+            next_timeout: Instant::now() + Duration::from_millis(100),
+        }
+    }
+
+    pub fn run(mut self) {
+        loop {
+            let wait = self.next_timeout.saturating_duration_since(Instant::now());
+            select! {
+                recv(self.commands) -> cmd => match cmd {
+                    Ok(cmd) => self.command(cmd),
+                    Err(_) => return,
+                },
+                recv(self.inbox) -> d => match d {
+                    Ok(d) => self.datagram(d),
+                    Err(_) => return,
+                },
+                default(wait) => {}
+            }
+            self.work_queue();
+            if Instant::now() >= self.next_timeout {
+                self.timeouts();
+            }
+        }
+    }
+
+    // ---- inputs -------------------------------------------------------------
+
+    fn datagram(&mut self, d: Datagram) {
+        let key = match self.by_addr.get(&d.source) {
+            Some(k) => *k,
+            None => {
+                let Some(k) = self.key_from_stun(&d.data) else {
+                    return;
+                };
+                let Some(peer) = self.peers.get_mut(&k.0) else {
+                    return;
+                };
+                self.by_addr.insert(d.source, k);
+                peer.addrs.push(d.source);
+                k
+            }
+        };
+        let Ok(receive) = Receive::new(Protocol::Udp, d.source, d.destination, &d.data) else {
+            return;
+        };
+        self.input(key, Input::Receive(d.at, receive));
+    }
+
+    fn key_from_stun(&self, data: &[u8]) -> Option<(PeerId, Side)> {
+        let msg = str0m::ice::StunMessage::parse(data).ok()?;
+        let (ours, _) = msg.split_username()?;
+        self.by_ufrag.get(ours).copied()
+    }
+
+    fn input(&mut self, (id, side): (PeerId, Side), input: Input) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if let Err(e) = peer.rtc(side).handle_input(input) {
+            tracing::debug!(peer = id.0, ?side, "input rejected: {e}");
+        }
+        self.drain(id, side);
+    }
+
+    fn timeouts(&mut self) {
+        let now = Instant::now();
+        let mut next = now + Duration::from_millis(500);
+        let due: Vec<(PeerId, Side)> = self
+            .peers
+            .iter()
+            .flat_map(|(id, p)| {
+                [Side::Publisher, Side::Subscriber]
+                    .into_iter()
+                    .filter(|s| p.timeouts[side_index(*s)] <= now)
+                    .map(|s| (*id, s))
+            })
+            .collect();
+        for key in due {
+            self.input(key, Input::Timeout(now));
+        }
+        self.work_queue();
+
+        let mut dead = Vec::new();
+        for (id, p) in &self.peers {
+            for t in p.timeouts {
+                next = next.min(t);
+            }
+            let lost = p
+                .disconnected_since
+                .iter()
+                .flatten()
+                .any(|t| now.saturating_duration_since(*t) > DISCONNECT_GRACE);
+            if p.closed || lost || !p.publisher.is_alive() || !p.subscriber.is_alive() {
+                dead.push(*id);
+            }
+        }
+        for id in dead {
+            if let Some(p) = self.peers.get(&id) {
+                let _ = p.events.send(MediaEvent::TransportClosed {
+                    reason: "media connection lost",
+                });
+            }
+            self.remove_peer(id);
+        }
+        self.next_timeout = next.max(now + Duration::from_millis(1));
+    }
+
+    /// Drain one session until it only has a timeout left.
+    fn drain(&mut self, id: PeerId, side: Side) {
+        if let Some(peer) = self.peers.get_mut(&id) {
+            drain_into(
+                peer,
+                id,
+                side,
+                &self.socket,
+                &mut self.queue,
+                &mut self.next_timeout,
+            );
+        }
+    }
+
+    fn work_queue(&mut self) {
+        while let Some((id, side, event)) = self.queue.pop_front() {
+            self.event(id, side, event);
+        }
+    }
+
+    // ---- events from sessions --------------------------------------------------
+
+    fn event(&mut self, id: PeerId, side: Side, event: Event) {
+        match event {
+            Event::RtpPacket(packet) => self.forward(id, packet),
+            Event::MediaAdded(added) if side == Side::Publisher => {
+                self.match_published_media(id, added.mid)
+            }
+            Event::KeyframeRequest(req) if side == Side::Subscriber => {
+                self.subscriber_keyframe_request(id, req.mid)
+            }
+            Event::ChannelOpen(cid, label) => self.channel_open(id, side, cid, &label),
+            Event::ChannelData(data) if side == Side::Publisher => {
+                let Some(peer) = self.peers.get(&id) else {
+                    return;
+                };
+                let reliable = peer.pub_channels.get(&data.id).copied().unwrap_or(true);
+                let _ = peer.events.send(MediaEvent::Data {
+                    reliable,
+                    payload: data.data,
+                });
+            }
+            Event::IceConnectionStateChange(state) => {
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    peer.disconnected_since[side_index(side)] =
+                        (state == IceConnectionState::Disconnected).then(Instant::now);
+                }
+            }
+            Event::Closed => {
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    peer.closed = true;
+                    self.next_timeout = Instant::now();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn channel_open(&mut self, id: PeerId, side: Side, cid: ChannelId, label: &str) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        match side {
+            Side::Publisher => {
+                peer.pub_channels.insert(cid, label != "_lossy");
+            }
+            Side::Subscriber => {
+                peer.open_channels.push(cid);
+                let backlog: Vec<_> = peer.data_backlog.drain(..).collect();
+                for (reliable, payload) in backlog {
+                    self.write_data(id, reliable, &payload);
+                }
+            }
+        }
+    }
+
+    fn match_published_media(&mut self, id: PeerId, mid: Mid) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let Some(media) = peer.publisher.media(mid) else {
+            return;
+        };
+        let msid_track = media.track_id().to_string();
+        let kind = match media.kind() {
+            MediaKind::Audio => Kind::Audio,
+            MediaKind::Video => Kind::Video,
+        };
+        let Some(room) = self.rooms.get_mut(&peer.room) else {
+            return;
+        };
+        // Match by the sender's track id; fall back to the first announced
+        // track of the same kind, for clients whose msid differs from the cid.
+        let pos = peer
+            .unmatched
+            .iter()
+            .position(|t| room.tracks.get(t).is_some_and(|t| t.cid == msid_track))
+            .or_else(|| {
+                peer.unmatched
+                    .iter()
+                    .position(|t| room.tracks.get(t).is_some_and(|t| t.kind == kind))
+            });
+        let Some(pos) = pos else {
+            tracing::debug!(peer = id.0, %mid, "media without an announced track");
+            return;
+        };
+        let track_id = peer.unmatched.remove(pos);
+        if let Some(track) = room.tracks.get_mut(&track_id) {
+            track.mid = Some(mid);
+        }
+        peer.published.insert(mid, track_id);
+    }
+
+    /// An RTP packet from a publisher: hand it to every subscription of its track.
+    fn forward(&mut self, from: PeerId, packet: RtpPacket) {
+        let now = packet.timestamp;
+        let ssrc = packet.header.ssrc;
+        let Some(publisher) = self.peers.get_mut(&from) else {
+            return;
+        };
+        let (track_id, layer) = match publisher.ssrc_layers.get(&ssrc) {
+            Some(v) => *v,
+            None => {
+                let mut api = publisher.publisher.direct_api();
+                let Some(rx) = api.stream_rx(&ssrc) else {
+                    return;
+                };
+                let (mid, rid) = (rx.mid(), rx.rid());
+                drop(api);
+                let Some(track_id) = publisher.published.get(&mid).copied() else {
+                    return;
+                };
+                let layer = match rid.as_deref() {
+                    Some("q") | None => 0,
+                    Some("h") => 1,
+                    Some("f") => 2,
+                    Some(_) => return,
+                };
+                publisher.ssrc_layers.insert(ssrc, (track_id, layer));
+                (track_id, layer)
+            }
+        };
+        let room_id = publisher.room;
+        let Some(track) = self
+            .rooms
+            .get_mut(&room_id)
+            .and_then(|r| r.tracks.get_mut(&track_id))
+        else {
+            return;
+        };
+        track.layer_seen[usize::from(layer)] = Some(now);
+        track.layer_ssrc[usize::from(layer)] = Some(ssrc);
+
+        let payload = &packet.payload;
+        let vp8 = if track.kind == Kind::Video {
+            Vp8Descriptor::parse(payload).ok()
+        } else {
+            None
+        };
+        let info = PacketInfo {
+            layer,
+            seq: *packet.seq_no,
+            timestamp: packet.header.timestamp,
+            keyframe_start: match (&vp8, track.kind) {
+                (_, Kind::Audio) => true,
+                (Some(d), Kind::Video) => d.starts_keyframe(payload),
+                (None, Kind::Video) => false,
+            },
+            picture_id: vp8.as_ref().and_then(|d| d.picture_id()),
+            tl0_pic_idx: vp8.as_ref().and_then(|d| d.tl0_pic_idx()),
+            arrival: now,
+            clock_rate: if track.kind == Kind::Audio {
+                48_000
+            } else {
+                90_000
+            },
+        };
+        let ext = &packet.header.ext_vals;
+        let mut need_keyframe = [false; 3];
+
+        for sub_id in &track.subscribers {
+            let Some(sub) = self.peers.get_mut(sub_id) else {
+                continue;
+            };
+            let Some(down) = sub.downtracks.get_mut(&track_id) else {
+                continue;
+            };
+            let Some((out_ssrc, pt)) = down.ready else {
+                continue;
+            };
+            let target = track.target_for(down.wanted, now);
+            if down.forwarder.target() != target {
+                down.forwarder.set_target(target);
+            }
+            let rewrite = match down.forwarder.on_packet(&info) {
+                Decision::Forward(r) => r,
+                Decision::NeedKeyframe(l) => {
+                    need_keyframe[usize::from(l)] = true;
+                    continue;
+                }
+                Decision::Drop => continue,
+            };
+            let mut ext_out = ExtensionValues::default();
+            ext_out.audio_level = ext.audio_level;
+            ext_out.voice_activity = ext.voice_activity;
+            ext_out.video_orientation = ext.video_orientation;
+            let mut write = RtpWrite::new(
+                pt,
+                SeqNo::from(rewrite.seq),
+                rewrite.timestamp,
+                now,
+                payload.clone(),
+            )
+            .marker(packet.header.marker)
+            .ext_vals(ext_out)
+            .nackable(down.kind == Kind::Video);
+            if let Some(desc) = &vp8 {
+                let mut patch = desc.patch();
+                if let Some(pid) = rewrite.picture_id {
+                    patch = patch.picture_id(pid);
+                }
+                if let Some(t) = rewrite.tl0_pic_idx {
+                    patch = patch.tl0_pic_idx(t);
+                }
+                match patch.build() {
+                    Ok(p) => write = write.vp8_patch(p),
+                    Err(_) => continue,
+                }
+            }
+            let mut api = sub.subscriber.direct_api();
+            let Some(stream) = api.stream_tx(&out_ssrc) else {
+                continue;
+            };
+            stream.write_rtp(write);
+            drop(api);
+            drain_into(
+                sub,
+                *sub_id,
+                Side::Subscriber,
+                &self.socket,
+                &mut self.queue,
+                &mut self.next_timeout,
+            );
+        }
+
+        let keyframe_layers: Vec<(u8, Ssrc)> = (0..3u8)
+            .filter(|l| need_keyframe[usize::from(*l)])
+            .filter(|l| track.keyframes.allow(*l, now))
+            .filter_map(|l| track.layer_ssrc[usize::from(l)].map(|s| (l, s)))
+            .collect();
+        for (_, ssrc) in keyframe_layers {
+            self.request_keyframe(from, ssrc);
+        }
+    }
+
+    fn request_keyframe(&mut self, publisher: PeerId, ssrc: Ssrc) {
+        let Some(peer) = self.peers.get_mut(&publisher) else {
+            return;
+        };
+        if let Some(rx) = peer.publisher.direct_api().stream_rx(&ssrc) {
+            rx.request_keyframe(KeyframeRequestKind::Pli);
+        }
+        self.drain(publisher, Side::Publisher);
+    }
+
+    fn subscriber_keyframe_request(&mut self, sub: PeerId, mid: Mid) {
+        let now = Instant::now();
+        let Some(peer) = self.peers.get(&sub) else {
+            return;
+        };
+        let Some(track_id) = peer.down_by_mid.get(&mid).copied() else {
+            return;
+        };
+        let Some(layer) = peer
+            .downtracks
+            .get(&track_id)
+            .and_then(|d| d.forwarder.current())
+        else {
+            return;
+        };
+        let Some(track) = self
+            .rooms
+            .get_mut(&peer.room)
+            .and_then(|r| r.tracks.get_mut(&track_id))
+        else {
+            return;
+        };
+        let (publisher, ssrc) = (track.publisher, track.layer_ssrc[usize::from(layer)]);
+        if let Some(ssrc) = ssrc
+            && track.keyframes.allow(layer, now)
+        {
+            self.request_keyframe(publisher, ssrc);
+        }
+    }
+
+    // ---- commands -------------------------------------------------------------
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::AddPeer { room, peer, events } => self.add_peer(room, peer, events),
+            Command::RemovePeer { peer } => self.remove_peer(peer),
+            Command::CloseRoom { room } => {
+                if let Some(r) = self.rooms.remove(&room) {
+                    for p in r.peers {
+                        self.remove_peer(p);
+                    }
+                }
+            }
+            Command::PublisherOffer { peer, sdp, reply } => {
+                let _ = reply.send(self.publisher_offer(peer, &sdp));
+            }
+            Command::SubscriberAnswer { peer, sdp } => self.subscriber_answer(peer, &sdp),
+            Command::RemoteCandidate {
+                peer,
+                side,
+                candidate,
+            } => {
+                let Some(p) = self.peers.get_mut(&peer) else {
+                    return;
+                };
+                let line = candidate.strip_prefix("a=").unwrap_or(&candidate);
+                if let Ok(c) = Candidate::from_sdp_string(line) {
+                    p.rtc(side).add_remote_candidate(c);
+                    self.drain(peer, side);
+                }
+            }
+            Command::AddTrack { peer, spec } => self.add_track(peer, spec),
+            Command::RemoveTrack { room, track } => self.remove_track(room, track),
+            Command::Subscribe {
+                subscriber,
+                track,
+                labels,
+            } => self.subscribe(subscriber, track, labels),
+            Command::Unsubscribe { subscriber, track } => self.unsubscribe(subscriber, track),
+            Command::SetWanted {
+                subscriber,
+                track,
+                wanted,
+            } => {
+                if let Some(d) = self
+                    .peers
+                    .get_mut(&subscriber)
+                    .and_then(|p| p.downtracks.get_mut(&track))
+                {
+                    d.wanted = wanted;
+                }
+            }
+            Command::SendData {
+                peers,
+                reliable,
+                payload,
+            } => {
+                for p in peers {
+                    self.write_data(p, reliable, &payload);
+                }
+            }
+        }
+    }
+
+    fn new_rtc(&self) -> (Rtc, String) {
+        let creds = IceCreds::new();
+        let ufrag = creds.ufrag.clone();
+        let mut rtc = RtcConfig::new()
+            .set_ice_lite(true)
+            .set_rtp_mode(true)
+            .set_local_ice_credentials(creds)
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_vp8(true)
+            .build(Instant::now());
+        if let Ok(c) = Candidate::host(self.local, "udp") {
+            rtc.add_local_candidate(c);
+        }
+        (rtc, ufrag)
+    }
+
+    fn add_peer(&mut self, room: u64, id: PeerId, events: mpsc::UnboundedSender<MediaEvent>) {
+        let (publisher, pub_ufrag) = self.new_rtc();
+        let (mut subscriber, sub_ufrag) = self.new_rtc();
+
+        // The subscriber session starts with our two data channels, so the
+        // client's primary connection comes up before anything is published.
+        let mut api = subscriber.sdp_api();
+        let reliable = api.add_channel("_reliable".into());
+        let lossy = api.add_channel_with_config(ChannelConfig {
+            label: "_lossy".into(),
+            ordered: false,
+            reliability: Reliability::MaxRetransmits { retransmits: 0 },
+            ..Default::default()
+        });
+        let Some((offer, pending)) = api.apply() else {
+            tracing::error!("subscriber offer was not created");
+            return;
+        };
+        let _ = events.send(MediaEvent::SubscriberOffer {
+            sdp: offer.to_sdp_string(),
+        });
+
+        for (ufrag, side) in [
+            (&pub_ufrag, Side::Publisher),
+            (&sub_ufrag, Side::Subscriber),
+        ] {
+            self.by_ufrag.insert(ufrag.clone(), (id, side));
+            let _ = self.demux.send(DemuxCtl::Register {
+                ufrag: ufrag.clone(),
+                worker: self.index,
+            });
+        }
+        let now = Instant::now();
+        self.peers.insert(
+            id,
+            Peer {
+                room,
+                events,
+                publisher,
+                subscriber,
+                ufrags: [pub_ufrag, sub_ufrag],
+                addrs: Vec::new(),
+                unmatched: Vec::new(),
+                published: HashMap::new(),
+                ssrc_layers: HashMap::new(),
+                pub_channels: HashMap::new(),
+                pending_offer: Some((pending, Vec::new())),
+                queued: Vec::new(),
+                downtracks: HashMap::new(),
+                down_by_mid: HashMap::new(),
+                reliable: Some(reliable),
+                lossy: Some(lossy),
+                open_channels: Vec::new(),
+                data_backlog: VecDeque::new(),
+                disconnected_since: [None; 2],
+                timeouts: [now; 2],
+                closed: false,
+            },
+        );
+        self.rooms
+            .entry(room)
+            .or_insert_with(|| Room {
+                peers: Vec::new(),
+                tracks: HashMap::new(),
+            })
+            .peers
+            .push(id);
+        self.drain(id, Side::Publisher);
+        self.drain(id, Side::Subscriber);
+    }
+
+    fn remove_peer(&mut self, id: PeerId) {
+        let Some(mut peer) = self.peers.remove(&id) else {
+            return;
+        };
+        for ufrag in &peer.ufrags {
+            self.by_ufrag.remove(ufrag);
+        }
+        for addr in &peer.addrs {
+            self.by_addr.remove(addr);
+        }
+        let _ = self.demux.send(DemuxCtl::Forget {
+            ufrags: peer.ufrags.to_vec(),
+            addrs: std::mem::take(&mut peer.addrs),
+        });
+        // Say goodbye on the wire (DTLS close, RTCP BYE) where still possible.
+        for side in [Side::Publisher, Side::Subscriber] {
+            let rtc = peer.rtc(side);
+            let _ = rtc.close();
+            while let Ok(out) = rtc.poll_output() {
+                match out {
+                    Output::Transmit(t) => {
+                        let _ = self.socket.send_to(&t.contents, t.destination);
+                    }
+                    Output::Timeout(_) => break,
+                    Output::Event(_) => {}
+                }
+            }
+        }
+        let Some(room) = self.rooms.get_mut(&peer.room) else {
+            return;
+        };
+        room.peers.retain(|p| *p != id);
+        for track in room.tracks.values_mut() {
+            track.subscribers.retain(|p| *p != id);
+        }
+        let own: Vec<TrackId> = room
+            .tracks
+            .iter()
+            .filter(|(_, t)| t.publisher == id)
+            .map(|(k, _)| *k)
+            .collect();
+        let room_id = peer.room;
+        for t in own {
+            self.remove_track(room_id, t);
+        }
+    }
+
+    fn publisher_offer(&mut self, id: PeerId, sdp: &str) -> Result<String, SfuError> {
+        let peer = self.peers.get_mut(&id).ok_or(SfuError::UnknownPeer)?;
+        let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| SfuError::Sdp(e.to_string()))?;
+        let answer = peer
+            .publisher
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| SfuError::Negotiation(e.to_string()))?;
+        self.drain(id, Side::Publisher);
+        self.work_queue();
+        Ok(answer.to_sdp_string())
+    }
+
+    fn subscriber_answer(&mut self, id: PeerId, sdp: &str) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let Some((pending, added)) = peer.pending_offer.take() else {
+            tracing::debug!(peer = id.0, "subscriber answer without an offer");
+            return;
+        };
+        let answer = match SdpAnswer::from_sdp_string(sdp) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::info!(peer = id.0, "bad subscriber answer: {e}");
+                return;
+            }
+        };
+        if let Err(e) = peer.subscriber.sdp_api().accept_answer(pending, answer) {
+            tracing::info!(peer = id.0, "subscriber answer rejected: {e}");
+            return;
+        }
+        for (mid, track) in added {
+            let pt = pt_for(&peer.subscriber, mid);
+            let ssrc = peer
+                .subscriber
+                .direct_api()
+                .stream_tx_by_mid(mid, None)
+                .map(|s| s.ssrc());
+            if let (Some(d), Some(ssrc), Some(pt)) = (peer.downtracks.get_mut(&track), ssrc, pt) {
+                d.ready = Some((ssrc, pt));
+            }
+        }
+        self.drain(id, Side::Subscriber);
+        self.negotiate_subscriber(id);
+    }
+
+    /// Send the next subscriber offer if changes are queued and none is outstanding.
+    fn negotiate_subscriber(&mut self, id: PeerId) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if peer.pending_offer.is_some() || peer.queued.is_empty() {
+            return;
+        }
+        let mut api = peer.subscriber.sdp_api();
+        let mut added = Vec::new();
+        for change in peer.queued.drain(..) {
+            match change {
+                SubChange::Add {
+                    track,
+                    kind,
+                    labels,
+                } => {
+                    let mid = api.add_media(
+                        match kind {
+                            Kind::Audio => MediaKind::Audio,
+                            Kind::Video => MediaKind::Video,
+                        },
+                        Direction::SendOnly,
+                        Some(labels.stream_id),
+                        Some(labels.track_id),
+                        None,
+                    );
+                    added.push((mid, track));
+                }
+                SubChange::Deactivate(mid) => api.set_direction(mid, Direction::Inactive),
+            }
+        }
+        for (mid, track) in &added {
+            if let Some(d) = peer.downtracks.get_mut(track) {
+                d.mid = *mid;
+            }
+            peer.down_by_mid.insert(*mid, *track);
+        }
+        if let Some((offer, pending)) = api.apply() {
+            peer.pending_offer = Some((pending, added));
+            let _ = peer.events.send(MediaEvent::SubscriberOffer {
+                sdp: offer.to_sdp_string(),
+            });
+        }
+        self.drain(id, Side::Subscriber);
+    }
+
+    fn add_track(&mut self, id: PeerId, spec: TrackSpec) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let Some(room) = self.rooms.get_mut(&peer.room) else {
+            return;
+        };
+        let mut sizes = spec.layers;
+        sizes.truncate(3);
+        room.tracks.insert(
+            spec.id,
+            Track {
+                publisher: id,
+                kind: spec.kind,
+                cid: spec.cid,
+                mid: None,
+                sizes,
+                layer_ssrc: [None; 3],
+                layer_seen: [None; 3],
+                subscribers: Vec::new(),
+                keyframes: KeyframeThrottle::new(keyframe::DEFAULT_INTERVAL),
+            },
+        );
+        peer.unmatched.push(spec.id);
+    }
+
+    fn remove_track(&mut self, room: u64, track_id: TrackId) {
+        let Some(track) = self
+            .rooms
+            .get_mut(&room)
+            .and_then(|r| r.tracks.remove(&track_id))
+        else {
+            return;
+        };
+        if let Some(p) = self.peers.get_mut(&track.publisher) {
+            p.unmatched.retain(|t| *t != track_id);
+            if let Some(mid) = track.mid {
+                p.published.remove(&mid);
+            }
+            p.ssrc_layers.retain(|_, (t, _)| *t != track_id);
+        }
+        for sub in track.subscribers {
+            self.drop_downtrack(sub, track_id);
+        }
+    }
+
+    fn subscribe(&mut self, sub: PeerId, track_id: TrackId, labels: StreamLabels) {
+        let Some(peer) = self.peers.get_mut(&sub) else {
+            return;
+        };
+        if peer.downtracks.contains_key(&track_id) {
+            return;
+        }
+        let Some(track) = self
+            .rooms
+            .get_mut(&peer.room)
+            .and_then(|r| r.tracks.get_mut(&track_id))
+        else {
+            return;
+        };
+        if track.publisher == sub {
+            return;
+        }
+        track.subscribers.push(sub);
+        peer.downtracks.insert(
+            track_id,
+            DownTrack {
+                mid: Mid::from("pending"),
+                kind: track.kind,
+                ready: None,
+                forwarder: Forwarder::new(rand::random()),
+                wanted: Wanted::Best,
+            },
+        );
+        peer.queued.push(SubChange::Add {
+            track: track_id,
+            kind: track.kind,
+            labels,
+        });
+        self.negotiate_subscriber(sub);
+    }
+
+    fn unsubscribe(&mut self, sub: PeerId, track_id: TrackId) {
+        if let Some(room) = self.peers.get(&sub).map(|p| p.room)
+            && let Some(t) = self
+                .rooms
+                .get_mut(&room)
+                .and_then(|r| r.tracks.get_mut(&track_id))
+        {
+            t.subscribers.retain(|p| *p != sub);
+        }
+        self.drop_downtrack(sub, track_id);
+    }
+
+    fn drop_downtrack(&mut self, sub: PeerId, track_id: TrackId) {
+        let Some(peer) = self.peers.get_mut(&sub) else {
+            return;
+        };
+        let Some(down) = peer.downtracks.remove(&track_id) else {
+            return;
+        };
+        peer.down_by_mid.remove(&down.mid);
+        // Still queued (never offered): forget it; otherwise retire its m-line.
+        let before = peer.queued.len();
+        peer.queued
+            .retain(|c| !matches!(c, SubChange::Add { track, .. } if *track == track_id));
+        if peer.queued.len() == before {
+            peer.queued.push(SubChange::Deactivate(down.mid));
+            self.negotiate_subscriber(sub);
+        }
+    }
+
+    fn write_data(&mut self, id: PeerId, reliable: bool, payload: &Arc<[u8]>) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let channel = if reliable { peer.reliable } else { peer.lossy };
+        let open = channel.filter(|c| peer.open_channels.contains(c));
+        let Some(channel) = open else {
+            if peer.data_backlog.len() < MAX_DATA_BACKLOG {
+                peer.data_backlog.push_back((reliable, payload.clone()));
+            }
+            return;
+        };
+        if let Some(mut ch) = peer.subscriber.channel(channel) {
+            let _ = ch.write(true, payload);
+        }
+        self.drain(id, Side::Subscriber);
+    }
+}
+
+/// Drain one session until it only has a timeout left (str0m's
+/// single-mutation rule). Events are queued for [`Worker::work_queue`].
+fn drain_into(
+    peer: &mut Peer,
+    id: PeerId,
+    side: Side,
+    socket: &UdpSocket,
+    queue: &mut VecDeque<(PeerId, Side, Event)>,
+    next_timeout: &mut Instant,
+) {
+    loop {
+        match peer.rtc(side).poll_output() {
+            Ok(Output::Timeout(t)) => {
+                peer.timeouts[side_index(side)] = t;
+                *next_timeout = (*next_timeout).min(t);
+                return;
+            }
+            Ok(Output::Transmit(t)) => {
+                // A failed send is a lost packet; RTCP and NACK recover from it.
+                let _ = socket.send_to(&t.contents, t.destination);
+            }
+            Ok(Output::Event(e)) => queue.push_back((id, side, e)),
+            Err(e) => {
+                tracing::info!(peer = id.0, ?side, "session failed: {e}");
+                peer.closed = true;
+                *next_timeout = Instant::now();
+                return;
+            }
+        }
+    }
+}
+
+/// The payload type the subscriber negotiated for the m-line's codec.
+fn pt_for(rtc: &Rtc, mid: Mid) -> Option<Pt> {
+    let media = rtc.media(mid)?;
+    let wanted = match media.kind() {
+        MediaKind::Audio => Codec::Opus,
+        MediaKind::Video => Codec::Vp8,
+    };
+    let config = rtc.codec_config();
+    media
+        .remote_pts()
+        .iter()
+        .copied()
+        .find(|pt| {
+            config
+                .params()
+                .iter()
+                .any(|p| p.pt() == *pt && p.spec().codec == wanted)
+        })
+        .or_else(|| {
+            config
+                .params()
+                .iter()
+                .find(|p| p.spec().codec == wanted)
+                .map(|p| p.pt())
+        })
+}

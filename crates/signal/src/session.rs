@@ -1,0 +1,401 @@
+//! One participant's signalling session over a WebSocket (the v0 `/rtc`
+//! protocol with two peer connections).
+//!
+//! The session joins the room, sends the join response, and then serves three
+//! sources in one loop: the client's requests, the room's events (others
+//! joining, publishing, leaving) and the media plane's events (subscriber
+//! offers, data channel messages, a dead transport). It ends on leave, on a
+//! closed socket, on a ping timeout or on a protocol error, and always leaves
+//! the room on its way out.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::ws::{Message, WebSocket};
+use confab_room::{JoinRequest, Joined, LeaveReason, Permission, RoomEvent};
+use confab_sfu::{MediaEvent, Side, Wanted};
+use futures_util::{SinkExt, StreamExt};
+use livekit_protocol as lk;
+use lk::signal_request::Message as Req;
+use lk::signal_response::Message as Resp;
+use prost::Message as _;
+use tokio::time::{Instant, sleep_until};
+
+use crate::auth::Claims;
+use crate::{AppState, SERVER_VERSION, convert};
+
+const PING_INTERVAL: Duration = Duration::from_secs(5);
+const PING_TIMEOUT: Duration = Duration::from_secs(15);
+/// Cap on one data channel message relayed between participants.
+pub const MAX_DATA_MESSAGE: usize = 64 * 1024;
+
+/// Client options from the `/rtc` query string.
+pub struct ClientOptions {
+    pub auto_subscribe: bool,
+    /// The client's peer-to-peer protocol level, relayed to other clients.
+    pub client_protocol: i32,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SessionEnd {
+    #[error("client left")]
+    Left,
+    #[error("connection closed")]
+    Closed,
+    #[error("ping timeout")]
+    PingTimeout,
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error("replaced by a newer session")]
+    Replaced,
+    #[error("media connection lost")]
+    MediaLost,
+}
+
+pub async fn run(socket: WebSocket, state: Arc<AppState>, claims: Claims, opts: ClientOptions) {
+    let (mut tx, mut rx) = socket.split();
+    let request = JoinRequest {
+        identity: claims.identity().to_string(),
+        name: claims.name.clone(),
+        metadata: claims.metadata.clone(),
+        permission: Permission {
+            can_publish: claims.can_publish(),
+            can_subscribe: claims.can_subscribe(),
+            can_publish_data: claims.can_publish_data(),
+            hidden: claims.video.hidden,
+        },
+        auto_subscribe: opts.auto_subscribe,
+        client_protocol: opts.client_protocol,
+    };
+    let joined = match state.rooms.join(&claims.video.room, request) {
+        Ok(j) => j,
+        Err(e) => {
+            tracing::info!(room = %claims.video.room, "join refused: {e}");
+            let leave = leave_msg(
+                lk::DisconnectReason::JoinFailure,
+                lk::leave_request::Action::Disconnect,
+            );
+            let _ = tx.send(encode(leave)).await;
+            let _ = tx.close().await;
+            return;
+        }
+    };
+    let room = joined.room.clone();
+    let peer = joined.me.peer;
+    let mut session = Session {
+        joined,
+        claims,
+        offer_id: 0,
+    };
+    let end = session.serve(&mut tx, &mut rx).await;
+    tracing::info!(room = %room.name, identity = %session.joined.me.identity, "session ended: {end}");
+    room.leave(peer);
+    let goodbye = match end {
+        SessionEnd::Replaced => Some(leave_msg(
+            lk::DisconnectReason::DuplicateIdentity,
+            lk::leave_request::Action::Disconnect,
+        )),
+        SessionEnd::MediaLost => Some(leave_msg(
+            lk::DisconnectReason::UnknownReason,
+            lk::leave_request::Action::Reconnect,
+        )),
+        _ => None,
+    };
+    if let Some(msg) = goodbye {
+        let _ = tx.send(encode(msg)).await;
+    }
+    let _ = tx.close().await;
+}
+
+struct Session {
+    joined: Joined,
+    claims: Claims,
+    offer_id: u32,
+}
+
+type Tx = futures_util::stream::SplitSink<WebSocket, Message>;
+type Rx = futures_util::stream::SplitStream<WebSocket>;
+
+impl Session {
+    async fn serve(&mut self, tx: &mut Tx, rx: &mut Rx) -> SessionEnd {
+        let join = self.join_response();
+        if tx.send(encode(Resp::Join(join))).await.is_err() {
+            return SessionEnd::Closed;
+        }
+        let mut deadline = Instant::now() + PING_TIMEOUT;
+        loop {
+            let outgoing = tokio::select! {
+                msg = rx.next() => {
+                    deadline = Instant::now() + PING_TIMEOUT;
+                    match msg {
+                        Some(Ok(Message::Binary(bytes))) => {
+                            let req = match lk::SignalRequest::decode(bytes.as_ref()) {
+                                Ok(r) => r,
+                                Err(e) => return SessionEnd::Protocol(format!("not a signal request: {e}")),
+                            };
+                            match self.request(req).await {
+                                Ok(out) => out,
+                                Err(end) => return end,
+                            }
+                        }
+                        Some(Ok(Message::Text(_))) => {
+                            return SessionEnd::Protocol("text frames are not supported; send protobuf".into());
+                        }
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => vec![],
+                        Some(Ok(Message::Close(_))) | None => return SessionEnd::Closed,
+                        Some(Err(e)) => return SessionEnd::Protocol(e.to_string()),
+                    }
+                }
+                ev = self.joined.events.recv() => match ev {
+                    Some(RoomEvent::Participants(ps)) => vec![Resp::Update(lk::ParticipantUpdate {
+                        participants: ps.iter().map(convert::participant).collect(),
+                    })],
+                    Some(RoomEvent::Leave(LeaveReason::DuplicateIdentity)) => return SessionEnd::Replaced,
+                    Some(RoomEvent::Leave(LeaveReason::RoomClosed)) | None => return SessionEnd::Closed,
+                },
+                ev = self.joined.media_events.recv() => match ev {
+                    Some(ev) => match self.media_event(ev) {
+                        Ok(out) => out,
+                        Err(end) => return end,
+                    },
+                    None => return SessionEnd::MediaLost,
+                },
+                _ = sleep_until(deadline) => return SessionEnd::PingTimeout,
+            };
+            for msg in outgoing {
+                if tx.send(encode(msg)).await.is_err() {
+                    return SessionEnd::Closed;
+                }
+            }
+        }
+    }
+
+    fn join_response(&self) -> lk::JoinResponse {
+        let room = &self.joined.room;
+        lk::JoinResponse {
+            room: Some(lk::Room {
+                sid: room.sid.clone(),
+                name: room.name.clone(),
+                creation_time: room.created_at,
+                creation_time_ms: room.created_at * 1000,
+                num_participants: room.num_participants() as u32,
+                ..Default::default()
+            }),
+            participant: Some(convert::participant(&self.joined.me)),
+            other_participants: self
+                .joined
+                .others
+                .iter()
+                .map(convert::participant)
+                .collect(),
+            server_version: SERVER_VERSION.into(),
+            server_region: "local".into(),
+            subscriber_primary: true,
+            ping_interval: PING_INTERVAL.as_secs() as i32,
+            ping_timeout: PING_TIMEOUT.as_secs() as i32,
+            server_info: Some(lk::ServerInfo {
+                edition: lk::server_info::Edition::Standard as i32,
+                version: SERVER_VERSION.into(),
+                protocol: 16,
+                region: "local".into(),
+                node_id: format!("confab-{}", env!("CARGO_PKG_VERSION")),
+                ..Default::default()
+            }),
+            // Full reconnects only: resuming a session is not supported yet.
+            client_configuration: Some(lk::ClientConfiguration {
+                resume_connection: lk::ClientConfigSetting::Disabled as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    async fn request(&mut self, req: lk::SignalRequest) -> Result<Vec<Resp>, SessionEnd> {
+        let Some(msg) = req.message else {
+            return Ok(vec![]);
+        };
+        let room = self.joined.room.clone();
+        let me = self.joined.me.peer;
+        Ok(match msg {
+            Req::Offer(sd) => {
+                let answer = room
+                    .media()
+                    .publisher_offer(me, sd.sdp)
+                    .await
+                    .map_err(|e| SessionEnd::Protocol(format!("publisher offer: {e}")))?;
+                vec![Resp::Answer(lk::SessionDescription {
+                    r#type: "answer".into(),
+                    sdp: answer,
+                    id: sd.id,
+                    ..Default::default()
+                })]
+            }
+            Req::Answer(sd) => {
+                room.media()
+                    .subscriber_answer(me, sd.sdp)
+                    .map_err(|e| SessionEnd::Protocol(e.to_string()))?;
+                vec![]
+            }
+            Req::Trickle(t) => {
+                let side = if t.target == lk::SignalTarget::Subscriber as i32 {
+                    Side::Subscriber
+                } else {
+                    Side::Publisher
+                };
+                if let Some(c) = candidate_from_init(&t.candidate_init) {
+                    room.media().remote_candidate(me, side, c);
+                }
+                vec![]
+            }
+            Req::AddTrack(add) => match convert::new_track(&add) {
+                Some(new) => match room.add_track(me, new) {
+                    Ok(track) => vec![Resp::TrackPublished(lk::TrackPublishedResponse {
+                        cid: add.cid,
+                        track: Some(convert::track(&track)),
+                    })],
+                    Err(e) => {
+                        tracing::info!(identity = %self.joined.me.identity, "publish refused: {e}");
+                        vec![]
+                    }
+                },
+                None => vec![],
+            },
+            Req::Mute(m) => {
+                room.set_muted(me, &m.sid, m.muted);
+                vec![]
+            }
+            Req::TrackSetting(s) => {
+                let wanted = if s.disabled {
+                    Wanted::Disabled
+                } else if s.width > 0 || s.height > 0 {
+                    Wanted::Size {
+                        width: s.width,
+                        height: s.height,
+                    }
+                } else {
+                    match lk::VideoQuality::try_from(s.quality) {
+                        Ok(lk::VideoQuality::Off) => Wanted::Disabled,
+                        Ok(lk::VideoQuality::Low) => Wanted::Quality(0),
+                        Ok(lk::VideoQuality::Medium) => Wanted::Quality(1),
+                        _ => Wanted::Best,
+                    }
+                };
+                for sid in s.track_sids.iter().take(256) {
+                    room.set_wanted(me, sid, wanted);
+                }
+                vec![]
+            }
+            Req::Subscription(s) => {
+                let sids = s.track_sids.iter().chain(
+                    s.participant_tracks
+                        .iter()
+                        .flat_map(|p| p.track_sids.iter()),
+                );
+                for sid in sids.take(256) {
+                    room.set_subscribed(me, sid, s.subscribe);
+                }
+                vec![]
+            }
+            Req::UpdateMetadata(u) => {
+                if self.claims.video.can_update_own_metadata {
+                    room.update_self(
+                        me,
+                        Some(convert::cap(&u.name, 256)).filter(|n| !n.is_empty()),
+                        Some(convert::cap(&u.metadata, 64 * 1024)),
+                    );
+                }
+                vec![]
+            }
+            Req::Leave(_) => return Err(SessionEnd::Left),
+            Req::Ping(ts) => vec![Resp::Pong(ts)],
+            Req::PingReq(p) => vec![Resp::PongResp(lk::Pong {
+                last_ping_timestamp: p.timestamp,
+                timestamp: now_ms(),
+            })],
+            _ => vec![],
+        })
+    }
+
+    fn media_event(&mut self, ev: MediaEvent) -> Result<Vec<Resp>, SessionEnd> {
+        match ev {
+            MediaEvent::SubscriberOffer { sdp } => {
+                self.offer_id += 1;
+                Ok(vec![Resp::Offer(lk::SessionDescription {
+                    r#type: "offer".into(),
+                    sdp,
+                    id: self.offer_id,
+                    ..Default::default()
+                })])
+            }
+            MediaEvent::Data { reliable, payload } => {
+                self.relay_data(reliable, &payload);
+                Ok(vec![])
+            }
+            MediaEvent::TransportClosed { reason } => {
+                tracing::info!(identity = %self.joined.me.identity, "{reason}");
+                Err(SessionEnd::MediaLost)
+            }
+        }
+    }
+
+    /// Relay a data packet, with the sender's identity stamped by us: whatever
+    /// identity the packet claims is overwritten. Older clients read the
+    /// deprecated identity fields inside a user packet, so those are stamped too.
+    #[allow(deprecated)]
+    fn relay_data(&self, reliable: bool, payload: &[u8]) {
+        let me = &self.joined.me;
+        if !me.permission.can_publish_data || payload.len() > MAX_DATA_MESSAGE {
+            return;
+        }
+        let Ok(mut packet) = lk::DataPacket::decode(payload) else {
+            tracing::debug!(identity = %me.identity, "undecodable data packet dropped");
+            return;
+        };
+        packet.participant_identity = me.identity.clone();
+        packet.participant_sid = me.sid.clone();
+        let mut destinations = std::mem::take(&mut packet.destination_identities);
+        if let Some(lk::data_packet::Value::User(user)) = &mut packet.value {
+            user.participant_identity = me.identity.clone();
+            user.participant_sid = me.sid.clone();
+            if destinations.is_empty() {
+                destinations = user.destination_identities.clone();
+            }
+        }
+        packet.destination_identities = destinations.clone();
+        let bytes: Arc<[u8]> = packet.encode_to_vec().into();
+        self.joined
+            .room
+            .send_data(me.peer, &destinations, reliable, bytes);
+    }
+}
+
+/// The candidate line from the client's `RTCIceCandidateInit` JSON.
+fn candidate_from_init(init: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Init {
+        candidate: String,
+    }
+    let init: Init = serde_json::from_str(init).ok()?;
+    (!init.candidate.is_empty()).then_some(init.candidate)
+}
+
+fn leave_msg(reason: lk::DisconnectReason, action: lk::leave_request::Action) -> Resp {
+    Resp::Leave(lk::LeaveRequest {
+        can_reconnect: action == lk::leave_request::Action::Reconnect,
+        reason: reason as i32,
+        action: action as i32,
+        ..Default::default()
+    })
+}
+
+fn encode(msg: Resp) -> Message {
+    let resp = lk::SignalResponse { message: Some(msg) };
+    Message::Binary(resp.encode_to_vec().into())
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
