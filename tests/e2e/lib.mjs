@@ -1,0 +1,367 @@
+// Helpers for Confab's browser end-to-end tests: start the server binary, mint tokens, drive
+// Debian's Chromium (one real browser process per participant) through the page's
+// `window.confab` test hooks (web/src/main.ts), and poll for what a person would see.
+//
+// Only loopback addresses are used: the server binds 127.0.0.1 and advertises 127.0.0.1.
+
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { AccessToken } from 'livekit-server-sdk';
+import puppeteer from 'puppeteer-core';
+
+export { sleep };
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const ARTIFACTS = path.join(REPO, 'artifacts', 'e2e');
+export const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
+
+const RUN_STAMP = new Date().toISOString().replace(/[:.]/g, '-');
+let logCounter = 0;
+
+// Everything started here, so that a failing or interrupted run leaves nothing behind.
+const liveServers = new Set();
+const liveBrowsers = new Set();
+process.on('exit', () => {
+  for (const s of liveServers) s.child.kill('SIGKILL');
+  for (const b of liveBrowsers) {
+    b.killGroup();
+    rmSync(b.userDataDir, { recursive: true, force: true });
+  }
+});
+
+/** A log file under artifacts/e2e/; returns a line writer with `.path` and `.close()`. */
+export function artifactLog(label) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const file = path.join(ARTIFACTS, `${RUN_STAMP}-${String(++logCounter).padStart(2, '0')}-${label}.log`);
+  const fd = openSync(file, 'a');
+  let open = true;
+  const write = (line) => {
+    if (open) writeSync(fd, `${new Date().toISOString()} ${line}\n`);
+  };
+  write.path = file;
+  write.fd = fd;
+  write.close = () => {
+    if (open) closeSync(fd);
+    open = false;
+  };
+  return write;
+}
+
+export async function freeTcpPort() {
+  const srv = net.createServer();
+  await new Promise((resolve, reject) => srv.once('error', reject).listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address();
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
+export async function freeUdpPort() {
+  const sock = dgram.createSocket('udp4');
+  await new Promise((resolve, reject) => sock.once('error', reject).bind(0, '127.0.0.1', resolve));
+  const { port } = sock.address();
+  await new Promise((resolve) => sock.close(resolve));
+  return port;
+}
+
+/**
+ * Starts `confab serve` on free loopback ports and waits for /healthz.
+ * Returns {url, wsUrl, apiKey, apiSecret, httpPort, udpPort, logPath, child, alive(), stop()}.
+ */
+export async function startServer({ env = {}, args = [], label = 'server' } = {}) {
+  const bin = process.env.CONFAB_BIN ?? path.join(REPO, 'target', 'debug', 'confab');
+  const httpPort = await freeTcpPort();
+  const udpPort = await freeUdpPort();
+  const apiKey = 'testkey';
+  const apiSecret = randomBytes(24).toString('hex');
+  const log = artifactLog(label);
+  log(`starting ${bin} on http 127.0.0.1:${httpPort}, udp ${udpPort}`);
+
+  const child = spawn(
+    bin,
+    ['serve', '--bind', `127.0.0.1:${httpPort}`, '--udp-port', String(udpPort), '--public-ip', '127.0.0.1', ...args],
+    {
+      env: { ...process.env, CONFAB_API_KEY: apiKey, CONFAB_API_SECRET: apiSecret, RUST_LOG: 'info', ...env },
+      stdio: ['ignore', log.fd, log.fd],
+    },
+  );
+  let exited = null;
+  const exitPromise = new Promise((resolve) => {
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      liveServers.delete(server);
+      resolve(exited);
+    });
+    child.once('error', (err) => {
+      exited = { error: err };
+      liveServers.delete(server);
+      resolve(exited);
+    });
+  });
+
+  const url = `http://127.0.0.1:${httpPort}`;
+  const server = {
+    url,
+    wsUrl: `ws://127.0.0.1:${httpPort}`,
+    apiKey,
+    apiSecret,
+    httpPort,
+    udpPort,
+    logPath: log.path,
+    child,
+    alive: () => exited === null,
+    async stop() {
+      if (exited === null) {
+        child.kill('SIGTERM');
+        const done = await Promise.race([exitPromise, sleep(5000).then(() => null)]);
+        if (!done) {
+          child.kill('SIGKILL');
+          await exitPromise;
+        }
+      }
+      log.close();
+    },
+  };
+  liveServers.add(server);
+
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (exited) {
+      log.close();
+      throw new Error(`server exited before it was healthy (${JSON.stringify(exited)}); log ${log.path}:\n${tail(log.path)}`);
+    }
+    try {
+      const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) });
+      if (res.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await server.stop();
+      throw new Error(`server not healthy within 20 s; log ${log.path}:\n${tail(log.path)}`);
+    }
+    await sleep(100);
+  }
+  return server;
+}
+
+function tail(file, lines = 40) {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/** A signed access token for `server`, as an application backend would mint it. */
+export async function token(server, { room, identity, name, grants = {}, ttl = '1h' }) {
+  const at = new AccessToken(server.apiKey, server.apiSecret, { identity, name: name ?? identity, ttl });
+  at.addGrant({ roomJoin: true, room, canPublish: true, canSubscribe: true, canPublishData: true, ...grants });
+  return await at.toJwt();
+}
+
+// Exactly these, plus the user data dir and the DevTools pipe puppeteer adds.
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+  '--autoplay-policy=no-user-gesture-required',
+  // Chromium leaves loopback interfaces out of WebRTC candidate gathering; without this a
+  // machine (or network namespace) with only `lo` would gather no host candidate at all.
+  '--allow-loopback-in-peer-connection',
+];
+
+/**
+ * Launches one Chromium process with a fresh profile.
+ * Returns {browser, label, log, close(), kill()}: kill() SIGKILLs the whole process group.
+ */
+export async function launchBrowser({ label = 'browser' } = {}) {
+  const userDataDir = await mkdtemp(path.join(tmpdir(), 'confab-chromium-'));
+  const log = artifactLog(`browser-${label}`);
+  let browser;
+  try {
+    browser = await puppeteer.launch({
+      executablePath: CHROMIUM,
+      ignoreDefaultArgs: true,
+      args: [...CHROMIUM_ARGS, `--user-data-dir=${userDataDir}`],
+      pipe: true,
+      headless: true,
+      defaultViewport: { width: 1280, height: 800 },
+      protocolTimeout: 60_000,
+      timeout: 30_000,
+    });
+  } catch (err) {
+    log.close();
+    await rm(userDataDir, { recursive: true, force: true });
+    throw err;
+  }
+  const proc = browser.process();
+  proc?.stderr?.on('data', (d) => log(`[chromium] ${String(d).trimEnd()}`));
+  const pid = proc?.pid;
+  const exited = () =>
+    proc && proc.exitCode === null && proc.signalCode === null
+      ? new Promise((resolve) => proc.once('exit', resolve))
+      : Promise.resolve();
+
+  const tb = {
+    browser,
+    label,
+    log,
+    userDataDir,
+    pid,
+    killGroup() {
+      // puppeteer starts Chromium detached, so it leads its own process group: renderers,
+      // the network service and the GPU process all go down with it, as in a real crash.
+      try {
+        if (pid) process.kill(-pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    },
+    async kill() {
+      const gone = exited();
+      tb.killGroup();
+      await gone;
+      await tb.cleanup();
+    },
+    async close() {
+      const gone = exited();
+      if (browser.connected) {
+        await Promise.race([browser.close().catch(() => {}), sleep(10_000)]);
+      }
+      tb.killGroup();
+      await Promise.race([gone, sleep(5000)]);
+      await tb.cleanup();
+    },
+    async cleanup() {
+      liveBrowsers.delete(tb);
+      log.close();
+      await rm(userDataDir, { recursive: true, force: true });
+    },
+  };
+  liveBrowsers.add(tb);
+  return tb;
+}
+
+/** Sends a page's console output, errors and failed requests to the browser's artifact log. */
+export function logPage(page, log, label) {
+  page.on('console', async (msg) => {
+    let text = msg.text();
+    // livekit-client logs a context object after the message; fetch it rather than "[object Object]".
+    if (text.includes('[object Object]')) {
+      const values = await Promise.all(msg.args().map((a) => a.jsonValue().catch(() => undefined))).catch(() => []);
+      if (values.length) text = values.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(' ');
+    }
+    log(`[${label}] console.${msg.type()}: ${text}`);
+  });
+  page.on('pageerror', (err) => log(`[${label}] pageerror: ${err?.stack ?? err}`));
+  page.on('requestfailed', (req) => log(`[${label}] requestfailed: ${req.url()} ${req.failure()?.errorText ?? ''}`));
+  page.on('error', (err) => log(`[${label}] crash: ${err?.stack ?? err}`));
+}
+
+/**
+ * Opens the meeting page in `tb` as `identity`, joined to `room` with a token we mint, and waits
+ * until the client reports itself connected. Returns the puppeteer Page.
+ */
+export async function openParticipant(
+  tb,
+  server,
+  { room, identity, name, adaptive = false, simulcast = true, capture, timeout = 20_000 },
+) {
+  const jwt = await token(server, { room, identity, name });
+  const q = new URLSearchParams({
+    room,
+    name: name ?? identity,
+    token: jwt,
+    autojoin: '1',
+    adaptive: adaptive ? '1' : '0',
+    simulcast: simulcast ? '1' : '0',
+  });
+  // e.g. '960x720': livekit-client publishes three simulcast layers only from 960 up.
+  if (capture) q.set('capture', capture);
+  const [existing] = await tb.browser.pages();
+  const page = existing ?? (await tb.browser.newPage());
+  logPage(page, tb.log, identity);
+  await page.goto(`${server.url}/?${q}`, { waitUntil: 'load', timeout });
+  const joined = await waitFor(
+    () =>
+      page.evaluate(() => {
+        if (window.confab?.state().connected) return 'connected';
+        // The page gave up and shows why: no use waiting any longer.
+        const error = document.querySelector('#join-error:not([hidden])');
+        return error ? `join failed: ${error.textContent}` : false;
+      }),
+    { timeout, message: `${identity} did not connect to room ${room}` },
+  );
+  if (joined !== 'connected') throw new Error(`${identity} could not join room ${room}: ${joined}; see ${tb.log.path}`);
+  return page;
+}
+
+/**
+ * Polls `fn` until it returns a truthy value, which is returned. Exceptions count as "not yet";
+ * on timeout the last value or error is part of the message.
+ */
+export async function waitFor(fn, { timeout = 10_000, interval = 250, message = 'condition not met' } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+      last = v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() >= deadline) {
+      const detail = last instanceof Error ? last.message : JSON.stringify(last);
+      throw new Error(`${message} (within ${timeout} ms; last: ${detail})`);
+    }
+    await sleep(interval);
+  }
+}
+
+/**
+ * Samples `read` (a number, or an object of numbers) twice, `window` ms apart, and asserts every
+ * value rose by at least `min`. Returns {before, after}.
+ */
+export async function assertRising(read, { window = 3000, min = 1, message = 'counter' } = {}) {
+  const before = await read();
+  await sleep(window);
+  const after = await read();
+  const a = typeof before === 'number' ? { value: before } : before;
+  const b = typeof after === 'number' ? { value: after } : after;
+  const stalled = Object.keys(a).filter((k) => !(typeof b[k] === 'number' && b[k] - a[k] >= min));
+  if (stalled.length) {
+    throw new Error(`${message}: did not rise by ${min} over ${window} ms: ${stalled.map((k) => `${k} ${a[k]} -> ${b[k]}`).join(', ')}`);
+  }
+  return { before, after };
+}
+
+/** The page's `window.confab` view of the call. */
+export const state = (page) => page.evaluate(() => window.confab.state());
+export const stats = (page) => page.evaluate(() => window.confab.stats());
+export const messages = (page) => page.evaluate(() => window.confab.messages);
+
+/** Screenshots to artifacts/e2e/ (best effort: used while a test is already failing). */
+export async function screenshotAll(pages, tag) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  for (const [name, page] of Object.entries(pages)) {
+    if (!page || page.isClosed()) continue;
+    const file = path.join(ARTIFACTS, `${RUN_STAMP}-${tag}-${name}.png`);
+    await Promise.race([page.screenshot({ path: file }).catch(() => {}), sleep(5000)]);
+  }
+}
