@@ -4,10 +4,14 @@
 // Run: node --test --test-concurrency=1 tests/e2e/   (see scripts/test)
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import dgram from 'node:dgram';
 import { randomBytes, randomInt } from 'node:crypto';
 import { test } from 'node:test';
 import {
+  ARTIFACTS,
   assertRising,
   launchBrowser,
   messages,
@@ -23,9 +27,9 @@ import {
 const TEST_TIMEOUT = 240_000;
 
 /** Starts a server and one browser per identity; registers cleanup on `t`. */
-async function meeting(t, participants, serverOpts = {}) {
-  const server = await startServer({ label: `server-${t.name.replace(/\W+/g, '-').slice(0, 30)}`, ...serverOpts });
-  t.after(() => server.stop());
+async function meeting(t, participants, { server: given, ...serverOpts } = {}) {
+  const server = given ?? (await startServer({ label: `server-${t.name.replace(/\W+/g, '-').slice(0, 30)}`, ...serverOpts }));
+  if (!given) t.after(() => server.stop());
   const browsers = {};
   const pages = {};
   // Launch one at a time (2 cores), then join together.
@@ -50,6 +54,41 @@ async function withScreenshots(pages, tag, body) {
     await screenshotAll(pages, tag);
     throw err;
   }
+}
+
+/** CPU seconds (user + system) and resident memory of a process, from /proc. */
+function processUsage(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+  return { cpuSeconds: ticks / 100, rssMiB: rssKb / 1024 };
+}
+
+/**
+ * The figures issue #2 asks for, measured during the three-browser meeting: time from
+ * room.connect() to the first remote frame on screen, and the server's CPU and memory.
+ * Printed and written to artifacts/e2e/figures-three-browsers.json.
+ */
+async function recordMeetingFigures(server, pages) {
+  const firstFrame = [];
+  for (const page of Object.values(pages)) {
+    firstFrame.push(...Object.values(await page.evaluate(() => window.confab.firstFrameMs)));
+  }
+  firstFrame.sort((a, b) => a - b);
+  const before = processUsage(server.child.pid);
+  const windowMs = 10_000;
+  await sleep(windowMs);
+  const after = processUsage(server.child.pid);
+  const figures = {
+    firstRemoteFrameMs: { samples: firstFrame, median: firstFrame[Math.floor(firstFrame.length / 2)] },
+    serverCpuPercentOfOneCore: Math.round(((after.cpuSeconds - before.cpuSeconds) / (windowMs / 1000)) * 1000) / 10,
+    serverRssMiB: Math.round(after.rssMiB * 10) / 10,
+  };
+  console.log(`three-browser meeting figures: ${JSON.stringify(figures)}`);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  writeFileSync(path.join(ARTIFACTS, 'figures-three-browsers.json'), JSON.stringify(figures, null, 2));
+  assert.equal(firstFrame.length, 6, 'each of three participants painted a first frame of both others');
 }
 
 /** Waits until `page` decodes video and hears audio from each of `from`. */
@@ -88,7 +127,7 @@ async function assertFlowing(page, who, from, { audio = true, window = 3000 } = 
 
 test('three browsers meet: media, data, forged sender, room isolation, leave and crash', { timeout: TEST_TIMEOUT }, async (t) => {
   const R = 'room-r';
-  const { browsers, pages, connectedAt } = await meeting(t, [
+  const { server, browsers, pages, connectedAt } = await meeting(t, [
     { room: R, identity: 'A' },
     { room: R, identity: 'B' },
     { room: R, identity: 'C' },
@@ -111,6 +150,7 @@ test('three browsers meet: media, data, forged sender, room isolation, leave and
     const budget = Math.max(0, connectedAt + 10_000 - Date.now());
     await Promise.all(Object.entries(trio).map(([id, page]) => waitForMedia(page, id, others(id), budget)));
     for (const [id, page] of Object.entries(trio)) await assertFlowing(page, id, others(id));
+    await recordMeetingFigures(server, trio);
 
     // Data from A reaches B and C, attributed to A.
     await A.evaluate(() => window.confab.sendData('hello from A', 'test'));
@@ -273,3 +313,58 @@ async function floodUdp(port, { count, sockets, durationMs }) {
   }
   return sent;
 }
+
+// A firewall that drops UDP needs a network namespace of the test's own: scripts/test runs the
+// browser tests in one (as root) and says so in CONFAB_E2E_NETNS_ACTIVE.
+const privateNetwork = process.env.CONFAB_E2E_NETNS_ACTIVE === '1';
+
+test('media falls back to ICE over TCP when a firewall drops UDP', {
+  timeout: TEST_TIMEOUT,
+  skip: privateNetwork ? false : 'needs the private network namespace scripts/test sets up as root',
+}, async (t) => {
+  const server = await startServer({ label: 'server-tcp' });
+  t.after(() => server.stop());
+  // Drop every UDP datagram to the media port, as a strict corporate firewall would:
+  // the only way left to the server is its passive ICE-TCP candidate on the same port number.
+  const nft = (...args) => execFileSync('nft', args, { stdio: 'pipe' });
+  nft('add', 'table', 'inet', 'confab_e2e');
+  t.after(() => nft('delete', 'table', 'inet', 'confab_e2e'));
+  nft('add', 'chain', 'inet', 'confab_e2e', 'input', '{ type filter hook input priority 0; }');
+  nft('add', 'rule', 'inet', 'confab_e2e', 'input', 'udp', 'dport', String(server.udpPort), 'counter', 'drop');
+
+  const { pages } = await meeting(
+    t,
+    [
+      { room: 'tcp', identity: 'A' },
+      { room: 'tcp', identity: 'B' },
+    ],
+    { server },
+  );
+  await withScreenshots(pages, 'tcp', async () => {
+    for (const [me, other] of [['A', 'B'], ['B', 'A']]) {
+      await waitForMedia(pages[me], me, [other], 20_000);
+      await assertRising(async () => (await stats(pages[me]))[other]?.video?.framesDecoded ?? 0, {
+        window: 3000,
+        min: 10,
+        message: `${me} decoding ${other} over TCP`,
+      });
+      const protocols = await pages[me].evaluate(async (other) => {
+        const p = window.confab.room.remoteParticipants.get(other);
+        const out = [];
+        for (const pub of p?.trackPublications.values() ?? []) {
+          const report = await pub.track?.getRTCStatsReport();
+          for (const s of report?.values() ?? []) {
+            if (s.type === 'candidate-pair' && s.state === 'succeeded' && s.nominated) {
+              out.push(report.get(s.localCandidateId)?.protocol);
+            }
+          }
+        }
+        return out;
+      }, other);
+      assert.ok(protocols.length > 0, `${me} should have a connected candidate pair`);
+      assert.deepEqual([...new Set(protocols)], ['tcp'], `${me}'s media should flow over TCP`);
+    }
+    const dropped = nft('list', 'table', 'inet', 'confab_e2e').toString();
+    assert.match(dropped, /packets [1-9]/, 'the firewall should really have dropped UDP to the media port');
+  });
+});

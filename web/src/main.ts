@@ -29,6 +29,8 @@ import './style.css';
  *                        a raw DataPacket that claims to come from `identity`, written straight onto
  *                        the reliable data channel so the SDK cannot correct it: the server must.
  *   leave()              room.disconnect().
+ *   firstFrameMs         per remote identity, ms from the start of room.connect() to the first
+ *                        frame of its camera painted on screen (requestVideoFrameCallback).
  *
  * Query parameters: room, name (prefill the form); token (join with it, skipping /api/join);
  * autojoin=1; adaptive=0 (adaptive stream off); simulcast=0; capture=WxH (default 640x480).
@@ -70,6 +72,7 @@ export interface ConfabHooks {
   sendData(text: string, topic?: string): Promise<void>;
   sendForgedData(text: string, forgedIdentity: string): Promise<void>;
   leave(): Promise<void>;
+  firstFrameMs: Record<string, number>;
 }
 
 declare global {
@@ -118,6 +121,7 @@ if (presetToken) {
 }
 
 let room: Room | undefined;
+let connectStartedAt = 0;
 const tiles = new Map<string, HTMLElement>();
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -137,6 +141,7 @@ const hooks: ConfabHooks = {
     return true;
   },
   messages: [],
+  firstFrameMs: {},
   async sendData(text, topic) {
     await requireRoom().localParticipant.publishData(encoder.encode(text), { reliable: true, topic });
   },
@@ -213,7 +218,15 @@ function removeTile(identity: string) {
 function attach(track: Track, p: Participant) {
   const tile = tileFor(p);
   if (track.kind === Track.Kind.Video) {
-    if (track.source === Track.Source.Camera) track.attach(tile.querySelector('video')!);
+    if (track.source === Track.Source.Camera) {
+      const video = tile.querySelector('video')!;
+      track.attach(video);
+      if (!p.isLocal && !(p.identity in hooks.firstFrameMs)) {
+        video.requestVideoFrameCallback(() => {
+          hooks.firstFrameMs[p.identity] ??= Math.round(performance.now() - connectStartedAt);
+        });
+      }
+    }
   } else if (!p.isLocal) {
     tile.append(track.attach());
   }
@@ -321,6 +334,8 @@ async function join(roomName: string, name: string) {
     hooks.messages.length = 0;
     ui.chatLog.replaceChildren();
     setStatus('Connecting…');
+    hooks.firstFrameMs = {};
+    connectStartedAt = performance.now();
     await r.connect(wsUrl(), token);
     showMeeting(true);
     tileFor(r.localParticipant);

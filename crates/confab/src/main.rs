@@ -184,7 +184,7 @@ fn serve(overrides: Overrides) -> ExitCode {
         println!("  Open a meeting:  http://{http}/");
         println!("  Client SDKs:     ws://{http}  (compatible with LiveKit client SDKs)");
         println!(
-            "  Media:           UDP {media_addr}, advertised as {}",
+            "  Media:           UDP {media_addr} (ICE-TCP fallback on TCP {media_addr}), advertised as {}",
             config.public_ip
         );
         if let Some((key, secret)) = &dev_key {

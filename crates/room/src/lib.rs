@@ -577,9 +577,7 @@ impl Room {
         let peers: Vec<PeerId> = state
             .members
             .iter()
-            .filter(|(p, m)| {
-                **p != from && (to.is_empty() || to.iter().any(|i| *i == m.info.identity))
-            })
+            .filter(|(p, m)| **p != from && (to.is_empty() || to.contains(&m.info.identity)))
             .map(|(p, _)| *p)
             .collect();
         drop(state);

@@ -22,7 +22,7 @@ pub mod layers;
 mod net;
 mod worker;
 
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -134,8 +134,14 @@ impl Sfu {
         })?;
         let public_addr = SocketAddr::new(config.public_addr.ip(), local_addr.port());
         let socket = Arc::new(socket);
+        // ICE-TCP listens on the same port number as UDP.
+        let tcp = TcpListener::bind(local_addr).map_err(|source| SfuError::Bind {
+            addr: local_addr,
+            source,
+        })?;
 
-        let (demux_ctl_tx, demux_ctl_rx) = crossbeam_channel::unbounded();
+        let registry = net::Registry::default();
+        let (forget_tx, forget_rx) = crossbeam_channel::unbounded();
         let mut inboxes = Vec::new();
         let mut workers = Vec::new();
         for index in 0..config.workers.max(1) {
@@ -146,7 +152,8 @@ impl Sfu {
                 index,
                 socket.clone(),
                 public_addr,
-                demux_ctl_tx.clone(),
+                registry.clone(),
+                forget_tx.clone(),
                 cmd_rx,
                 pkt_rx,
             );
@@ -162,14 +169,21 @@ impl Sfu {
                 rooms: Arc::new(AtomicUsize::new(0)),
             });
         }
-        let demux = net::Demux::new(socket, public_addr, inboxes, demux_ctl_rx);
+        let tcp_inboxes = inboxes.clone();
+        let tcp_registry = registry.clone();
+        let demux = net::Demux::new(socket, public_addr, inboxes, registry, forget_rx);
+        let spawn_error = |source| SfuError::Bind {
+            addr: config.bind,
+            source,
+        };
         std::thread::Builder::new()
             .name("media-demux".into())
             .spawn(move || demux.run())
-            .map_err(|source| SfuError::Bind {
-                addr: config.bind,
-                source,
-            })?;
+            .map_err(spawn_error)?;
+        std::thread::Builder::new()
+            .name("ice-tcp-accept".into())
+            .spawn(move || net::run_tcp(tcp, public_addr, tcp_inboxes, tcp_registry))
+            .map_err(spawn_error)?;
         tracing::info!(%local_addr, %public_addr, workers = workers.len(), "media plane started");
         Ok(Self {
             workers,

@@ -19,7 +19,7 @@ use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::channel::{ChannelConfig, ChannelId, Reliability};
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt};
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, TcpType, Transmit};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo, Ssrc, Vp8Descriptor};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig};
 use tokio::sync::{mpsc, oneshot};
@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::forwarder::{Decision, Forwarder, PacketInfo};
 use crate::keyframe::{self, KeyframeThrottle};
 use crate::layers::{self, LayerSize, Wanted};
-use crate::net::{Datagram, DemuxCtl};
+use crate::net::{Datagram, Forget, Registry};
 use crate::{Kind, MediaEvent, PeerId, SfuError, Side, StreamLabels, TrackId, TrackSpec};
 
 pub(crate) const INBOX_CAPACITY: usize = 8192;
@@ -205,11 +205,35 @@ fn side_index(side: Side) -> usize {
     }
 }
 
+/// Where a worker's packets leave: the shared UDP socket, or the writer of the
+/// ICE-TCP connection a client reached us on.
+struct Net {
+    udp: Arc<UdpSocket>,
+    tcp: HashMap<SocketAddr, Sender<Vec<u8>>>,
+}
+
+impl Net {
+    fn send(&self, t: &Transmit) {
+        // A failed or refused send is a lost packet; RTCP and NACK recover.
+        match t.proto {
+            Protocol::Udp => {
+                let _ = self.udp.send_to(&t.contents, t.destination);
+            }
+            _ => {
+                if let Some(w) = self.tcp.get(&t.destination) {
+                    let _ = w.try_send(t.contents.to_vec());
+                }
+            }
+        }
+    }
+}
+
 pub(crate) struct Worker {
     index: usize,
-    socket: Arc<UdpSocket>,
+    net: Net,
     local: SocketAddr,
-    demux: Sender<DemuxCtl>,
+    registry: Registry,
+    forget: Sender<Forget>,
     commands: Receiver<Command>,
     inbox: Receiver<Datagram>,
     rooms: HashMap<u64, Room>,
@@ -225,15 +249,20 @@ impl Worker {
         index: usize,
         socket: Arc<UdpSocket>,
         local: SocketAddr,
-        demux: Sender<DemuxCtl>,
+        registry: Registry,
+        forget: Sender<Forget>,
         commands: Receiver<Command>,
         inbox: Receiver<Datagram>,
     ) -> Self {
         Self {
             index,
-            socket,
+            net: Net {
+                udp: socket,
+                tcp: HashMap::new(),
+            },
             local,
-            demux,
+            registry,
+            forget,
             commands,
             inbox,
             rooms: HashMap::new(),
@@ -283,7 +312,10 @@ impl Worker {
                 k
             }
         };
-        let Ok(receive) = Receive::new(Protocol::Udp, d.source, d.destination, &d.data) else {
+        if let Some(writer) = d.tcp_writer {
+            self.net.tcp.insert(d.source, writer);
+        }
+        let Ok(receive) = Receive::new(d.proto, d.source, d.destination, &d.data) else {
             return;
         };
         self.input(key, Input::Receive(d.at, receive));
@@ -355,7 +387,7 @@ impl Worker {
                 peer,
                 id,
                 side,
-                &self.socket,
+                &self.net,
                 &mut self.queue,
                 &mut self.next_timeout,
             );
@@ -471,12 +503,14 @@ impl Worker {
         let (track_id, layer) = match publisher.ssrc_layers.get(&ssrc) {
             Some(v) => *v,
             None => {
-                let mut api = publisher.publisher.direct_api();
-                let Some(rx) = api.stream_rx(&ssrc) else {
+                let Some((mid, rid)) = publisher
+                    .publisher
+                    .direct_api()
+                    .stream_rx(&ssrc)
+                    .map(|rx| (rx.mid(), rx.rid()))
+                else {
                     return;
                 };
-                let (mid, rid) = (rx.mid(), rx.rid());
-                drop(api);
                 let Some(track_id) = publisher.published.get(&mid).copied() else {
                     return;
                 };
@@ -550,10 +584,12 @@ impl Worker {
                 }
                 Decision::Drop => continue,
             };
-            let mut ext_out = ExtensionValues::default();
-            ext_out.audio_level = ext.audio_level;
-            ext_out.voice_activity = ext.voice_activity;
-            ext_out.video_orientation = ext.video_orientation;
+            let ext_out = ExtensionValues {
+                audio_level: ext.audio_level,
+                voice_activity: ext.voice_activity,
+                video_orientation: ext.video_orientation,
+                ..Default::default()
+            };
             let mut write = RtpWrite::new(
                 pt,
                 SeqNo::from(rewrite.seq),
@@ -577,17 +613,15 @@ impl Worker {
                     Err(_) => continue,
                 }
             }
-            let mut api = sub.subscriber.direct_api();
-            let Some(stream) = api.stream_tx(&out_ssrc) else {
-                continue;
-            };
-            stream.write_rtp(write);
-            drop(api);
+            match sub.subscriber.direct_api().stream_tx(&out_ssrc) {
+                Some(stream) => stream.write_rtp(write),
+                None => continue,
+            }
             drain_into(
                 sub,
                 *sub_id,
                 Side::Subscriber,
-                &self.socket,
+                &self.net,
                 &mut self.queue,
                 &mut self.next_timeout,
             );
@@ -721,6 +755,15 @@ impl Worker {
         if let Ok(c) = Candidate::host(self.local, "udp") {
             rtc.add_local_candidate(c);
         }
+        // The fallback for networks that block UDP: browsers connect to us.
+        if let Ok(c) = Candidate::builder()
+            .tcp()
+            .host(self.local)
+            .tcptype(TcpType::Passive)
+            .build()
+        {
+            rtc.add_local_candidate(c);
+        }
         (rtc, ufrag)
     }
 
@@ -746,15 +789,15 @@ impl Worker {
             sdp: offer.to_sdp_string(),
         });
 
-        for (ufrag, side) in [
-            (&pub_ufrag, Side::Publisher),
-            (&sub_ufrag, Side::Subscriber),
-        ] {
-            self.by_ufrag.insert(ufrag.clone(), (id, side));
-            let _ = self.demux.send(DemuxCtl::Register {
-                ufrag: ufrag.clone(),
-                worker: self.index,
-            });
+        {
+            let mut registry = self.registry.write().unwrap_or_else(|p| p.into_inner());
+            for (ufrag, side) in [
+                (&pub_ufrag, Side::Publisher),
+                (&sub_ufrag, Side::Subscriber),
+            ] {
+                self.by_ufrag.insert(ufrag.clone(), (id, side));
+                registry.insert(ufrag.clone(), self.index);
+            }
         }
         let now = Instant::now();
         self.peers.insert(
@@ -802,22 +845,25 @@ impl Worker {
         for ufrag in &peer.ufrags {
             self.by_ufrag.remove(ufrag);
         }
+        {
+            let mut registry = self.registry.write().unwrap_or_else(|p| p.into_inner());
+            for ufrag in &peer.ufrags {
+                registry.remove(ufrag);
+            }
+        }
         for addr in &peer.addrs {
             self.by_addr.remove(addr);
+            // Dropping the writer closes that ICE-TCP connection.
+            self.net.tcp.remove(addr);
         }
-        let _ = self.demux.send(DemuxCtl::Forget {
-            ufrags: peer.ufrags.to_vec(),
-            addrs: std::mem::take(&mut peer.addrs),
-        });
+        let _ = self.forget.send(Forget(std::mem::take(&mut peer.addrs)));
         // Say goodbye on the wire (DTLS close, RTCP BYE) where still possible.
         for side in [Side::Publisher, Side::Subscriber] {
             let rtc = peer.rtc(side);
             let _ = rtc.close();
             while let Ok(out) = rtc.poll_output() {
                 match out {
-                    Output::Transmit(t) => {
-                        let _ = self.socket.send_to(&t.contents, t.destination);
-                    }
+                    Output::Transmit(t) => self.net.send(&t),
                     Output::Timeout(_) => break,
                     Output::Event(_) => {}
                 }
@@ -1073,7 +1119,7 @@ fn drain_into(
     peer: &mut Peer,
     id: PeerId,
     side: Side,
-    socket: &UdpSocket,
+    net: &Net,
     queue: &mut VecDeque<(PeerId, Side, Event)>,
     next_timeout: &mut Instant,
 ) {
@@ -1084,10 +1130,7 @@ fn drain_into(
                 *next_timeout = (*next_timeout).min(t);
                 return;
             }
-            Ok(Output::Transmit(t)) => {
-                // A failed send is a lost packet; RTCP and NACK recover from it.
-                let _ = socket.send_to(&t.contents, t.destination);
-            }
+            Ok(Output::Transmit(t)) => net.send(&t),
             Ok(Output::Event(e)) => queue.push_back((id, side, e)),
             Err(e) => {
                 tracing::info!(peer = id.0, ?side, "session failed: {e}");

@@ -1,0 +1,344 @@
+//! The signalling front against the real `confab` binary on loopback: what a
+//! client with a bad token, a broken client, or a second tab with the same
+//! identity gets back.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::{SinkExt, StreamExt};
+use livekit_protocol as lk;
+use lk::signal_request::Message as Req;
+use lk::signal_response::Message as Resp;
+use prost::Message as _;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+const KEY: &str = "testkey";
+const SECRET: &str = "0123456789abcdef0123456789abcdef-secret";
+
+struct Server {
+    child: Child,
+    http: String,
+}
+
+impl Server {
+    fn start() -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--udp-port", "0"])
+            .env("CONFAB_API_KEY", KEY)
+            .env("CONFAB_API_SECRET", SECRET)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start confab");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let http = loop {
+            let line = lines.next().expect("confab printed its address").unwrap();
+            if let Some(url) = line.split("http://").nth(1) {
+                break url.trim_end_matches('/').to_string();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, http }
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        let mut s = TcpStream::connect(&self.http).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.http
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let status = out[9..12].parse().unwrap();
+        let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        (status, body)
+    }
+
+    fn ws_url(&self, token: &str) -> String {
+        format!(
+            "ws://{}/rtc?access_token={token}&protocol=16&auto_subscribe=1",
+            self.http
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn sign(claims: serde_json::Value, secret: &str) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+fn token(identity: &str, room: &str) -> String {
+    sign(
+        serde_json::json!({"iss": KEY, "sub": identity, "exp": now() + 600,
+            "video": {"roomJoin": true, "room": room}}),
+        SECRET,
+    )
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(server: &Server, identity: &str, room: &str) -> (Ws, lk::JoinResponse) {
+    let (mut ws, _) = tokio_tungstenite::connect_async(server.ws_url(&token(identity, room)))
+        .await
+        .expect("upgrade");
+    match next_response(&mut ws).await {
+        Some(Resp::Join(j)) => (ws, j),
+        other => panic!("first message must be join, got {other:?}"),
+    }
+}
+
+/// The next signal response, or None when the connection ended.
+async fn next_response(ws: &mut Ws) -> Option<Resp> {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a message or the end within 10 s");
+        match msg {
+            Some(Ok(Message::Binary(b))) => {
+                return lk::SignalResponse::decode(b.as_ref()).unwrap().message;
+            }
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+async fn send(ws: &mut Ws, req: Req) {
+    let msg = lk::SignalRequest { message: Some(req) };
+    ws.send(Message::Binary(msg.encode_to_vec().into()))
+        .await
+        .unwrap();
+}
+
+/// Reads until `pred` matches a response; panics if the connection ends first.
+async fn expect(ws: &mut Ws, what: &str, pred: impl Fn(&Resp) -> bool) -> Resp {
+    loop {
+        match next_response(ws).await {
+            Some(r) if pred(&r) => return r,
+            Some(_) => {}
+            None => panic!("connection ended while waiting for {what}"),
+        }
+    }
+}
+
+/// Reads until the server closes the connection; panics on a 10 s silence.
+async fn expect_closed(ws: &mut Ws) {
+    while next_response(ws).await.is_some() {}
+}
+
+#[tokio::test]
+async fn refused_tokens_get_401_with_a_reason_and_no_upgrade() {
+    let server = Server::start();
+    let t = now();
+    let cases: Vec<(&str, Option<String>, &str)> = vec![
+        ("missing", None, "no access token"),
+        ("malformed", Some("not.a.jwt".into()), "malformed"),
+        (
+            "expired",
+            Some(sign(
+                serde_json::json!({"iss": KEY, "sub": "a", "exp": t - 3600, "video": {"roomJoin": true, "room": "r"}}),
+                SECRET,
+            )),
+            "expired",
+        ),
+        (
+            "wrongly signed",
+            Some(sign(
+                serde_json::json!({"iss": KEY, "sub": "a", "exp": t + 600, "video": {"roomJoin": true, "room": "r"}}),
+                "another-secret-of-sufficient-length!!",
+            )),
+            "signature",
+        ),
+        (
+            "unknown key",
+            Some(sign(
+                serde_json::json!({"iss": "nobody", "sub": "a", "exp": t + 600, "video": {"roomJoin": true, "room": "r"}}),
+                SECRET,
+            )),
+            "unknown API key",
+        ),
+        (
+            "no room grant",
+            Some(sign(
+                serde_json::json!({"iss": KEY, "sub": "a", "exp": t + 600, "video": {"room": "r"}}),
+                SECRET,
+            )),
+            "does not grant joining",
+        ),
+    ];
+    for (name, token, reason) in &cases {
+        let query = token
+            .as_ref()
+            .map(|t| format!("?access_token={t}"))
+            .unwrap_or_default();
+        let (status, body) = server.get(&format!("/rtc/validate{query}"));
+        assert_eq!(status, 401, "{name}: validate status");
+        assert!(
+            body.contains(reason),
+            "{name}: {body:?} should say {reason:?}"
+        );
+
+        let url = format!("ws://{}/rtc{query}", server.http);
+        match tokio_tungstenite::connect_async(url).await {
+            Err(tungstenite::Error::Http(resp)) => {
+                assert_eq!(resp.status(), 401, "{name}: /rtc status");
+                let body = String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default());
+                assert!(body.contains(reason), "{name}: /rtc said {body:?}");
+            }
+            other => panic!(
+                "{name}: /rtc should refuse the upgrade, got {:?}",
+                other.map(|_| ())
+            ),
+        }
+    }
+
+    // A token for room r used to join room q.
+    let (status, body) = server.get(&format!(
+        "/rtc/validate?access_token={}&room=q",
+        token("a", "r")
+    ));
+    assert_eq!(
+        (status, body.as_str()),
+        (401, "access token is not valid for this room")
+    );
+    let (status, body) = server.get(&format!("/rtc/validate?access_token={}", token("a", "r")));
+    assert_eq!((status, body.as_str()), (200, "success"));
+}
+
+#[tokio::test]
+async fn v1_endpoints_answer_404_so_clients_fall_back() {
+    let server = Server::start();
+    for path in ["/rtc/v1", "/rtc/v1/validate"] {
+        let (status, body) = server.get(path);
+        assert_eq!(status, 404, "{path}");
+        assert!(!body.contains("requested room does not exist"));
+    }
+}
+
+#[tokio::test]
+async fn a_broken_client_loses_only_its_own_connection() {
+    let server = Server::start();
+    let (mut a, join_a) = connect(&server, "alice", "r").await;
+    assert_eq!(join_a.participant.as_ref().unwrap().identity, "alice");
+    assert!(join_a.server_info.as_ref().unwrap().version >= "1.8.0".to_string());
+    assert!(join_a.subscriber_primary);
+    // Subscriber-primary: the server's first offer comes unasked.
+    expect(
+        &mut a,
+        "subscriber offer",
+        |r| matches!(r, Resp::Offer(o) if o.id == 1),
+    )
+    .await;
+
+    for (identity, frame) in [
+        ("bob", b"this is not protobuf \xff\xff\xff".to_vec()),
+        ("carol", vec![0x0a; 300 * 1024]),
+    ] {
+        let (mut bad, join) = connect(&server, identity, "r").await;
+        assert_eq!(join.other_participants.len(), 1, "{identity} sees alice");
+        expect(&mut a, "the newcomer", |r| {
+            matches!(r, Resp::Update(u) if u.participants.iter().any(|p| p.identity == identity))
+        })
+        .await;
+        let _ = bad.send(Message::Binary(frame.into())).await;
+        expect_closed(&mut bad).await;
+
+        // Alice is told the broken client left, and her own session still answers.
+        expect(&mut a, "the departure", |r| {
+            matches!(r, Resp::Update(u) if u.participants.iter().any(|p| p.identity == identity
+                && p.state == lk::participant_info::State::Disconnected as i32))
+        })
+        .await;
+        send(&mut a, Req::Ping(42)).await;
+        expect(&mut a, "pong", |r| matches!(r, Resp::Pong(42))).await;
+    }
+}
+
+#[tokio::test]
+async fn a_second_session_with_the_same_identity_replaces_the_first() {
+    let server = Server::start();
+    let (mut first, _) = connect(&server, "dana", "r").await;
+    let (mut second, join) = connect(&server, "dana", "r").await;
+    assert!(
+        join.other_participants.is_empty(),
+        "the old session is gone, not listed"
+    );
+    let leave = expect(&mut first, "leave", |r| matches!(r, Resp::Leave(_))).await;
+    let Resp::Leave(leave) = leave else {
+        unreachable!()
+    };
+    assert_eq!(leave.reason, lk::DisconnectReason::DuplicateIdentity as i32);
+    expect_closed(&mut first).await;
+    send(
+        &mut second,
+        Req::PingReq(lk::Ping {
+            timestamp: 7,
+            rtt: 0,
+        }),
+    )
+    .await;
+    expect(
+        &mut second,
+        "pong",
+        |r| matches!(r, Resp::PongResp(p) if p.last_ping_timestamp == 7),
+    )
+    .await;
+}
+
+#[test]
+fn token_command_mints_a_token_the_server_accepts() {
+    let server = Server::start();
+    let out = Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args([
+            "token",
+            "--room",
+            "standup",
+            "--identity",
+            "erin",
+            "--ttl",
+            "10m",
+        ])
+        .env("CONFAB_API_KEY", KEY)
+        .env("CONFAB_API_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout).unwrap();
+    let (status, _) = server.get(&format!("/rtc/validate?access_token={}", token.trim()));
+    assert_eq!(status, 200);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args(["token", "--room", "standup", "--identity", "erin"])
+        .env_remove("CONFAB_API_KEY")
+        .env_remove("CONFAB_API_SECRET")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no API key configured"));
+}
