@@ -255,7 +255,7 @@ test('a flood of junk UDP datagrams does not disturb a running meeting', { timeo
     { room, identity: 'B' },
     { room, identity: 'C' },
   ]);
-  const others = (id) => Object.keys(pages).filter((x) => x !== id);
+  const others = (id) => Object.keys(pages).filter((x) => x !== id).sort();
 
   await withScreenshots(pages, 'flood', async () => {
     await Promise.all(Object.entries(pages).map(([id, page]) => waitForMedia(page, id, others(id), 15_000)));

@@ -351,3 +351,68 @@ fn token_command_mints_a_token_the_server_accepts() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no API key configured"));
 }
+
+#[tokio::test]
+async fn a_participant_whose_media_never_connects_is_removed() {
+    let server = Server::start();
+    // This client answers nothing and never starts ICE: its media cannot come up.
+    let (ghost, _) = connect(&server, "ghost", "r").await;
+    let started = std::time::Instant::now();
+    // The watcher has no media either, so it joins later to outlast the ghost.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let (watcher, _) = connect(&server, "watcher", "r").await;
+
+    let (ghost_end, watcher_saw) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(40), async move {
+            // It keeps its signalling alive with pings, as a real client does.
+            let (mut tx, mut rx) = ghost.split();
+            let mut ping = tokio::time::interval(Duration::from_secs(3));
+            let mut leave = None;
+            loop {
+                tokio::select! {
+                    _ = ping.tick() => {
+                        let req = lk::SignalRequest { message: Some(Req::Ping(1)) };
+                        let _ = tx.send(Message::Binary(req.encode_to_vec().into())).await;
+                    }
+                    msg = rx.next() => match msg {
+                        Some(Ok(Message::Binary(b))) => {
+                            if let Some(Resp::Leave(l)) = lk::SignalResponse::decode(b.as_ref()).unwrap().message {
+                                leave = Some(l);
+                            }
+                        }
+                        Some(Ok(_)) => {}
+                        _ => return leave,
+                    }
+                }
+            }
+        }),
+        tokio::time::timeout(Duration::from_secs(40), async move {
+            let mut watcher = watcher;
+            while let Some(Ok(msg)) = watcher.next().await {
+                if let Message::Binary(b) = msg
+                    && let Some(Resp::Update(u)) =
+                        lk::SignalResponse::decode(b.as_ref()).unwrap().message
+                    && u.participants.iter().any(|p| {
+                        p.identity == "ghost"
+                            && p.state == lk::participant_info::State::Disconnected as i32
+                    })
+                {
+                    return true;
+                }
+            }
+            false
+        }),
+    );
+    let leave = ghost_end
+        .expect("the server gives up on the ghost within 40 s")
+        .expect("the ghost is told to leave before the connection closes");
+    assert_eq!(leave.action, lk::leave_request::Action::Reconnect as i32);
+    assert!(
+        started.elapsed() >= Duration::from_secs(15),
+        "not before the connect timeout"
+    );
+    assert!(
+        watcher_saw.expect("in time"),
+        "the others are told the ghost is gone"
+    );
+}

@@ -14,7 +14,7 @@
 
 mod ids;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -92,6 +92,8 @@ pub struct Participant {
     pub joined_at: i64,
     pub version: u32,
     pub client_protocol: i32,
+    /// Free-form key/value state participants set on themselves (raised hand, …).
+    pub attributes: BTreeMap<String, String>,
 }
 
 /// A published track as the publisher asks for it.
@@ -135,6 +137,8 @@ pub enum RoomError {
     TooManyTracks,
     #[error("no such participant")]
     UnknownParticipant,
+    #[error("attributes too large: at most {MAX_ATTRIBUTES} keys and {MAX_ATTRIBUTES_BYTES} bytes")]
+    AttributesTooLarge,
     #[error("media plane unavailable: {0}")]
     Media(String),
 }
@@ -257,6 +261,9 @@ struct Member {
     events: mpsc::UnboundedSender<RoomEvent>,
 }
 
+pub const MAX_ATTRIBUTES: usize = 32;
+pub const MAX_ATTRIBUTES_BYTES: usize = 8 * 1024;
+
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 fn next_id() -> u64 {
@@ -317,6 +324,7 @@ impl Room {
             joined_at: unix_now(),
             version: 1,
             client_protocol: req.client_protocol,
+            attributes: BTreeMap::new(),
         };
 
         let mut state = lock(&self.state);
@@ -493,9 +501,32 @@ impl Room {
         });
     }
 
-    pub fn update_self(&self, peer: PeerId, name: Option<String>, metadata: Option<String>) {
+    /// A participant changes its own name, metadata or attributes. Attributes
+    /// merge into the existing ones; an empty value removes a key.
+    pub fn update_self(
+        &self,
+        peer: PeerId,
+        name: Option<String>,
+        metadata: Option<String>,
+        attributes: Vec<(String, String)>,
+    ) -> Result<(), RoomError> {
+        let mut result = Ok(());
         self.update_member(peer, |info| {
-            let mut changed = false;
+            let mut next = info.attributes.clone();
+            for (k, v) in attributes {
+                if v.is_empty() {
+                    next.remove(&k);
+                } else {
+                    next.insert(k, v);
+                }
+            }
+            let size: usize = next.iter().map(|(k, v)| k.len() + v.len()).sum();
+            if next.len() > MAX_ATTRIBUTES || size > MAX_ATTRIBUTES_BYTES {
+                result = Err(RoomError::AttributesTooLarge);
+                return false;
+            }
+            let mut changed = next != info.attributes;
+            info.attributes = next;
             if let Some(n) = name.filter(|n| *n != info.name) {
                 info.name = n;
                 changed = true;
@@ -506,6 +537,16 @@ impl Room {
             }
             changed
         });
+        result
+    }
+
+    /// The session id of a member, for messages that name participants.
+    pub fn sid_of(&self, peer: PeerId) -> Option<String> {
+        lock(&self.state)
+            .members
+            .get(&peer)
+            .filter(|m| !m.info.permission.hidden)
+            .map(|m| m.info.sid.clone())
     }
 
     /// Apply `change`; if it reports a change, bump the version and tell everyone

@@ -20,6 +20,7 @@ pub mod forwarder;
 pub mod keyframe;
 pub mod layers;
 mod net;
+pub mod speaker;
 mod worker;
 
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
@@ -79,8 +80,12 @@ pub enum MediaEvent {
     SubscriberOffer { sdp: String },
     /// A message the participant sent on one of its data channels.
     Data { reliable: bool, payload: Vec<u8> },
-    /// The participant's transport is dead (ICE consent lost, DTLS closed).
+    /// The participant's transport is dead (ICE consent lost, DTLS closed), or
+    /// never came up.
     TransportClosed { reason: &'static str },
+    /// Speaking state changed in the room: (speaker, level 0..1, active),
+    /// loudest first. Sent to every participant of the room.
+    Speakers(Arc<[(PeerId, f32, bool)]>),
 }
 
 #[derive(Debug, thiserror::Error)]

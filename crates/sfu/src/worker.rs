@@ -28,6 +28,7 @@ use crate::forwarder::{Decision, Forwarder, PacketInfo};
 use crate::keyframe::{self, KeyframeThrottle};
 use crate::layers::{self, LayerSize, Wanted};
 use crate::net::{Datagram, Forget, Registry};
+use crate::speaker::SpeakerDetector;
 use crate::{Kind, MediaEvent, PeerId, SfuError, Side, StreamLabels, TrackId, TrackSpec};
 
 pub(crate) const INBOX_CAPACITY: usize = 8192;
@@ -35,6 +36,9 @@ pub(crate) const INBOX_CAPACITY: usize = 8192;
 const LAYER_ACTIVE_WINDOW: Duration = Duration::from_millis(1500);
 /// How long ICE may stay disconnected before the participant is given up.
 const DISCONNECT_GRACE: Duration = Duration::from_secs(8);
+/// A participant whose subscriber connection is not up by then is given up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+const SPEAKER_TICK: Duration = Duration::from_millis(250);
 /// Data messages queued for a subscriber whose channel is not open yet.
 const MAX_DATA_BACKLOG: usize = 256;
 
@@ -102,6 +106,7 @@ pub(crate) enum Command {
 struct Room {
     peers: Vec<PeerId>,
     tracks: HashMap<TrackId, Track>,
+    speakers: SpeakerDetector,
 }
 
 struct Track {
@@ -185,6 +190,8 @@ struct Peer {
     open_channels: Vec<ChannelId>,
     data_backlog: VecDeque<(bool, Arc<[u8]>)>,
     disconnected_since: [Option<Instant>; 2],
+    joined_at: Instant,
+    subscriber_connected: bool,
     timeouts: [Instant; 2],
     closed: bool,
 }
@@ -242,6 +249,7 @@ pub(crate) struct Worker {
     by_addr: HashMap<SocketAddr, (PeerId, Side)>,
     queue: VecDeque<(PeerId, Side, Event)>,
     next_timeout: Instant,
+    next_speaker_tick: Instant,
 }
 
 impl Worker {
@@ -271,6 +279,7 @@ impl Worker {
             by_addr: HashMap::new(),
             queue: VecDeque::new(),
             next_timeout: Instant::now() + Duration::from_millis(100),
+            next_speaker_tick: Instant::now() + SPEAKER_TICK,
         }
     }
 
@@ -289,8 +298,35 @@ impl Worker {
                 default(wait) => {}
             }
             self.work_queue();
-            if Instant::now() >= self.next_timeout {
+            let now = Instant::now();
+            if now >= self.next_timeout {
                 self.timeouts();
+            }
+            if now >= self.next_speaker_tick {
+                self.speakers(now);
+                self.next_speaker_tick = now + SPEAKER_TICK;
+            }
+        }
+    }
+
+    /// Tell every room's participants who started or stopped speaking.
+    fn speakers(&mut self, now: Instant) {
+        for room in self.rooms.values_mut() {
+            let changes = room.speakers.changes(now);
+            if changes.is_empty() {
+                continue;
+            }
+            let update: Arc<[(PeerId, f32, bool)]> = changes
+                .iter()
+                .filter_map(|c| {
+                    let publisher = room.tracks.get(&c.track)?.publisher;
+                    Some((publisher, c.level, c.active))
+                })
+                .collect();
+            for p in &room.peers {
+                if let Some(peer) = self.peers.get(p) {
+                    let _ = peer.events.send(MediaEvent::Speakers(update.clone()));
+                }
             }
         }
     }
@@ -364,7 +400,9 @@ impl Worker {
                 .disconnected_since
                 .iter()
                 .flatten()
-                .any(|t| now.saturating_duration_since(*t) > DISCONNECT_GRACE);
+                .any(|t| now.saturating_duration_since(*t) > DISCONNECT_GRACE)
+                || (!p.subscriber_connected
+                    && now.saturating_duration_since(p.joined_at) > CONNECT_TIMEOUT);
             if p.closed || lost || !p.publisher.is_alive() || !p.subscriber.is_alive() {
                 dead.push(*id);
             }
@@ -426,6 +464,11 @@ impl Worker {
                 if let Some(peer) = self.peers.get_mut(&id) {
                     peer.disconnected_since[side_index(side)] =
                         (state == IceConnectionState::Disconnected).then(Instant::now);
+                }
+            }
+            Event::Connected if side == Side::Subscriber => {
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    peer.subscriber_connected = true;
                 }
             }
             Event::Closed => {
@@ -525,11 +568,13 @@ impl Worker {
             }
         };
         let room_id = publisher.room;
-        let Some(track) = self
-            .rooms
-            .get_mut(&room_id)
-            .and_then(|r| r.tracks.get_mut(&track_id))
-        else {
+        let Some(room) = self.rooms.get_mut(&room_id) else {
+            return;
+        };
+        if let Some(level) = packet.header.ext_vals.audio_level {
+            room.speakers.observe(track_id, level, now);
+        }
+        let Some(track) = room.tracks.get_mut(&track_id) else {
             return;
         };
         track.layer_seen[usize::from(layer)] = Some(now);
@@ -822,6 +867,8 @@ impl Worker {
                 open_channels: Vec::new(),
                 data_backlog: VecDeque::new(),
                 disconnected_since: [None; 2],
+                joined_at: now,
+                subscriber_connected: false,
                 timeouts: [now; 2],
                 closed: false,
             },
@@ -831,6 +878,7 @@ impl Worker {
             .or_insert_with(|| Room {
                 peers: Vec::new(),
                 tracks: HashMap::new(),
+                speakers: SpeakerDetector::default(),
             })
             .peers
             .push(id);
@@ -1009,11 +1057,11 @@ impl Worker {
     }
 
     fn remove_track(&mut self, room: u64, track_id: TrackId) {
-        let Some(track) = self
-            .rooms
-            .get_mut(&room)
-            .and_then(|r| r.tracks.remove(&track_id))
-        else {
+        let Some(room) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        room.speakers.remove(track_id);
+        let Some(track) = room.tracks.remove(&track_id) else {
             return;
         };
         if let Some(p) = self.peers.get_mut(&track.publisher) {

@@ -29,6 +29,11 @@ pub fn participant(p: &Participant) -> lk::ParticipantInfo {
         }),
         is_publisher: !p.tracks.is_empty(),
         client_protocol: p.client_protocol,
+        attributes: p
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         ..Default::default()
     }
 }

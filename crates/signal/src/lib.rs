@@ -186,6 +186,8 @@ async fn join(
     let grant = VideoGrant {
         room_join: true,
         room: room.to_string(),
+        // Raising a hand is an attribute the participant sets on itself.
+        can_update_own_metadata: true,
         ..Default::default()
     };
     match state

@@ -223,12 +223,17 @@ impl Session {
                     .publisher_offer(me, sd.sdp)
                     .await
                     .map_err(|e| SessionEnd::Protocol(format!("publisher offer: {e}")))?;
-                vec![Resp::Answer(lk::SessionDescription {
-                    r#type: "answer".into(),
-                    sdp: answer,
-                    id: sd.id,
-                    ..Default::default()
-                })]
+                let mut out = trickle_candidates(&answer, lk::SignalTarget::Publisher);
+                out.insert(
+                    0,
+                    Resp::Answer(lk::SessionDescription {
+                        r#type: "answer".into(),
+                        sdp: answer,
+                        id: sd.id,
+                        ..Default::default()
+                    }),
+                );
+                out
             }
             Req::Answer(sd) => {
                 room.media()
@@ -297,14 +302,35 @@ impl Session {
                 vec![]
             }
             Req::UpdateMetadata(u) => {
-                if self.claims.video.can_update_own_metadata {
+                let refusal = if !self.claims.video.can_update_own_metadata {
+                    Some((
+                        lk::request_response::Reason::NotAllowed,
+                        "not allowed to update own metadata".to_string(),
+                    ))
+                } else {
+                    let attributes = u
+                        .attributes
+                        .into_iter()
+                        .map(|(k, v)| (convert::cap(&k, 128), convert::cap(&v, 4096)))
+                        .collect();
                     room.update_self(
                         me,
                         Some(convert::cap(&u.name, 256)).filter(|n| !n.is_empty()),
-                        Some(convert::cap(&u.metadata, 64 * 1024)),
-                    );
+                        Some(convert::cap(&u.metadata, 64 * 1024)).filter(|m| !m.is_empty()),
+                        attributes,
+                    )
+                    .err()
+                    .map(|e| (lk::request_response::Reason::LimitExceeded, e.to_string()))
+                };
+                match refusal {
+                    Some((reason, message)) => vec![Resp::RequestResponse(lk::RequestResponse {
+                        request_id: u.request_id,
+                        reason: reason as i32,
+                        message,
+                        ..Default::default()
+                    })],
+                    None => vec![],
                 }
-                vec![]
             }
             Req::Leave(_) => return Err(SessionEnd::Left),
             Req::Ping(ts) => vec![Resp::Pong(ts)],
@@ -320,16 +346,39 @@ impl Session {
         match ev {
             MediaEvent::SubscriberOffer { sdp } => {
                 self.offer_id += 1;
-                Ok(vec![Resp::Offer(lk::SessionDescription {
-                    r#type: "offer".into(),
-                    sdp,
-                    id: self.offer_id,
-                    ..Default::default()
-                })])
+                let mut out = trickle_candidates(&sdp, lk::SignalTarget::Subscriber);
+                out.insert(
+                    0,
+                    Resp::Offer(lk::SessionDescription {
+                        r#type: "offer".into(),
+                        sdp,
+                        id: self.offer_id,
+                        ..Default::default()
+                    }),
+                );
+                Ok(out)
             }
             MediaEvent::Data { reliable, payload } => {
                 self.relay_data(reliable, &payload);
                 Ok(vec![])
+            }
+            MediaEvent::Speakers(speakers) => {
+                let room = &self.joined.room;
+                let speakers = speakers
+                    .iter()
+                    .filter_map(|(peer, level, active)| {
+                        Some(lk::SpeakerInfo {
+                            sid: room.sid_of(*peer)?,
+                            level: *level,
+                            active: *active,
+                        })
+                    })
+                    .collect::<Vec<_>>();
+                Ok(if speakers.is_empty() {
+                    vec![]
+                } else {
+                    vec![Resp::SpeakersChanged(lk::SpeakersChanged { speakers })]
+                })
             }
             MediaEvent::TransportClosed { reason } => {
                 tracing::info!(identity = %self.joined.me.identity, "{reason}");
@@ -367,6 +416,31 @@ impl Session {
             .room
             .send_data(me.peer, &destinations, reliable, bytes);
     }
+}
+
+/// Our candidates, as trickle messages. They are in the SDP already; trickling
+/// them too serves clients that only look at trickled candidates.
+fn trickle_candidates(sdp: &str, target: lk::SignalTarget) -> Vec<Resp> {
+    let mid = sdp
+        .lines()
+        .find_map(|l| l.strip_prefix("a=mid:"))
+        .unwrap_or("0");
+    sdp.lines()
+        .filter_map(|l| l.strip_prefix("a="))
+        .filter(|l| l.starts_with("candidate:"))
+        .map(|candidate| {
+            let init = serde_json::json!({
+                "candidate": candidate,
+                "sdpMid": mid,
+                "sdpMLineIndex": 0,
+            });
+            Resp::Trickle(lk::TrickleRequest {
+                candidate_init: init.to_string(),
+                target: target as i32,
+                ..Default::default()
+            })
+        })
+        .collect()
 }
 
 /// The candidate line from the client's `RTCIceCandidateInit` JSON.
