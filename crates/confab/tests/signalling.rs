@@ -416,3 +416,26 @@ async fn a_participant_whose_media_never_connects_is_removed() {
         "the others are told the ghost is gone"
     );
 }
+
+#[tokio::test]
+async fn a_client_flooding_requests_is_cut_off_alone() {
+    let server = Server::start();
+    let (mut calm, _) = connect(&server, "calm", "r").await;
+    let (mut flood, _) = connect(&server, "flood", "r").await;
+    let ping = lk::SignalRequest {
+        message: Some(Req::Ping(1)),
+    }
+    .encode_to_vec();
+    for _ in 0..2000 {
+        if flood
+            .send(Message::Binary(ping.clone().into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    expect_closed(&mut flood).await;
+    send(&mut calm, Req::Ping(9)).await;
+    expect(&mut calm, "pong", |r| matches!(r, Resp::Pong(9))).await;
+}

@@ -285,7 +285,10 @@ impl Worker {
 
     pub fn run(mut self) {
         loop {
-            let wait = self.next_timeout.saturating_duration_since(Instant::now());
+            let wait = self
+                .next_timeout
+                .min(self.next_speaker_tick)
+                .saturating_duration_since(Instant::now());
             select! {
                 recv(self.commands) -> cmd => match cmd {
                     Ok(cmd) => self.command(cmd),

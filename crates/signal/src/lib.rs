@@ -10,6 +10,7 @@
 
 pub mod auth;
 mod convert;
+mod rate;
 mod session;
 
 use std::collections::HashMap;

@@ -22,12 +22,19 @@ use prost::Message as _;
 use tokio::time::{Instant, sleep_until};
 
 use crate::auth::Claims;
+use crate::rate::TokenBucket;
 use crate::{AppState, SERVER_VERSION, convert};
 
 const PING_INTERVAL: Duration = Duration::from_secs(5);
 const PING_TIMEOUT: Duration = Duration::from_secs(15);
 /// Cap on one data channel message relayed between participants.
 pub const MAX_DATA_MESSAGE: usize = 64 * 1024;
+/// What one participant may relay: messages per second (and burst), and bytes
+/// per second (and burst). Chat, reactions and RPC stay far below this.
+const DATA_MESSAGES_PER_SEC: (f64, f64) = (200.0, 400.0);
+const DATA_BYTES_PER_SEC: (f64, f64) = (2.0e6, 4.0e6);
+/// Signal requests per second (and burst); beyond it the client is cut off.
+const REQUESTS_PER_SEC: (f64, f64) = (100.0, 300.0);
 
 /// Client options from the `/rtc` query string.
 pub struct ClientOptions {
@@ -82,10 +89,15 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, claims: Claims, opts: 
     };
     let room = joined.room.clone();
     let peer = joined.me.peer;
+    let now = std::time::Instant::now();
     let mut session = Session {
         joined,
         claims,
         offer_id: 0,
+        requests: TokenBucket::new(REQUESTS_PER_SEC.0, REQUESTS_PER_SEC.1, now),
+        data_messages: TokenBucket::new(DATA_MESSAGES_PER_SEC.0, DATA_MESSAGES_PER_SEC.1, now),
+        data_bytes: TokenBucket::new(DATA_BYTES_PER_SEC.0, DATA_BYTES_PER_SEC.1, now),
+        data_dropped: 0,
     };
     let end = session.serve(&mut tx, &mut rx).await;
     tracing::info!(room = %room.name, identity = %session.joined.me.identity, "session ended: {end}");
@@ -111,6 +123,10 @@ struct Session {
     joined: Joined,
     claims: Claims,
     offer_id: u32,
+    requests: TokenBucket,
+    data_messages: TokenBucket,
+    data_bytes: TokenBucket,
+    data_dropped: u64,
 }
 
 type Tx = futures_util::stream::SplitSink<WebSocket, Message>;
@@ -129,6 +145,9 @@ impl Session {
                     deadline = Instant::now() + PING_TIMEOUT;
                     match msg {
                         Some(Ok(Message::Binary(bytes))) => {
+                            if !self.requests.take(1.0, std::time::Instant::now()) {
+                                return SessionEnd::Protocol("too many signal requests".into());
+                            }
                             let req = match lk::SignalRequest::decode(bytes.as_ref()) {
                                 Ok(r) => r,
                                 Err(e) => return SessionEnd::Protocol(format!("not a signal request: {e}")),
@@ -359,7 +378,21 @@ impl Session {
                 Ok(out)
             }
             MediaEvent::Data { reliable, payload } => {
-                self.relay_data(reliable, &payload);
+                let now = std::time::Instant::now();
+                if self.data_messages.take(1.0, now)
+                    && self.data_bytes.take(payload.len() as f64, now)
+                {
+                    self.relay_data(reliable, &payload);
+                } else {
+                    self.data_dropped += 1;
+                    if self.data_dropped.is_power_of_two() {
+                        tracing::warn!(
+                            identity = %self.joined.me.identity,
+                            dropped = self.data_dropped,
+                            "data messages over the rate limit dropped"
+                        );
+                    }
+                }
                 Ok(vec![])
             }
             MediaEvent::Speakers(speakers) => {
