@@ -7,6 +7,7 @@
 //! key.
 
 mod config;
+mod plan_cmd;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -36,6 +37,8 @@ enum Command {
         #[command(flatten)]
         overrides: Overrides,
     },
+    /// Size servers for a number of meetings (traffic and machines needed).
+    Plan(plan_cmd::PlanArgs),
     /// Print an access token for the configured API key.
     Token {
         #[command(flatten)]
@@ -83,6 +86,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { overrides } => serve(overrides),
+        Command::Plan(args) => match plan_cmd::run(args) {
+            Ok(out) => print_out(&out),
+            Err(e) => fail(&e),
+        },
         Command::Token {
             overrides,
             room,
@@ -110,14 +117,18 @@ fn main() -> ExitCode {
                 ..Default::default()
             };
             match Keys::new(config.keys).mint(&identity, &name, grant, ttl) {
-                Some(t) => {
-                    println!("{t}");
-                    ExitCode::SUCCESS
-                }
+                Some(t) => print_out(&t),
                 None => fail("could not sign the token"),
             }
         }
     }
+}
+
+/// Print a command's result; a closed pipe (`| head`) is not an error.
+fn print_out(text: &str) -> ExitCode {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout(), "{text}");
+    ExitCode::SUCCESS
 }
 
 fn fail(msg: &str) -> ExitCode {
@@ -192,7 +203,11 @@ fn serve(overrides: Overrides) -> ExitCode {
             println!("  API secret:      {secret}");
             println!("  (a development key made for this run; configure your own for production)");
         }
-        let app = confab_signal::router(state);
+        let planner = Arc::new(plan_cmd::PlanState {
+            catalog: confab_plan::Catalog::builtin(),
+            capacity: plan_cmd::load_capacity(None).ok().flatten(),
+        });
+        let app = confab_signal::router(state).merge(plan_cmd::router(planner));
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
