@@ -20,6 +20,7 @@ pub mod forwarder;
 pub mod keyframe;
 pub mod layers;
 mod net;
+pub mod quality;
 pub mod speaker;
 mod worker;
 
@@ -86,6 +87,9 @@ pub enum MediaEvent {
     /// Speaking state changed in the room: (speaker, level 0..1, active),
     /// loudest first. Sent to every participant of the room.
     Speakers(Arc<[(PeerId, f32, bool)]>),
+    /// Connection quality of participants whose grade changed: (participant,
+    /// quality, score 0..5). Sent to every participant of the room.
+    Quality(Arc<[(PeerId, quality::Quality, f32)]>),
 }
 
 #[derive(Debug, thiserror::Error)]

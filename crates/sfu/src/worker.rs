@@ -28,6 +28,7 @@ use crate::forwarder::{Decision, Forwarder, PacketInfo};
 use crate::keyframe::{self, KeyframeThrottle};
 use crate::layers::{self, LayerSize, Wanted};
 use crate::net::{Datagram, Forget, Registry};
+use crate::quality::{self, Quality};
 use crate::speaker::SpeakerDetector;
 use crate::{Kind, MediaEvent, PeerId, SfuError, Side, StreamLabels, TrackId, TrackSpec};
 
@@ -39,6 +40,10 @@ const DISCONNECT_GRACE: Duration = Duration::from_secs(8);
 /// A participant whose subscriber connection is not up by then is given up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 const SPEAKER_TICK: Duration = Duration::from_millis(250);
+/// How often sessions report statistics, and connection quality is graded.
+const STATS_INTERVAL: Duration = Duration::from_secs(2);
+/// No stats report for this long means the participant is lost.
+const STATS_SILENCE: Duration = Duration::from_secs(7);
 /// Data messages queued for a subscriber whose channel is not open yet.
 const MAX_DATA_BACKLOG: usize = 256;
 
@@ -192,6 +197,10 @@ struct Peer {
     disconnected_since: [Option<Instant>; 2],
     joined_at: Instant,
     subscriber_connected: bool,
+    /// Latest stats of the publisher and subscriber sessions, and when.
+    reports: [quality::Report; 2],
+    last_report: Instant,
+    quality: Option<Quality>,
     timeouts: [Instant; 2],
     closed: bool,
 }
@@ -250,6 +259,7 @@ pub(crate) struct Worker {
     queue: VecDeque<(PeerId, Side, Event)>,
     next_timeout: Instant,
     next_speaker_tick: Instant,
+    next_quality_tick: Instant,
 }
 
 impl Worker {
@@ -280,6 +290,7 @@ impl Worker {
             queue: VecDeque::new(),
             next_timeout: Instant::now() + Duration::from_millis(100),
             next_speaker_tick: Instant::now() + SPEAKER_TICK,
+            next_quality_tick: Instant::now() + STATS_INTERVAL,
         }
     }
 
@@ -288,6 +299,7 @@ impl Worker {
             let wait = self
                 .next_timeout
                 .min(self.next_speaker_tick)
+                .min(self.next_quality_tick)
                 .saturating_duration_since(Instant::now());
             select! {
                 recv(self.commands) -> cmd => match cmd {
@@ -308,6 +320,40 @@ impl Worker {
             if now >= self.next_speaker_tick {
                 self.speakers(now);
                 self.next_speaker_tick = now + SPEAKER_TICK;
+            }
+            if now >= self.next_quality_tick {
+                self.quality(now);
+                self.next_quality_tick = now + STATS_INTERVAL;
+            }
+        }
+    }
+
+    /// Tell every room's participants whose connection quality changed.
+    fn quality(&mut self, now: Instant) {
+        for room in self.rooms.values() {
+            let mut changed = Vec::new();
+            for id in &room.peers {
+                let Some(p) = self.peers.get_mut(id) else {
+                    continue;
+                };
+                if !p.subscriber_connected {
+                    continue;
+                }
+                let silent = now.saturating_duration_since(p.last_report) > STATS_SILENCE;
+                let (q, score) = quality::assess(&p.reports[0], &p.reports[1], silent);
+                if p.quality != Some(q) {
+                    p.quality = Some(q);
+                    changed.push((*id, q, score));
+                }
+            }
+            if changed.is_empty() {
+                continue;
+            }
+            let update: Arc<[(PeerId, Quality, f32)]> = changed.into();
+            for id in &room.peers {
+                if let Some(p) = self.peers.get(id) {
+                    let _ = p.events.send(MediaEvent::Quality(update.clone()));
+                }
             }
         }
     }
@@ -467,6 +513,18 @@ impl Worker {
                 if let Some(peer) = self.peers.get_mut(&id) {
                     peer.disconnected_since[side_index(side)] =
                         (state == IceConnectionState::Disconnected).then(Instant::now);
+                }
+            }
+            Event::PeerStats(stats) => {
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    peer.reports[side_index(side)] = quality::Report {
+                        loss: match side {
+                            Side::Publisher => stats.ingress_loss_fraction,
+                            Side::Subscriber => stats.egress_loss_fraction,
+                        },
+                        rtt: stats.rtt,
+                    };
+                    peer.last_report = Instant::now();
                 }
             }
             Event::Connected if side == Side::Subscriber => {
@@ -799,6 +857,7 @@ impl Worker {
             .clear_codecs()
             .enable_opus(true, false)
             .enable_vp8(true)
+            .set_stats_interval(Some(STATS_INTERVAL))
             .build(Instant::now());
         if let Ok(c) = Candidate::host(self.local, "udp") {
             rtc.add_local_candidate(c);
@@ -872,6 +931,9 @@ impl Worker {
                 disconnected_since: [None; 2],
                 joined_at: now,
                 subscriber_connected: false,
+                reports: [quality::Report::default(); 2],
+                last_report: now,
+                quality: None,
                 timeouts: [now; 2],
                 closed: false,
             },

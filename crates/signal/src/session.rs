@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{Message, WebSocket};
 use confab_room::{JoinRequest, Joined, LeaveReason, Permission, RoomEvent};
+use confab_sfu::quality::Quality;
 use confab_sfu::{MediaEvent, Side, Wanted};
 use futures_util::{SinkExt, StreamExt};
 use livekit_protocol as lk;
@@ -411,6 +412,31 @@ impl Session {
                     vec![]
                 } else {
                     vec![Resp::SpeakersChanged(lk::SpeakersChanged { speakers })]
+                })
+            }
+            MediaEvent::Quality(updates) => {
+                let room = &self.joined.room;
+                let updates: Vec<_> = updates
+                    .iter()
+                    .filter_map(|(peer, quality, score)| {
+                        Some(lk::ConnectionQualityInfo {
+                            participant_sid: room.sid_of(*peer)?,
+                            quality: match quality {
+                                Quality::Excellent => lk::ConnectionQuality::Excellent,
+                                Quality::Good => lk::ConnectionQuality::Good,
+                                Quality::Poor => lk::ConnectionQuality::Poor,
+                                Quality::Lost => lk::ConnectionQuality::Lost,
+                            } as i32,
+                            score: *score,
+                        })
+                    })
+                    .collect();
+                Ok(if updates.is_empty() {
+                    vec![]
+                } else {
+                    vec![Resp::ConnectionQuality(lk::ConnectionQualityUpdate {
+                        updates,
+                    })]
                 })
             }
             MediaEvent::TransportClosed { reason } => {
