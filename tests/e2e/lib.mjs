@@ -1,14 +1,19 @@
 // Helpers for Confab's browser end-to-end tests: start the server binary, mint tokens, drive
 // Debian's Chromium (one real browser process per participant) through the page's
-// `window.confab` test hooks (web/src/main.ts), and poll for what a person would see.
+// `window.confab` test hooks (web/src/hooks.ts), and poll for what a person would see.
 //
 // Only loopback addresses are used: the server binds 127.0.0.1 and advertises 127.0.0.1.
+//
+// CONFAB_WEB_DIST=web/dist serves the web app from that directory instead of the copy embedded in
+// the binary (through a small front that proxies everything else to the server), so a web change
+// can be tested without rebuilding the server.
 
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -149,7 +154,111 @@ export async function startServer({ env = {}, args = [], label = 'server' } = {}
     }
     await sleep(100);
   }
+  if (process.env.CONFAB_WEB_DIST) {
+    const front = await serveStatic(path.resolve(REPO, process.env.CONFAB_WEB_DIST), { proxyTo: httpPort, appFallback: true });
+    log(`web app from ${process.env.CONFAB_WEB_DIST} at ${front.url}, proxying to ${url}`);
+    server.url = front.url;
+    server.wsUrl = front.url.replace(/^http/, 'ws');
+    const stop = server.stop;
+    server.stop = async () => {
+      await front.close();
+      await stop();
+    };
+  }
   return server;
+}
+
+const MIME = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.map': 'application/json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+};
+
+/**
+ * Serves the files under `root` on a free loopback port. With `appFallback`, an extension-less
+ * path gets index.html (as the server does for room URLs); with `proxyTo`, requests for files that
+ * do not exist, and WebSocket upgrades, go to that local port. `files` maps extra URL paths to
+ * files anywhere on disk. Returns {url, close()}.
+ */
+export async function serveStatic(root, { proxyTo, appFallback = false, files = {} } = {}) {
+  const srv = http.createServer(async (req, res) => {
+    const { pathname } = new URL(req.url, 'http://x');
+    let file = files[pathname];
+    if (!file && req.method === 'GET') {
+      let decoded = pathname;
+      try {
+        decoded = decodeURIComponent(pathname);
+      } catch {
+        // a malformed escape: look the path up as it is
+      }
+      const candidate = path.join(root, path.normalize(decoded).replace(/^(\.\.[/\\])+/, ''));
+      if (candidate.startsWith(root) && !candidate.endsWith(path.sep)) file = candidate;
+    }
+    const body = file ? await readFile(file).catch(() => null) : null;
+    const lastSegment = pathname.split('/').pop();
+    if (body) {
+      res.writeHead(200, { 'content-type': MIME[path.extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-cache' });
+      return res.end(body);
+    }
+    if (appFallback && req.method === 'GET' && !lastSegment.includes('.') && !pathname.startsWith('/rtc') && pathname !== '/healthz') {
+      res.writeHead(200, { 'content-type': MIME['.html'], 'cache-control': 'no-cache' });
+      return res.end(await readFile(path.join(root, 'index.html')));
+    }
+    if (!proxyTo) {
+      res.writeHead(404);
+      return res.end('not found');
+    }
+    const up = http.request(
+      { host: '127.0.0.1', port: proxyTo, method: req.method, path: req.url, headers: req.headers },
+      (r) => {
+        res.writeHead(r.statusCode, r.headers);
+        r.pipe(res);
+      },
+    );
+    up.on('error', () => {
+      res.writeHead(502);
+      res.end('bad gateway');
+    });
+    req.pipe(up);
+  });
+  // WebSocket upgrades (signalling) pass through byte for byte.
+  srv.on('upgrade', (req, socket, head) => {
+    if (!proxyTo) return socket.destroy();
+    const up = net.connect(proxyTo, '127.0.0.1', () => {
+      const lines = [`${req.method} ${req.url} HTTP/1.1`];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      up.write(`${lines.join('\r\n')}\r\n\r\n`);
+      if (head?.length) up.write(head);
+      up.pipe(socket);
+      socket.pipe(up);
+    });
+    const end = () => {
+      up.destroy();
+      socket.destroy();
+    };
+    up.on('error', end);
+    socket.on('error', end);
+    up.on('close', end);
+    socket.on('close', end);
+  });
+  const sockets = new Set();
+  srv.on('connection', (c) => {
+    sockets.add(c);
+    c.on('close', () => sockets.delete(c));
+  });
+  await new Promise((resolve, reject) => srv.once('error', reject).listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${srv.address().port}`,
+    async close() {
+      for (const c of sockets) c.destroy();
+      await new Promise((resolve) => srv.close(resolve));
+    },
+  };
 }
 
 function tail(file, lines = 40) {
@@ -186,10 +295,12 @@ export const CHROMIUM_ARGS = [
 ];
 
 /**
- * Launches one Chromium process with a fresh profile.
+ * Launches one Chromium process with a fresh profile. `args` are added to CHROMIUM_ARGS and
+ * `omitArgs` taken out (without --use-fake-ui-for-media-stream, headless Chromium denies the
+ * camera and microphone, as a person clicking "Block" would).
  * Returns {browser, label, log, close(), kill()}: kill() SIGKILLs the whole process group.
  */
-export async function launchBrowser({ label = 'browser' } = {}) {
+export async function launchBrowser({ label = 'browser', args = [], omitArgs = [], viewport = { width: 1280, height: 800 } } = {}) {
   const userDataDir = await mkdtemp(path.join(tmpdir(), 'confab-chromium-'));
   const log = artifactLog(`browser-${label}`);
   let browser;
@@ -197,10 +308,10 @@ export async function launchBrowser({ label = 'browser' } = {}) {
     browser = await puppeteer.launch({
       executablePath: CHROMIUM,
       ignoreDefaultArgs: true,
-      args: [...CHROMIUM_ARGS, `--user-data-dir=${userDataDir}`],
+      args: [...CHROMIUM_ARGS.filter((a) => !omitArgs.includes(a)), ...args, `--user-data-dir=${userDataDir}`],
       pipe: true,
       headless: true,
-      defaultViewport: { width: 1280, height: 800 },
+      defaultViewport: viewport,
       protocolTimeout: 60_000,
       timeout: 30_000,
     });
@@ -273,9 +384,15 @@ export function logPage(page, log, label) {
   page.on('error', (err) => log(`[${label}] crash: ${err?.stack ?? err}`));
 }
 
+/** The failure pages of the web app: once one shows, the join is over. */
+export const FAILURE_PAGES = ['invalid-room', 'unreachable', 'refused', 'failed', 'permission-denied', 'disconnected']
+  .map((p) => `[data-page="${p}"]`)
+  .join(', ');
+
 /**
- * Opens the meeting page in `tb` as `identity`, joined to `room` with a token we mint, and waits
- * until the client reports itself connected. Returns the puppeteer Page.
+ * Opens the room URL in `tb` as `identity` with a token we mint (`/<room>?token=T&skipPrejoin=1`:
+ * no /api/join, no prejoin screen), and waits until the client reports itself connected.
+ * Returns the puppeteer Page.
  */
 export async function openParticipant(
   tb,
@@ -284,10 +401,8 @@ export async function openParticipant(
 ) {
   const jwt = await token(server, { room, identity, name });
   const q = new URLSearchParams({
-    room,
-    name: name ?? identity,
     token: jwt,
-    autojoin: '1',
+    skipPrejoin: '1',
     adaptive: adaptive ? '1' : '0',
     simulcast: simulcast ? '1' : '0',
   });
@@ -296,15 +411,15 @@ export async function openParticipant(
   const [existing] = await tb.browser.pages();
   const page = existing ?? (await tb.browser.newPage());
   logPage(page, tb.log, identity);
-  await page.goto(`${server.url}/?${q}`, { waitUntil: 'load', timeout });
+  await page.goto(`${server.url}/${encodeURIComponent(room)}?${q}`, { waitUntil: 'load', timeout });
   const joined = await waitFor(
     () =>
-      page.evaluate(() => {
+      page.evaluate((failures) => {
         if (window.confab?.state().connected) return 'connected';
         // The page gave up and shows why: no use waiting any longer.
-        const error = document.querySelector('#join-error:not([hidden])');
+        const error = document.querySelector(failures);
         return error ? `join failed: ${error.textContent}` : false;
-      }),
+      }, FAILURE_PAGES),
     { timeout, message: `${identity} did not connect to room ${room}` },
   );
   if (joined !== 'connected') throw new Error(`${identity} could not join room ${room}: ${joined}; see ${tb.log.path}`);

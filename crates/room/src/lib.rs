@@ -475,17 +475,18 @@ impl Room {
         Ok(track)
     }
 
-    pub fn remove_track(&self, peer: PeerId, track_sid: &str) {
+    /// The publisher stopped publishing a track: subscribers lose it and
+    /// everyone is told.
+    pub fn unpublish(&self, peer: PeerId, track: TrackId) {
         self.update_member(peer, |info| {
             let before = info.tracks.len();
-            info.tracks.retain(|t| {
-                let keep = t.sid != track_sid;
-                if !keep {
-                    self.media.remove_track(t.id);
-                }
-                keep
-            });
-            info.tracks.len() != before
+            info.tracks.retain(|t| t.id != track);
+            if info.tracks.len() == before {
+                return false;
+            }
+            // Idempotent on the media side: also right when media ended it first.
+            self.media.remove_track(track);
+            true
         });
     }
 

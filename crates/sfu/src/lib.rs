@@ -81,6 +81,9 @@ pub enum MediaEvent {
     SubscriberOffer { sdp: String },
     /// A message the participant sent on one of its data channels.
     Data { reliable: bool, payload: Vec<u8> },
+    /// The participant stopped sending a track (its offer set the m-line to
+    /// inactive): the track is gone from the media plane.
+    TrackEnded { track: TrackId },
     /// The participant's transport is dead (ICE consent lost, DTLS closed), or
     /// never came up.
     TransportClosed { reason: &'static str },

@@ -495,6 +495,9 @@ impl Worker {
             Event::MediaAdded(added) if side == Side::Publisher => {
                 self.match_published_media(id, added.mid)
             }
+            Event::MediaChanged(changed) if side == Side::Publisher => {
+                self.published_media_changed(id, changed.mid, changed.direction)
+            }
             Event::KeyframeRequest(req) if side == Side::Subscriber => {
                 self.subscriber_keyframe_request(id, req.mid)
             }
@@ -595,6 +598,25 @@ impl Worker {
             track.mid = Some(mid);
         }
         peer.published.insert(mid, track_id);
+    }
+
+    /// Clients unpublish by renegotiating: the track's m-line stops sending.
+    /// A transceiver may later be reused for a newly announced track.
+    fn published_media_changed(&mut self, id: PeerId, mid: Mid, direction: Direction) {
+        let receiving = matches!(direction, Direction::RecvOnly | Direction::SendRecv);
+        if receiving {
+            self.match_published_media(id, mid);
+            return;
+        }
+        let Some(peer) = self.peers.get(&id) else {
+            return;
+        };
+        let Some(track) = peer.published.get(&mid).copied() else {
+            return;
+        };
+        let room = peer.room;
+        let _ = peer.events.send(MediaEvent::TrackEnded { track });
+        self.remove_track(room, track);
     }
 
     /// An RTP packet from a publisher: hand it to every subscription of its track.

@@ -52,11 +52,11 @@ pub struct AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/rtc", get(rtc))
-        .route("/rtc/validate", get(validate))
+        .route("/rtc/validate", get(validate).options(preflight))
         // We speak the dual-connection v0 protocol; a plain 404 here makes
         // clients fall back to /rtc at once.
         .route("/rtc/v1", get(not_found))
-        .route("/rtc/v1/validate", get(not_found))
+        .route("/rtc/v1/validate", get(v1_validate).options(preflight))
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/join", post(join))
         .fallback(get(asset))
@@ -65,6 +65,31 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "not found").into_response()
+}
+
+/// Clients on another origin read the validate answers to decide how to
+/// connect (and to fall back from /rtc/v1), so those answers allow any origin.
+/// They carry no secret: only whether a token the caller holds is valid.
+fn cors(resp: Response) -> Response {
+    let mut resp = resp;
+    resp.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        header::HeaderValue::from_static("*"),
+    );
+    resp
+}
+
+async fn v1_validate() -> Response {
+    cors(not_found().await)
+}
+
+async fn preflight() -> Response {
+    let mut resp = cors(StatusCode::NO_CONTENT.into_response());
+    resp.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        header::HeaderValue::from_static("authorization"),
+    );
+    resp
 }
 
 fn bearer(params: &HashMap<String, String>, headers: &HeaderMap) -> Option<String> {
@@ -98,10 +123,10 @@ async fn validate(
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    match check(&state, &params, &headers) {
+    cors(match check(&state, &params, &headers) {
         Ok(_) => "success".into_response(),
         Err(e) => unauthorized(e),
-    }
+    })
 }
 
 async fn rtc(
@@ -206,9 +231,10 @@ async fn asset(State(state): State<Arc<AppState>>, uri: Uri) -> Response {
         .assets
         .iter()
         .find(|a| a.path == path)
-        // Any other path without a file extension is an app route (a room URL).
+        // Every other path outside the bundle's folder is an app route: a room
+        // URL, whatever characters the room name has.
         .or_else(|| {
-            (!path.rsplit('/').next().unwrap_or("").contains('.'))
+            (!path.starts_with("/assets/"))
                 .then(|| state.assets.iter().find(|a| a.path == "/index.html"))
                 .flatten()
         });

@@ -439,6 +439,10 @@ impl Session {
                     })]
                 })
             }
+            MediaEvent::TrackEnded { track } => {
+                self.joined.room.unpublish(self.joined.me.peer, track);
+                Ok(vec![])
+            }
             MediaEvent::TransportClosed { reason } => {
                 tracing::info!(identity = %self.joined.me.identity, "{reason}");
                 Err(SessionEnd::MediaLost)

@@ -1,0 +1,141 @@
+// Getting from "I want to be in room X" to a connected Room with camera and microphone published,
+// and turning every way that can fail into a page a person understands.
+
+import { ConnectionError, ConnectionErrorReason, Room, VideoPresets43 } from 'livekit-client';
+import { JoinError, fetchToken, wsUrl } from '../api';
+import { hooks, timing } from '../hooks';
+import { failedPage, header, leftPage, refusedPage, unreachablePage } from '../pages';
+import { captureFor, prefs } from '../prefs';
+import type { PrejoinResult } from '../prejoin';
+import { rememberRoom } from '../rooms';
+import { errorText, flag, h, mount } from '../util';
+import { Meeting } from './meeting';
+
+export interface JoinOptions {
+  room: string;
+  /** Display name for /api/join; not needed with a token. */
+  name?: string;
+  /** A token from the URL: skips /api/join (the room and name come from the token). */
+  token?: string;
+  /** Tracks and devices from the prejoin screen. */
+  prejoin?: PrejoinResult;
+  /** Without prejoin: which devices to turn on once connected. */
+  camera?: boolean;
+  mic?: boolean;
+}
+
+export async function joinMeeting(opts: JoinOptions) {
+  connectingPage(opts.room);
+  const retry = () => location.reload();
+  const releasePreview = () => {
+    opts.prejoin?.video?.stop();
+    opts.prejoin?.audio?.stop();
+  };
+
+  let token = opts.token;
+  if (!token) {
+    try {
+      token = (await fetchToken(opts.room, opts.name ?? '')).token;
+    } catch (e) {
+      releasePreview();
+      const err = e instanceof JoinError ? e : new JoinError('other', errorText(e));
+      if (err.kind === 'unreachable') unreachablePage(err.message, retry);
+      else if (err.kind === 'refused') refusedPage(err.message, retry);
+      else failedPage(err.message, retry);
+      return;
+    }
+  }
+
+  const devices = opts.prejoin?.devices ?? {
+    videoinput: prefs.device('videoinput'),
+    audioinput: prefs.device('audioinput'),
+    audiooutput: prefs.device('audiooutput'),
+  };
+  const room = new Room({
+    // Adaptive stream: each video is received at the size its element is shown, so filmstrip
+    // thumbnails pull the small simulcast layer. `?adaptive=0` turns it off for the layer tests.
+    adaptiveStream: flag('adaptive', true),
+    // Dynacast: the server tells us which of our layers nobody watches, and we stop encoding them.
+    dynacast: true,
+    // The server has no /rtc/v1; starting on /rtc saves the fallback round trip on every connect.
+    singlePeerConnection: false,
+    videoCaptureDefaults: { resolution: captureFor(prefs.quality), deviceId: devices.videoinput },
+    audioCaptureDefaults: { deviceId: devices.audioinput },
+    audioOutput: { deviceId: devices.audiooutput },
+    publishDefaults: {
+      simulcast: flag('simulcast', true),
+      videoCodec: 'vp8',
+      // 160x120 and 320x240 under the capture size. livekit-client sends all three layers only
+      // when the capture's longer side is >= 960; below that it sends 160x120 (q) + full (h).
+      videoSimulcastLayers: [VideoPresets43.h120, VideoPresets43.h240],
+    },
+  });
+  hooks.room = room;
+  hooks.messages.length = 0;
+  hooks.firstFrameMs = {};
+  hooks.joinedMs = undefined;
+
+  const meeting = new Meeting(room, opts.room, {
+    onEnded: (reason, was) => {
+      leftPage(
+        opts.room,
+        () => void joinMeeting({ room: opts.room, name: opts.name, token: opts.token, camera: was.camera, mic: was.mic }),
+        reason,
+      );
+    },
+  });
+
+  timing.connectStartedAt = performance.now();
+  try {
+    await room.connect(wsUrl(), token);
+  } catch (e) {
+    releasePreview();
+    await room.disconnect().catch(() => {});
+    if (e instanceof ConnectionError) {
+      if (e.reason === ConnectionErrorReason.NotAllowed) return refusedPage(e.message, retry);
+      if (
+        e.reason === ConnectionErrorReason.ServerUnreachable ||
+        e.reason === ConnectionErrorReason.WebSocket ||
+        e.reason === ConnectionErrorReason.Timeout
+      ) {
+        return unreachablePage(e.message, retry);
+      }
+    }
+    return failedPage(errorText(e), retry);
+  }
+
+  rememberRoom(opts.room);
+  meeting.show();
+  hooks.joinedMs = Math.round(performance.now());
+  await publish(room, opts, meeting);
+}
+
+async function publish(room: Room, opts: JoinOptions, meeting: Meeting) {
+  const lp = room.localParticipant;
+  const tasks: [Promise<unknown>, 'camera' | 'microphone'][] = [];
+  if (opts.prejoin) {
+    // The preview tracks go out as they are: no second permission prompt, no camera blink.
+    const { video, audio } = opts.prejoin;
+    if (video) tasks.push([lp.publishTrack(video), 'camera']);
+    if (audio) tasks.push([lp.publishTrack(audio), 'microphone']);
+  } else {
+    if (opts.camera ?? true) tasks.push([lp.setCameraEnabled(true), 'camera']);
+    if (opts.mic ?? true) tasks.push([lp.setMicrophoneEnabled(true), 'microphone']);
+  }
+  const results = await Promise.allSettled(tasks.map(([t]) => t));
+  // Already in the meeting: a device that fails is a notice, not a reason to throw the person out.
+  results.forEach((r, i) => r.status === 'rejected' && meeting.deviceError(r.reason, tasks[i][1]));
+  meeting.queueSync();
+}
+
+function connectingPage(room: string) {
+  mount(
+    header(),
+    h(
+      'main',
+      { class: 'page message-page', dataset: { page: 'connecting' } },
+      h('div', { class: 'card message-card' }, h('div', { class: 'spinner big' }), h('h1', { text: `Joining ${room}…` })),
+    ),
+  );
+  document.title = `Joining ${room} · Confab`;
+}

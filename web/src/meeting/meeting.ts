@@ -1,0 +1,529 @@
+// The meeting screen: tiles, toolbar, side panels, and the room events that drive them.
+//
+// Every room event just schedules one `sync()`, which recomputes the whole screen from the
+// Room's state. With the few dozen participants a meeting has this is cheap, and it cannot drift
+// out of step the way per-event patching does when events arrive out of order after a reconnect.
+
+import {
+  ConnectionQuality,
+  DisconnectReason,
+  type LocalParticipant,
+  type Participant,
+  type RemoteParticipant,
+  type RemoteTrack,
+  type RemoteTrackPublication,
+  type Room,
+  RoomEvent,
+  Track,
+} from 'livekit-client';
+import { Chat, LEGACY_CHAT_TOPIC } from '../chat';
+import { hooks, timing } from '../hooks';
+import { icon } from '../icons';
+import { type Quality, captureFor, prefs, receiveQualityFor } from '../prefs';
+import { inviteLink } from '../rooms';
+import { errorText, h, mount } from '../util';
+import { inviteDialog, settingsDialog, shortcutsDialog } from './dialogs';
+import { Layout } from './layout';
+import { ParticipantsPane, type PersonEntry } from './participants';
+import { REACTIONS_TOPIC, floatReaction, parseReaction, sendReaction } from './reactions';
+import { bindShortcuts } from './shortcuts';
+import { type TileSource, Tile, tileKey, trackFor } from './tile';
+import { Toasts } from './toasts';
+import { MeetingToolbar } from './toolbar';
+
+type Panel = 'chat' | 'participants';
+
+const decoder = new TextDecoder();
+
+/** Raised hands travel as the participant attribute `hand` = the time it was raised (ms), so everyone sorts the queue the same way. */
+const HAND_ATTRIBUTE = 'hand';
+
+export interface MeetingCallbacks {
+  /** The room disconnected: `reason` is undefined when the person left on purpose. */
+  onEnded: (reason: string | undefined, devices: { camera: boolean; mic: boolean }) => void;
+}
+
+export class Meeting {
+  readonly root: HTMLElement;
+  private readonly tiles = new Map<string, Tile>();
+  private readonly layout: Layout;
+  private readonly chat: Chat;
+  private readonly people: ParticipantsPane;
+  private readonly toasts = new Toasts();
+  private readonly side: HTMLElement;
+  private readonly banner: HTMLElement;
+  private readonly audioBanner: HTMLElement;
+  private readonly audioSink = h('div', { class: 'audio-sink', attrs: { 'aria-hidden': 'true' } });
+  private readonly countEl = h('span', { class: 'count' });
+  private readonly toolbar: MeetingToolbar;
+  private readonly settings;
+  private readonly shortcuts = shortcutsDialog();
+  private readonly invite;
+  private panel: Panel | undefined;
+  private speaking = new Set<string>();
+  private lastSpeaker: string | undefined;
+  /** Raised-hand time we asked the server for, shown at once and dropped if the server refuses. */
+  private myHand: string | undefined;
+  private syncQueued = false;
+  private unbindKeys: () => void = () => {};
+  private ended = false;
+  private shown = false;
+  private readonly seenFirstFrame = new Set<string>();
+  private devicesAtEnd = { camera: true, mic: true };
+
+  constructor(
+    readonly room: Room,
+    readonly roomName: string,
+    private readonly cb: MeetingCallbacks,
+  ) {
+    const stage = h('div', { class: 'stage', attrs: { 'aria-label': 'Stage' } });
+    const filmstrip = h('div', { class: 'filmstrip', attrs: { 'aria-label': 'Other participants' } });
+    const grid = h('div', { class: 'grid', attrs: { 'aria-label': 'Participants' } });
+    const conference = h('div', { class: 'conference' }, stage, filmstrip, grid);
+    this.layout = new Layout(conference, stage, filmstrip, grid);
+
+    this.chat = new Chat(
+      room,
+      (id) => this.nameOf(id),
+      (line) => {
+        this.queueSync();
+        if (line) this.toasts.show(`${line.name}: ${line.text.length > 80 ? `${line.text.slice(0, 80)}…` : line.text}`, { onClick: () => this.openPanel('chat') });
+      },
+      () => this.openPanel(undefined),
+    );
+    this.people = new ParticipantsPane(() => this.openPanel(undefined));
+    this.side = h('aside', { class: 'side' }, this.chat.panel, this.people.panel);
+    this.side.hidden = true;
+
+    this.banner = h('div', { class: 'banner warn', attrs: { id: 'reconnecting-banner', role: 'status' } }, h('span', { class: 'spinner' }), h('span', { text: 'Connection lost. Reconnecting…' }));
+    this.banner.hidden = true;
+    this.audioBanner = h(
+      'div',
+      { class: 'banner' },
+      h('span', { text: 'Your browser is holding back the sound of this meeting.' }),
+      h('button', { class: 'btn primary small', text: 'Turn on sound', attrs: { type: 'button' }, on: { click: () => void room.startAudio().then(() => this.queueSync()) } }),
+    );
+    this.audioBanner.hidden = true;
+
+    this.settings = settingsDialog(room, (q) => this.applyQuality(q));
+    this.invite = inviteDialog(inviteLink(roomName));
+
+    this.toolbar = new MeetingToolbar({
+      toggleMic: () => void this.toggleMic(),
+      toggleCam: () => void this.toggleCam(),
+      toggleScreen: () => void this.toggleScreen(),
+      toggleChat: () => this.openPanel(this.panel === 'chat' ? undefined : 'chat'),
+      toggleHand: () => void this.toggleHand(),
+      react: (emoji) => void this.react(emoji),
+      toggleParticipants: () => this.openPanel(this.panel === 'participants' ? undefined : 'participants'),
+      toggleView: () => this.toggleView(),
+      invite: () => this.invite.open(),
+      settings: () => this.settings.open(),
+      shortcuts: () => this.shortcuts.toggle(),
+      leave: () => this.leave(),
+    });
+
+    this.root = h(
+      'div',
+      { class: 'meeting', dataset: { page: 'meeting' } },
+      h(
+        'header',
+        { class: 'meeting-bar' },
+        h('span', { class: 'room-name', text: roomName, title: roomName }),
+        this.countEl,
+        h(
+          'button',
+          { class: 'btn ghost small', title: 'Invite people', attrs: { type: 'button', id: 'invite' }, on: { click: () => this.invite.open() } },
+          icon('link'),
+          h('span', { class: 'label', text: 'Invite' }),
+        ),
+      ),
+      this.banner,
+      this.audioBanner,
+      h('div', { class: 'meeting-main' }, conference, this.side),
+      this.toolbar.el,
+      this.toasts.el,
+      this.audioSink,
+      this.settings.el,
+      this.shortcuts.el,
+      this.invite.el,
+    );
+    this.wire();
+  }
+
+  /** Puts the meeting on screen; call once the room is connected. */
+  show() {
+    this.shown = true;
+    mount(this.root);
+    document.title = `${this.roomName} · Confab`;
+    this.unbindKeys = bindShortcuts({
+      m: () => void this.toggleMic(),
+      v: () => void this.toggleCam(),
+      s: () => void this.toggleScreen(),
+      d: () => void this.toggleScreen(),
+      c: () => this.openPanel(this.panel === 'chat' ? undefined : 'chat'),
+      r: () => void this.toggleHand(),
+      w: () => this.toggleView(),
+      p: () => this.openPanel(this.panel === 'participants' ? undefined : 'participants'),
+      '?': () => this.shortcuts.toggle(),
+      Escape: () => {
+        if (!this.toolbar.closePopups() && this.panel) this.openPanel(undefined);
+      },
+    });
+    this.sync();
+  }
+
+  // ---- room events ------------------------------------------------------------------------
+
+  private wire() {
+    const r = this.room;
+    const sync = () => this.queueSync();
+    r.on(RoomEvent.ParticipantConnected, sync)
+      .on(RoomEvent.ParticipantDisconnected, (p) => {
+        this.speaking.delete(p.identity);
+        if (this.lastSpeaker === p.identity) this.lastSpeaker = undefined;
+        sync();
+      })
+      .on(RoomEvent.TrackPublished, (pub, p) => {
+        // A new presentation takes the stage for everyone, as in Jitsi Meet.
+        if (pub.source === Track.Source.ScreenShare) {
+          this.layout.choice = 'auto';
+          this.layout.pinned = undefined;
+          this.toasts.show(`${p.name || p.identity} started sharing their screen`);
+        }
+        sync();
+      })
+      .on(RoomEvent.TrackUnpublished, sync)
+      .on(RoomEvent.TrackSubscribed, (track, pub, p) => this.onSubscribed(track, pub, p))
+      .on(RoomEvent.TrackUnsubscribed, (track) => {
+        if (track.kind === Track.Kind.Audio) for (const el of track.detach()) el.remove();
+        sync();
+      })
+      .on(RoomEvent.LocalTrackPublished, sync)
+      .on(RoomEvent.LocalTrackUnpublished, sync)
+      .on(RoomEvent.TrackMuted, sync)
+      .on(RoomEvent.TrackUnmuted, sync)
+      .on(RoomEvent.ParticipantNameChanged, sync)
+      .on(RoomEvent.ConnectionQualityChanged, sync)
+      .on(RoomEvent.ActiveSpeakersChanged, (speakers) => {
+        this.speaking = new Set(speakers.map((s) => s.identity));
+        const loudestRemote = speakers.find((s) => !s.isLocal);
+        if (loudestRemote) this.lastSpeaker = loudestRemote.identity;
+        sync();
+      })
+      .on(RoomEvent.ParticipantAttributesChanged, (changed, p) => {
+        if (HAND_ATTRIBUTE in changed) {
+          if (p.isLocal) this.myHand = undefined;
+          else if (changed[HAND_ATTRIBUTE]) this.toasts.show(`${p.name || p.identity} raised their hand`, { onClick: () => this.openPanel('participants') });
+        }
+        sync();
+      })
+      .on(RoomEvent.DataReceived, (payload, participant, _kind, topic, _enc, rawFrom) => {
+        const text = decoder.decode(payload);
+        hooks.messages.push({ from: participant?.identity, rawFrom, topic, text });
+        if (!participant) return;
+        if (topic === REACTIONS_TOPIC) {
+          const emoji = parseReaction(text);
+          if (emoji) this.showReaction(participant.identity, emoji);
+        } else if (topic === LEGACY_CHAT_TOPIC) {
+          this.chat.receiveLegacy(participant.identity, text);
+        }
+      })
+      .on(RoomEvent.AudioPlaybackStatusChanged, sync)
+      .on(RoomEvent.Reconnecting, () => this.setReconnecting(true))
+      .on(RoomEvent.SignalReconnecting, () => this.setReconnecting(true))
+      .on(RoomEvent.Reconnected, () => {
+        this.setReconnecting(false);
+        this.toasts.show('Reconnected');
+      })
+      .on(RoomEvent.Disconnected, (reason) => this.onDisconnected(reason));
+  }
+
+  private onSubscribed(track: RemoteTrack, pub: RemoteTrackPublication, _p: RemoteParticipant) {
+    if (track.kind === Track.Kind.Audio) {
+      const el = track.attach();
+      this.audioSink.append(el);
+    } else if (pub.source === Track.Source.Camera) {
+      pub.setVideoQuality(receiveQualityFor(prefs.quality));
+    }
+    this.queueSync();
+  }
+
+  private setReconnecting(on: boolean) {
+    this.banner.hidden = !on;
+    this.root.classList.toggle('reconnecting', on);
+  }
+
+  private onDisconnected(reason: DisconnectReason | undefined) {
+    if (this.ended) return;
+    this.ended = true;
+    // A connect that failed is reported by join.ts with its own page.
+    if (!this.shown) return;
+    this.unbindKeys();
+    for (const t of this.tiles.values()) t.destroy();
+    this.tiles.clear();
+    const why =
+      reason === undefined || reason === DisconnectReason.CLIENT_INITIATED
+        ? undefined
+        : (disconnectText[reason] ?? `Disconnected (${DisconnectReason[reason] ?? reason})`);
+    this.cb.onEnded(why, this.devicesAtEnd);
+  }
+
+  // ---- actions ----------------------------------------------------------------------------
+
+  /** A camera or microphone that failed once already in the meeting: say so, stay in. */
+  deviceError(e: unknown, what?: 'camera' | 'microphone') {
+    this.toasts.show(deviceErrorText(e, what), { kind: 'error', ms: 8000 });
+  }
+
+  private get lp(): LocalParticipant {
+    return this.room.localParticipant;
+  }
+
+  async toggleMic() {
+    const on = !this.lp.isMicrophoneEnabled;
+    try {
+      await this.lp.setMicrophoneEnabled(on);
+    } catch (e) {
+      this.deviceError(e, 'microphone');
+    }
+    this.queueSync();
+  }
+
+  async toggleCam() {
+    const on = !this.lp.isCameraEnabled;
+    try {
+      await this.lp.setCameraEnabled(on);
+    } catch (e) {
+      this.deviceError(e, 'camera');
+    }
+    this.queueSync();
+  }
+
+  async toggleScreen() {
+    const on = !this.lp.isScreenShareEnabled;
+    try {
+      await this.lp.setScreenShareEnabled(on, { audio: true, selfBrowserSurface: 'include', surfaceSwitching: 'include' });
+    } catch (e) {
+      // Closing the browser's "choose what to share" picker rejects with NotAllowedError: not an error to the person.
+      if (!(e instanceof Error && e.name === 'NotAllowedError')) {
+        this.toasts.show(`Screen sharing failed: ${errorText(e)}`, { kind: 'error', ms: 8000 });
+      }
+    }
+    this.queueSync();
+  }
+
+  async toggleHand() {
+    const raised = this.handOf(this.lp) !== undefined;
+    const value = raised ? '' : String(Date.now());
+    this.myHand = value;
+    this.queueSync();
+    try {
+      await this.lp.setAttributes({ [HAND_ATTRIBUTE]: value });
+    } catch (e) {
+      this.toasts.show(`Could not ${raised ? 'lower' : 'raise'} your hand: ${errorText(e)}`, { kind: 'error', ms: 8000 });
+    } finally {
+      this.myHand = undefined;
+      this.queueSync();
+    }
+  }
+
+  async react(emoji: string) {
+    this.showReaction(this.lp.identity, emoji);
+    try {
+      await sendReaction(this.room, emoji);
+    } catch (e) {
+      this.toasts.show(`Reaction not sent: ${errorText(e)}`, { kind: 'error' });
+    }
+  }
+
+  toggleView() {
+    const current = this.root.querySelector<HTMLElement>('.conference')?.dataset.view;
+    this.layout.choice = current === 'tile' ? 'stage' : 'tile';
+    this.sync();
+  }
+
+  private pin(key: string) {
+    this.layout.pinned = this.layout.pinned === key ? undefined : key;
+    // Pinning means "show me this one large".
+    if (this.layout.pinned) this.layout.choice = 'stage';
+    this.sync();
+  }
+
+  openPanel(panel: Panel | undefined) {
+    this.panel = panel;
+    this.side.hidden = !panel;
+    this.chat.panel.hidden = panel !== 'chat';
+    this.people.panel.hidden = panel !== 'participants';
+    this.chat.setOpen(panel === 'chat');
+    this.sync();
+  }
+
+  leave() {
+    this.devicesAtEnd = { camera: this.lp.isCameraEnabled, mic: this.lp.isMicrophoneEnabled };
+    void this.room.disconnect();
+  }
+
+  private async applyQuality(q: Quality) {
+    this.room.options.videoCaptureDefaults = { ...this.room.options.videoCaptureDefaults, resolution: captureFor(q) };
+    for (const p of this.room.remoteParticipants.values()) {
+      p.getTrackPublication(Track.Source.Camera)?.setVideoQuality(receiveQualityFor(q));
+    }
+    // Restarting the capture keeps the publication (no renegotiation, no blink for others);
+    // livekit-client rescales the simulcast encodings to the new size.
+    const cam = this.lp.getTrackPublication(Track.Source.Camera)?.videoTrack;
+    if (cam && !cam.isMuted) {
+      const deviceId = cam.mediaStreamTrack.getSettings().deviceId;
+      await cam.restartTrack({ resolution: captureFor(q), deviceId: deviceId ? { exact: deviceId } : undefined });
+    }
+  }
+
+  private showReaction(identity: string, emoji: string) {
+    const tile = this.tiles.get(tileKey(identity, 'camera'));
+    if (tile) floatReaction(tile.reactions, emoji);
+  }
+
+  // ---- rendering --------------------------------------------------------------------------
+
+  private nameOf(identity: string): string {
+    const p = identity === this.lp.identity ? this.lp : this.room.remoteParticipants.get(identity);
+    return p?.name || identity;
+  }
+
+  private handOf(p: Participant): string | undefined {
+    const v = p.isLocal && this.myHand !== undefined ? this.myHand : p.attributes[HAND_ATTRIBUTE];
+    return v ? v : undefined;
+  }
+
+  queueSync() {
+    if (this.syncQueued) return;
+    this.syncQueued = true;
+    queueMicrotask(() => {
+      this.syncQueued = false;
+      this.sync();
+    });
+  }
+
+  private sync() {
+    if (this.ended) return;
+    const lp = this.lp;
+    const remotes = [...this.room.remoteParticipants.values()];
+    const everyone: Participant[] = [lp, ...remotes];
+
+    // Raised hands in the order they went up; ties (same millisecond) by identity so all agree.
+    const hands = everyone
+      .map((p) => ({ id: p.identity, at: Number(this.handOf(p)) }))
+      .filter((x) => Number.isFinite(x.at) && x.at > 0)
+      .sort((a, b) => a.at - b.at || a.id.localeCompare(b.id));
+    const handPos = new Map(hands.map((x, i) => [x.id, i + 1]));
+
+    // Which tiles exist: a camera tile per person, plus one per screen being shared.
+    const wanted: { p: Participant; source: TileSource }[] = [];
+    for (const p of everyone) {
+      wanted.push({ p, source: 'camera' });
+      if (p.getTrackPublication(Track.Source.ScreenShare)) wanted.push({ p, source: 'screen' });
+    }
+    const keys = new Set(wanted.map((w) => tileKey(w.p.identity, w.source)));
+    for (const [key, tile] of this.tiles) {
+      if (!keys.has(key)) {
+        tile.destroy();
+        this.tiles.delete(key);
+        if (this.layout.pinned === key) this.layout.pinned = undefined;
+      }
+    }
+
+    for (const { p, source } of wanted) {
+      const key = tileKey(p.identity, source);
+      let tile = this.tiles.get(key);
+      if (!tile) {
+        tile = new Tile(key, p.identity, source, (k) => this.pin(k));
+        this.tiles.set(key, tile);
+      }
+      const track = trackFor(p, source);
+      const pub = p.getTrackPublication(source === 'camera' ? Track.Source.Camera : Track.Source.ScreenShare);
+      const firstFrame =
+        !p.isLocal && source === 'camera' && track && !this.seenFirstFrame.has(p.identity)
+          ? () => {
+              this.seenFirstFrame.add(p.identity);
+              hooks.firstFrameMs[p.identity] ??= Math.round(performance.now() - timing.connectStartedAt);
+            }
+          : undefined;
+      tile.setTrack(track, firstFrame);
+      tile.update({
+        name: p.name || p.identity,
+        isLocal: p.isLocal,
+        micMuted: !p.isMicrophoneEnabled,
+        camOff: !track || !!pub?.isMuted,
+        speaking: this.speaking.has(p.identity),
+        hand: handPos.get(p.identity) ?? 0,
+        quality: p.connectionQuality ?? ConnectionQuality.Unknown,
+        pinned: this.layout.pinned === key,
+      });
+    }
+
+    // Order: presentations first, then you, then everyone else in the order they joined.
+    const screens = wanted.filter((w) => w.source === 'screen');
+    const ordered = [
+      ...screens.filter((w) => !w.p.isLocal),
+      ...screens.filter((w) => w.p.isLocal),
+      ...wanted.filter((w) => w.source === 'camera'),
+    ].map((w) => this.tiles.get(tileKey(w.p.identity, w.source))!);
+
+    const remoteScreen = screens.find((w) => !w.p.isLocal);
+    const speaker = this.lastSpeaker && this.room.remoteParticipants.has(this.lastSpeaker) ? this.lastSpeaker : remotes[0]?.identity;
+    const stageKey =
+      (this.layout.pinned && this.tiles.has(this.layout.pinned) ? this.layout.pinned : undefined) ??
+      (remoteScreen ? tileKey(remoteScreen.p.identity, 'screen') : undefined) ??
+      (speaker ? tileKey(speaker, 'camera') : tileKey(lp.identity, 'camera'));
+    const view = this.layout.view(everyone.length, !!remoteScreen);
+    this.layout.apply(view, ordered, stageKey);
+
+    this.countEl.replaceChildren(icon('people'), document.createTextNode(String(everyone.length)));
+    this.countEl.title = `${everyone.length} in the meeting`;
+    this.audioBanner.hidden = this.room.canPlaybackAudio;
+    this.people.render(
+      everyone.map(
+        (p): PersonEntry => ({
+          identity: p.identity,
+          name: p.name || p.identity,
+          isLocal: p.isLocal,
+          micMuted: !p.isMicrophoneEnabled,
+          camOff: !p.isCameraEnabled,
+          speaking: this.speaking.has(p.identity),
+          hand: handPos.get(p.identity) ?? 0,
+        }),
+      ),
+    );
+    this.devicesAtEnd = { camera: lp.isCameraEnabled, mic: lp.isMicrophoneEnabled };
+    this.toolbar.update({
+      mic: lp.isMicrophoneEnabled,
+      cam: lp.isCameraEnabled,
+      sharing: lp.isScreenShareEnabled,
+      chatOpen: this.panel === 'chat',
+      unread: this.chat.unread,
+      handUp: handPos.has(lp.identity),
+      participantsOpen: this.panel === 'participants',
+      count: everyone.length,
+      view,
+    });
+  }
+}
+
+const disconnectText: Partial<Record<DisconnectReason, string>> = {
+  [DisconnectReason.DUPLICATE_IDENTITY]: 'You joined this meeting from another tab or device.',
+  [DisconnectReason.SERVER_SHUTDOWN]: 'The server shut down.',
+  [DisconnectReason.PARTICIPANT_REMOVED]: 'You were removed from the meeting.',
+  [DisconnectReason.ROOM_DELETED]: 'The meeting was ended.',
+  [DisconnectReason.JOIN_FAILURE]: 'The connection to the server could not be kept up.',
+  [DisconnectReason.SIGNAL_CLOSE]: 'The connection to the server was lost and could not be restored.',
+  [DisconnectReason.STATE_MISMATCH]: 'The connection to the server was lost and could not be restored.',
+};
+
+function deviceErrorText(e: unknown, what?: string): string {
+  const name = e instanceof Error ? e.name : '';
+  const dev = what ?? 'camera or microphone';
+  if (name === 'NotAllowedError') return `Your browser blocked the ${dev}. Allow it from the icon in the address bar.`;
+  if (name === 'NotFoundError') return `No ${dev} found.`;
+  if (name === 'NotReadableError') return `The ${dev} is in use by another app.`;
+  return `The ${dev} failed: ${errorText(e)}`;
+}

@@ -1,0 +1,148 @@
+// One tile: a participant's camera or screen share, with what others need to read at a glance
+// (name, muted microphone, raised hand, connection quality, speaking outline).
+//
+// A tile keeps its <video> element for its whole life and is only moved between the stage, the
+// filmstrip and the grid. Re-attaching on every layout change would flash black, and adaptive
+// stream watches this one element's size to pick the simulcast layer.
+
+import { ConnectionQuality, type Participant, type Track, Track as T } from 'livekit-client';
+import { icon } from '../icons';
+import { h, hueFor, initials } from '../util';
+
+export type TileSource = 'camera' | 'screen';
+
+export interface TileState {
+  name: string;
+  isLocal: boolean;
+  micMuted: boolean;
+  camOff: boolean;
+  speaking: boolean;
+  /** 1-based position in the raised-hand queue, or 0. */
+  hand: number;
+  quality: ConnectionQuality;
+  pinned: boolean;
+}
+
+const qualityText: Record<ConnectionQuality, string> = {
+  [ConnectionQuality.Excellent]: 'excellent',
+  [ConnectionQuality.Good]: 'good',
+  [ConnectionQuality.Poor]: 'poor',
+  [ConnectionQuality.Lost]: 'lost',
+  [ConnectionQuality.Unknown]: 'unknown',
+};
+
+export class Tile {
+  readonly el: HTMLDivElement;
+  readonly video: HTMLVideoElement;
+  private readonly avatar: HTMLDivElement;
+  private readonly nameEl: HTMLSpanElement;
+  private readonly micEl: HTMLSpanElement;
+  private readonly handEl: HTMLSpanElement;
+  private readonly qualityEl: HTMLSpanElement;
+  private readonly pinBtn: HTMLButtonElement;
+  readonly reactions: HTMLDivElement;
+  private attached: Track | undefined;
+  private last = '';
+
+  constructor(
+    readonly key: string,
+    readonly identity: string,
+    readonly source: TileSource,
+    onPin: (key: string) => void,
+  ) {
+    this.video = h('video', { attrs: { autoplay: '', playsinline: '', muted: '' } });
+    // Sound plays through separate <audio> elements that do not move around with the tile.
+    this.video.muted = true;
+    this.avatar = h('div', { class: 'avatar' });
+    this.nameEl = h('span', { class: 'name' });
+    this.micEl = h('span', { class: 'mic-state', title: 'Microphone muted' }, icon('micOff'));
+    this.handEl = h('span', { class: 'hand-badge', title: 'Raised hand' });
+    this.qualityEl = h('span', { class: 'quality' }, h('i'), h('i'), h('i'));
+    this.pinBtn = h('button', { class: 'pin-btn', attrs: { type: 'button' } }, icon('pin'));
+    this.pinBtn.addEventListener('click', (ev) => {
+      ev.stopPropagation();
+      onPin(key);
+    });
+    this.reactions = h('div', { class: 'reactions-layer', attrs: { 'aria-live': 'polite' } });
+    this.el = h(
+      'div',
+      { class: 'tile', dataset: { key, identity, source } },
+      this.video,
+      this.avatar,
+      h('div', { class: 'tile-top' }, this.qualityEl, this.handEl),
+      this.pinBtn,
+      h('div', { class: 'tile-bottom' }, this.micEl, this.nameEl),
+      this.reactions,
+    );
+    // Clicking a tile pins it, as in Jitsi Meet; clicking the pinned one unpins.
+    this.el.addEventListener('click', () => onPin(key));
+  }
+
+  /** Shows `track` in this tile, replacing whatever was shown; undefined clears it. */
+  setTrack(track: Track | undefined, onFirstFrame?: () => void) {
+    if (track === this.attached) return;
+    this.attached?.detach(this.video);
+    this.attached = track;
+    if (!track) {
+      this.video.srcObject = null;
+      return;
+    }
+    track.attach(this.video);
+    if (onFirstFrame && 'requestVideoFrameCallback' in this.video) {
+      this.video.requestVideoFrameCallback(() => onFirstFrame());
+    }
+  }
+
+  update(s: TileState) {
+    // Most updates change nothing a person would see; skip the DOM work then.
+    const sig = JSON.stringify(s);
+    if (sig === this.last) return;
+    this.last = sig;
+    const screen = this.source === 'screen';
+    const label = screen ? `${s.name}${s.isLocal ? ' (you)' : ''} is presenting` : `${s.name}${s.isLocal ? ' (you)' : ''}`;
+    this.nameEl.textContent = label;
+    this.el.dataset.name = s.name;
+    this.el.setAttribute('aria-label', label);
+    this.avatar.textContent = initials(s.name);
+    this.avatar.style.setProperty('--hue', String(hueFor(this.identity)));
+    this.el.classList.toggle('local', s.isLocal);
+    this.el.classList.toggle('speaking', s.speaking && !screen);
+    this.el.classList.toggle('cam-off', s.camOff);
+    this.el.classList.toggle('mirrored', s.isLocal && !screen);
+    this.el.classList.toggle('pinned', s.pinned);
+    this.toggleData('micMuted', s.micMuted && !screen);
+    this.micEl.hidden = !s.micMuted || screen;
+    this.handEl.hidden = s.hand === 0 || screen;
+    // An icon, not the ✋ emoji: machines without an emoji font would show an empty box.
+    this.handEl.replaceChildren(icon('hand'), document.createTextNode(String(s.hand)));
+    this.handEl.title = `Raised hand, number ${s.hand} in line`;
+    this.toggleData('hand', s.hand > 0 && !screen);
+    const q = qualityText[s.quality];
+    this.qualityEl.dataset.quality = q;
+    this.qualityEl.title = `Connection: ${q}`;
+    this.qualityEl.setAttribute('aria-label', `Connection: ${q}`);
+    this.qualityEl.hidden = screen;
+    this.pinBtn.title = s.pinned ? 'Unpin' : 'Pin to stage';
+    this.pinBtn.setAttribute('aria-label', `${s.pinned ? 'Unpin' : 'Pin'} ${label}`);
+  }
+
+  private toggleData(key: string, on: boolean) {
+    if (on) this.el.dataset[key] = '';
+    else delete this.el.dataset[key];
+  }
+
+  destroy() {
+    this.setTrack(undefined);
+    this.el.remove();
+  }
+}
+
+export function tileKey(identity: string, source: TileSource): string {
+  return `${identity}|${source}`;
+}
+
+/** What a tile of `source` shows for `p`: the track when there is one to show. */
+export function trackFor(p: Participant, source: TileSource): Track | undefined {
+  const pub = p.getTrackPublication(source === 'camera' ? T.Source.Camera : T.Source.ScreenShare);
+  return pub?.track;
+}

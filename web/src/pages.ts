@@ -1,0 +1,117 @@
+// Full-page messages for everything that stops a person from being in a meeting. Each says what
+// happened in plain words and offers the next step, instead of leaving a broken meeting screen.
+
+import { type IconName, icon } from './icons';
+import { h, mount } from './util';
+
+export interface Action {
+  label: string;
+  run: () => void;
+  primary?: boolean;
+}
+
+export function messagePage(opts: {
+  kind: string;
+  title: string;
+  body: (string | Node)[];
+  actions: Action[];
+  glyph?: IconName;
+  detail?: string;
+}) {
+  const buttons = opts.actions.map((a) =>
+    h('button', { class: a.primary ? 'btn primary' : 'btn', text: a.label, on: { click: a.run } }),
+  );
+  const page = h(
+    'main',
+    { class: 'page message-page', dataset: { page: opts.kind }, attrs: { role: 'alert' } },
+    h(
+      'div',
+      { class: 'card message-card' },
+      opts.glyph ? h('div', { class: 'message-glyph' }, icon(opts.glyph)) : null,
+      h('h1', { text: opts.title }),
+      ...opts.body.map((b) => (typeof b === 'string' ? h('p', { text: b }) : b)),
+      opts.detail ? h('p', { class: 'detail', text: opts.detail }) : null,
+      h('div', { class: 'actions' }, ...buttons),
+    ),
+  );
+  mount(header(), page);
+  buttons.find((b) => b.classList.contains('primary'))?.focus();
+  document.title = `${opts.title} · Confab`;
+}
+
+/** The top bar of every page: the product name links home. */
+export function header(...extra: Node[]): HTMLElement {
+  return h('header', { class: 'topbar' }, h('a', { class: 'brand', text: 'Confab', attrs: { href: '/' } }), ...extra);
+}
+
+export const goHome: Action = { label: 'Go to the start page', run: () => location.assign('/') };
+
+export function invalidRoomPage(name: string) {
+  messagePage({
+    kind: 'invalid-room',
+    title: 'That is not a valid room name',
+    body: [
+      `“${name.length > 80 ? `${name.slice(0, 80)}…` : name}” can't be used as a meeting room.`,
+      'A room name has 1 to 128 characters and may not contain / \\ ? # or %.',
+    ],
+    actions: [{ ...goHome, label: 'Choose another room', primary: true }],
+  });
+}
+
+export function unreachablePage(detail: string, retry: () => void) {
+  messagePage({
+    kind: 'unreachable',
+    title: "Can't reach the meeting server",
+    body: ['Check your internet connection. If it works, the server may be down or restarting; try again in a moment.'],
+    detail,
+    glyph: 'refresh',
+    actions: [{ label: 'Try again', run: retry, primary: true }, goHome],
+  });
+}
+
+export function refusedPage(detail: string, retry: () => void) {
+  messagePage({
+    kind: 'refused',
+    title: "You can't join this meeting",
+    body: ['The server refused to let you in. The link or invitation may have expired, or it is for a different meeting.'],
+    detail,
+    actions: [{ label: 'Try again', run: retry, primary: true }, goHome],
+  });
+}
+
+export function failedPage(detail: string, retry: () => void) {
+  messagePage({
+    kind: 'failed',
+    title: 'Joining the meeting failed',
+    body: ['Something went wrong while connecting. Trying again usually helps.'],
+    detail,
+    actions: [{ label: 'Try again', run: retry, primary: true }, goHome],
+  });
+}
+
+export function permissionPage(which: string, retry: () => void, withoutDevices: () => void) {
+  messagePage({
+    kind: 'permission-denied',
+    title: `Your browser blocked the ${which}`,
+    body: [
+      `Confab was not allowed to use your ${which}.`,
+      'To allow it, click the camera or lock icon in the address bar, set Camera and Microphone to “Allow”, then try again.',
+      'You can also join without them, and listen and chat.',
+    ],
+    glyph: 'camOff',
+    actions: [
+      { label: 'Try again', run: retry, primary: true },
+      { label: 'Join without camera and microphone', run: withoutDevices },
+    ],
+  });
+}
+
+export function leftPage(room: string, rejoin: () => void, reason?: string) {
+  messagePage({
+    kind: reason ? 'disconnected' : 'left',
+    title: reason ? 'You were disconnected' : 'You left the meeting',
+    body: [reason ? `You are no longer in “${room}”.` : `Thanks for joining “${room}”.`],
+    detail: reason,
+    actions: [{ label: 'Rejoin', run: rejoin, primary: true }, goHome],
+  });
+}
