@@ -4,8 +4,8 @@
 import { icon } from '../icons';
 import { h, hueFor, initials } from '../util';
 
-export interface PersonEntry {
-  identity: string;
+/** What the tiles and the participants pane both show of a person. */
+export interface PersonState {
   name: string;
   isLocal: boolean;
   micMuted: boolean;
@@ -13,6 +13,10 @@ export interface PersonEntry {
   speaking: boolean;
   /** Raised-hand position (1 = first), or 0. */
   hand: number;
+}
+
+export interface PersonEntry extends PersonState {
+  identity: string;
 }
 
 export class ParticipantsPane {

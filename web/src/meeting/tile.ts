@@ -8,17 +8,11 @@
 import { ConnectionQuality, type Participant, type Track, Track as T } from 'livekit-client';
 import { icon } from '../icons';
 import { h, hueFor, initials } from '../util';
+import type { PersonState } from './participants';
 
 export type TileSource = 'camera' | 'screen';
 
-export interface TileState {
-  name: string;
-  isLocal: boolean;
-  micMuted: boolean;
-  camOff: boolean;
-  speaking: boolean;
-  /** 1-based position in the raised-hand queue, or 0. */
-  hand: number;
+export interface TileState extends PersonState {
   quality: ConnectionQuality;
   pinned: boolean;
 }
