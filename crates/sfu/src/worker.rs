@@ -1044,15 +1044,20 @@ impl Worker {
             tracing::debug!(peer = id.0, "subscriber answer without an offer");
             return;
         };
-        let answer = match SdpAnswer::from_sdp_string(sdp) {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::info!(peer = id.0, "bad subscriber answer: {e}");
-                return;
-            }
-        };
-        if let Err(e) = peer.subscriber.sdp_api().accept_answer(pending, answer) {
+        // A client whose answer we cannot use would be left with tracks that
+        // never start; ending its session makes it reconnect cleanly instead.
+        let accepted = SdpAnswer::from_sdp_string(sdp)
+            .map_err(|e| e.to_string())
+            .and_then(|answer| {
+                peer.subscriber
+                    .sdp_api()
+                    .accept_answer(pending, answer)
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(e) = accepted {
             tracing::info!(peer = id.0, "subscriber answer rejected: {e}");
+            peer.closed = true;
+            self.next_timeout = Instant::now();
             return;
         }
         for (mid, track) in added {

@@ -1,0 +1,177 @@
+//! `confab-loadgen`: start bots against a Confab server, print what they
+//! measured, and exit 0 only if every bot received every other bot of its room.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use confab_loadgen::{Config, Preset, View};
+
+#[derive(Parser)]
+#[command(
+    name = "confab-loadgen",
+    version,
+    about = "Synthetic meeting participants for Confab (compatible with LiveKit client SDKs' protocol)"
+)]
+struct Cli {
+    /// Signalling URL of the server.
+    #[arg(long, default_value = "ws://127.0.0.1:7880")]
+    url: String,
+    #[arg(long, env = "CONFAB_API_KEY")]
+    api_key: String,
+    /// Prefer the environment variable to the flag.
+    #[arg(long, env = "CONFAB_API_SECRET", hide_env_values = true)]
+    api_secret: String,
+    #[arg(long, default_value_t = 1)]
+    rooms: usize,
+    #[arg(long, default_value_t = 2)]
+    per_room: usize,
+    /// How long each bot stays, e.g. 10s, 2m (at most 1h).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Spread the bots' starts over this time.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    ramp: Duration,
+    /// Loss and latency ignore each stream's first part.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    warmup: Duration,
+    #[arg(long, value_enum, default_value = "720p")]
+    preset: Preset,
+    #[arg(long, value_enum, default_value = "speaker")]
+    view: View,
+    /// Time between scheduled keyframes.
+    #[arg(long, value_parser = parse_duration)]
+    keyframe_interval: Option<Duration>,
+    /// Video frame rate.
+    #[arg(long)]
+    fps: Option<u32>,
+    /// Prefix of the room names.
+    #[arg(long, default_value = "load-")]
+    room_prefix: String,
+    /// Write the full report (every bot and stream) as JSON here.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+    /// Print one line per bot and received stream.
+    #[arg(long)]
+    details: bool,
+    /// Runtime threads (default: one per CPU).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number with ms, s, m or h"))?;
+    Ok(match unit {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        _ => return Err(format!("{s:?}: the unit must be ms, s, m or h")),
+    })
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,str0m=error".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+
+    let mut cfg = Config::new(&cli.url, &cli.api_key, &cli.api_secret);
+    cfg.rooms = cli.rooms;
+    cfg.per_room = cli.per_room;
+    cfg.duration = cli.duration;
+    cfg.ramp = cli.ramp;
+    cfg.warmup = cli.warmup;
+    cfg.view = cli.view;
+    cfg.room_prefix = cli.room_prefix;
+    cfg.media = cli.preset.media();
+    if let Some(video) = cfg.media.video.as_mut() {
+        if let Some(k) = cli.keyframe_interval {
+            video.keyframe_interval = k;
+        }
+        if let Some(fps) = cli.fps {
+            video.fps = fps;
+        }
+    }
+    if let Err(e) = cfg.validate() {
+        eprintln!("confab-loadgen: {e}");
+        return ExitCode::from(2);
+    }
+
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(t) = cli.threads {
+        runtime.worker_threads(t.clamp(1, 64));
+    }
+    let runtime = match runtime.enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("confab-loadgen: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    eprintln!(
+        "confab-loadgen: {} bots in {} rooms for {:?} against {}",
+        cfg.bots(),
+        cfg.rooms,
+        cfg.duration,
+        cfg.url
+    );
+    let report = match runtime.block_on(confab_loadgen::run(cfg)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("confab-loadgen: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    if cli.details {
+        print!("{}", report.details());
+    }
+    print!("{}", report.text());
+    if let Some(path) = &cli.json {
+        let written = serde_json::to_vec_pretty(&report)
+            .map_err(|e| e.to_string())
+            .and_then(|json| std::fs::write(path, json).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            eprintln!("confab-loadgen: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    if report.passed() {
+        println!("PASS");
+        ExitCode::SUCCESS
+    } else {
+        println!("FAIL");
+        for p in report.problems.iter().take(50) {
+            println!("  {p}");
+        }
+        if report.problems.len() > 50 {
+            println!("  ... and {} more", report.problems.len() - 50);
+        }
+        ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("3d").is_err());
+    }
+}
