@@ -197,26 +197,28 @@ impl Rooms {
 
     /// Join `name`, creating the room if needed.
     pub fn join(self: &Arc<Self>, name: &str, req: JoinRequest) -> Result<Joined, RoomError> {
-        let room = {
-            let mut rooms = lock(&self.rooms);
-            rooms
-                .entry(name.to_string())
-                .or_insert_with(|| {
-                    Arc::new(Room {
-                        name: name.to_string(),
-                        sid: new_sid("RM_"),
-                        created_at: unix_now(),
-                        media: self.sfu.create_room(),
-                        limits: self.limits.clone(),
-                        rooms: Arc::downgrade(self),
-                        state: Mutex::new(RoomState::default()),
-                    })
+        // The registry stays locked for the whole join, so a join cannot land
+        // in a room that its last member's departure is removing right now
+        // (which would split one name into two rooms). Joins take microseconds;
+        // the lock order is always registry, then room state.
+        let mut rooms = lock(&self.rooms);
+        let room = rooms
+            .entry(name.to_string())
+            .or_insert_with(|| {
+                Arc::new(Room {
+                    name: name.to_string(),
+                    sid: new_sid("RM_"),
+                    created_at: unix_now(),
+                    media: self.sfu.create_room(),
+                    limits: self.limits.clone(),
+                    rooms: Arc::downgrade(self),
+                    state: Mutex::new(RoomState::default()),
                 })
-                .clone()
-        };
+            })
+            .clone();
         let joined = room.join(req);
-        if joined.is_err() {
-            self.remove_if_empty(&room);
+        if joined.is_err() && lock(&room.state).members.is_empty() {
+            rooms.remove(name);
         }
         joined
     }
@@ -638,5 +640,87 @@ fn broadcast(state: &RoomState, except: PeerId, event: RoomEvent) {
         if *p != except {
             let _ = m.events.send(event.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use confab_sfu::SfuConfig;
+
+    fn registry(max_participants: usize) -> Arc<Rooms> {
+        let sfu = Sfu::start(SfuConfig {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            public_addr: "127.0.0.1:0".parse().unwrap(),
+            workers: 1,
+        })
+        .unwrap();
+        Arc::new(Rooms::new(
+            sfu,
+            Limits {
+                max_participants,
+                ..Limits::default()
+            },
+        ))
+    }
+
+    fn request(identity: &str) -> JoinRequest {
+        JoinRequest {
+            identity: identity.into(),
+            name: identity.into(),
+            metadata: String::new(),
+            permission: Permission {
+                can_publish: true,
+                can_subscribe: true,
+                can_publish_data: true,
+                hidden: false,
+            },
+            auto_subscribe: true,
+            client_protocol: 0,
+        }
+    }
+
+    #[test]
+    fn a_room_lives_while_someone_is_in_it() {
+        let rooms = registry(10);
+        let a = rooms.join("r", request("a")).unwrap();
+        let mut b = rooms.join("r", request("b")).unwrap();
+        assert_eq!(b.others.len(), 1);
+        assert_eq!(a.room.sid, b.room.sid, "one name, one room");
+        a.room.leave(a.me.peer);
+        match b.events.try_recv() {
+            Ok(RoomEvent::Participants(p)) => {
+                assert_eq!(p[0].identity, "a");
+                assert_eq!(p[0].state, ParticipantState::Disconnected);
+            }
+            other => panic!("b should hear that a left: {other:?}"),
+        }
+        b.room.leave(b.me.peer);
+        assert!(rooms.get("r").is_none(), "an empty room is gone");
+        let c = rooms.join("r", request("c")).unwrap();
+        assert_ne!(c.room.sid, b.room.sid, "a new meeting under the same name");
+    }
+
+    #[test]
+    fn the_same_identity_replaces_its_older_session() {
+        let rooms = registry(10);
+        let mut first = rooms.join("r", request("a")).unwrap();
+        let second = rooms.join("r", request("a")).unwrap();
+        assert!(second.others.is_empty());
+        assert!(matches!(
+            first.events.try_recv(),
+            Ok(RoomEvent::Leave(LeaveReason::DuplicateIdentity))
+        ));
+        assert_eq!(second.room.participants().len(), 1);
+    }
+
+    #[test]
+    fn a_full_room_refuses_and_a_refused_first_join_leaves_no_room() {
+        let rooms = registry(1);
+        let _a = rooms.join("r", request("a")).unwrap();
+        assert_eq!(rooms.join("r", request("b")).err(), Some(RoomError::Full));
+        let none = registry(0);
+        assert_eq!(none.join("q", request("a")).err(), Some(RoomError::Full));
+        assert!(none.get("q").is_none());
     }
 }
