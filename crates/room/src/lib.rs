@@ -227,10 +227,6 @@ impl Rooms {
         lock(&self.rooms).get(name).cloned()
     }
 
-    pub fn list(&self) -> Vec<Arc<Room>> {
-        lock(&self.rooms).values().cloned().collect()
-    }
-
     fn remove_if_empty(&self, room: &Room) {
         let mut rooms = lock(&self.rooms);
         if let Some(r) = rooms.get(&room.name)

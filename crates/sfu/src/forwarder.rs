@@ -128,11 +128,6 @@ impl Forwarder {
         self.active.map(|a| a.layer)
     }
 
-    /// True while the target layer is wanted but not yet being forwarded.
-    pub fn is_waiting_for_keyframe(&self) -> bool {
-        matches!((self.target, self.active), (Some(t), a) if a.map(|a| a.layer) != Some(t))
-    }
-
     pub fn on_packet(&mut self, p: &PacketInfo) -> Decision {
         let Some(target) = self.target else {
             return Decision::Drop;
