@@ -1,8 +1,11 @@
 //! `confab plan` on the command line and `GET /api/plan` on a running server.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
+
+use confab_loadgen::server::ServerProcess;
 
 fn confab(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_confab"))
@@ -56,21 +59,9 @@ fn the_seeds_meeting_from_the_command_line() {
 
 #[test]
 fn the_planner_over_http() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--udp-port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let http = loop {
-        let line = lines.next().unwrap().unwrap();
-        if let Some(url) = line.split("http://").nth(1) {
-            break url.trim_end_matches('/').to_string();
-        }
-    };
+    let server = ServerProcess::start(Path::new(env!("CARGO_BIN_EXE_confab")), &[]).unwrap();
     let get = |path: &str| {
-        let mut s = TcpStream::connect(&http).unwrap();
+        let mut s = TcpStream::connect(server.http()).unwrap();
         write!(
             s,
             "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -95,6 +86,4 @@ fn the_planner_over_http() {
     let (status, body) = get("/api/plan?colour=blue");
     assert_eq!(status, 400);
     assert!(body.contains("unknown field"), "{body}");
-    let _ = child.kill();
-    let _ = child.wait();
 }

@@ -2,11 +2,13 @@
 //! client with a bad token, a broken client, or a second tab with the same
 //! identity gets back.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use confab_loadgen::server::ServerProcess;
 use futures_util::{SinkExt, StreamExt};
 use livekit_protocol as lk;
 use lk::signal_request::Message as Req;
@@ -17,63 +19,54 @@ use tokio_tungstenite::tungstenite::{self, Message};
 const KEY: &str = "testkey";
 const SECRET: &str = "0123456789abcdef0123456789abcdef-secret";
 
+/// The server under test; dropping it stops the process.
 struct Server {
-    child: Child,
-    http: String,
+    process: ServerProcess,
 }
 
 impl Server {
     fn start() -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--udp-port", "0"])
-            .env("CONFAB_API_KEY", KEY)
-            .env("CONFAB_API_SECRET", SECRET)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start confab");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let http = loop {
-            let line = lines.next().expect("confab printed its address").unwrap();
-            if let Some(url) = line.split("http://").nth(1) {
-                break url.trim_end_matches('/').to_string();
-            }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Self { child, http }
+        let process = ServerProcess::start(
+            Path::new(env!("CARGO_BIN_EXE_confab")),
+            &[
+                ("CONFAB_API_KEY", KEY),
+                ("CONFAB_API_SECRET", SECRET),
+                ("RUST_LOG", "warn"),
+            ],
+        )
+        .expect("confab starts");
+        Self { process }
+    }
+
+    fn http(&self) -> &str {
+        self.process.http()
     }
 
     fn get(&self, path: &str) -> (u16, String) {
-        let mut s = TcpStream::connect(&self.http).unwrap();
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.http
-        )
-        .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        let status = out[9..12].parse().unwrap();
-        let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-        (status, body)
+        http_get(self.http(), path)
     }
 
     fn ws_url(&self, token: &str) -> String {
         format!(
             "ws://{}/rtc?access_token={token}&protocol=16&auto_subscribe=1",
-            self.http
+            self.http()
         )
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A plain HTTP/1.1 GET: (status, body).
+fn http_get(host: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out[9..12].parse().unwrap();
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
 }
 
 fn now() -> u64 {
@@ -204,7 +197,7 @@ async fn refused_tokens_get_401_with_a_reason_and_no_upgrade() {
             "{name}: {body:?} should say {reason:?}"
         );
 
-        let url = format!("ws://{}/rtc{query}", server.http);
+        let url = format!("ws://{}/rtc{query}", server.http());
         match tokio_tungstenite::connect_async(url).await {
             Err(tungstenite::Error::Http(resp)) => {
                 assert_eq!(resp.status(), 401, "{name}: /rtc status");

@@ -29,6 +29,7 @@ pub mod bot;
 pub mod config;
 pub mod probe;
 pub mod report;
+pub mod server;
 pub mod stats;
 pub mod token;
 pub mod vp8;

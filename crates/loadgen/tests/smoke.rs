@@ -6,76 +6,34 @@
 //! Build the server first: `cargo build -p confab --bin confab`, or point
 //! `CONFAB_BIN` at a binary.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use confab_loadgen::report::TrackKind;
+use confab_loadgen::server::{ServerProcess, default_binary};
 use confab_loadgen::{Config, View};
 
 const KEY: &str = "testkey";
 const SECRET: &str = "0123456789abcdef0123456789abcdef-loadgen";
 
-struct Server {
-    child: Child,
-    http: String,
-}
-
-impl Server {
-    fn start() -> Self {
-        let bin = std::env::var_os("CONFAB_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/confab")
-            });
-        assert!(
-            bin.exists(),
-            "the server binary {} is missing: run `cargo build -p confab --bin confab` first \
-             (or set CONFAB_BIN)",
-            bin.display()
-        );
-        let mut child = Command::new(&bin)
-            .args(["serve", "--bind", "127.0.0.1:0", "--udp-port", "0"])
-            .env("CONFAB_API_KEY", KEY)
-            .env("CONFAB_API_SECRET", SECRET)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let http = loop {
-            let line = match lines.next() {
-                Some(Ok(l)) => l,
-                _ => panic!("confab exited before printing its address"),
-            };
-            if let Some(rest) = line.split("Open a meeting:").nth(1) {
-                let url = rest.trim().trim_end_matches('/');
-                break url
-                    .strip_prefix("http://")
-                    .expect("an http:// address")
-                    .to_string();
-            }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Self { child, http }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_rooms_of_three() {
-    let server = Server::start();
-    let mut cfg = Config::new(&format!("ws://{}", server.http), KEY, SECRET);
+    let bin = default_binary();
+    assert!(
+        bin.exists(),
+        "the server binary {} is missing: run `cargo build -p confab --bin confab` first \
+         (or set CONFAB_BIN)",
+        bin.display()
+    );
+    let server = ServerProcess::start(
+        &bin,
+        &[
+            ("CONFAB_API_KEY", KEY),
+            ("CONFAB_API_SECRET", SECRET),
+            ("RUST_LOG", "warn"),
+        ],
+    )
+    .expect("the server starts");
+    let mut cfg = Config::new(&format!("ws://{}", server.http()), KEY, SECRET);
     cfg.rooms = 2;
     cfg.per_room = 3;
     cfg.duration = Duration::from_secs(10);
