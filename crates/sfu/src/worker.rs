@@ -729,14 +729,21 @@ impl Worker {
             .ext_vals(ext_out)
             .nackable(down.kind == Kind::Video);
             if let Some(desc) = &vp8 {
-                let mut patch = desc.patch();
-                if let Some(pid) = rewrite.picture_id {
-                    patch = patch.picture_id(pid);
-                }
-                if let Some(t) = rewrite.tl0_pic_idx {
-                    patch = patch.tl0_pic_idx(t);
-                }
-                match patch.build() {
+                let patch = |pid: Option<u16>| {
+                    let mut patch = desc.patch();
+                    if let Some(pid) = pid {
+                        patch = patch.picture_id(pid);
+                    }
+                    if let Some(t) = rewrite.tl0_pic_idx {
+                        patch = patch.tl0_pic_idx(t);
+                    }
+                    patch.build()
+                };
+                // A sender with 7-bit picture ids: the rewritten id, taken
+                // modulo 128, is just as continuous.
+                let built = patch(rewrite.picture_id)
+                    .or_else(|_| patch(rewrite.picture_id.map(|p| p & 0x7f)));
+                match built {
                     Ok(p) => write = write.vp8_patch(p),
                     Err(_) => continue,
                 }
@@ -755,12 +762,14 @@ impl Worker {
             );
         }
 
-        let keyframe_layers: Vec<(u8, Ssrc)> = (0..3u8)
-            .filter(|l| need_keyframe[usize::from(*l)])
-            .filter(|l| track.keyframes.allow(*l, now))
-            .filter_map(|l| track.layer_ssrc[usize::from(l)].map(|s| (l, s)))
-            .collect();
-        for (_, ssrc) in keyframe_layers {
+        let mut keyframe_from = [None; 3];
+        for l in 0..3u8 {
+            let i = usize::from(l);
+            if need_keyframe[i] && track.keyframes.allow(l, now) {
+                keyframe_from[i] = track.layer_ssrc[i];
+            }
+        }
+        for ssrc in keyframe_from.into_iter().flatten() {
             self.request_keyframe(from, ssrc);
         }
     }
