@@ -28,14 +28,18 @@ use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::config::{Config, VideoConfig};
+use crate::config::{Config, Dialect, VideoConfig};
 use crate::probe::{self, Probe, ProbeKind};
 use crate::report::{BotReport, SentReport, StreamReport, TrackKind};
-use crate::stats::{Histogram, SeqTracker};
+use crate::stats::{Histogram, LiveCounters, SeqTracker};
 use crate::vp8::{self, Vp8Packetizer};
+
+mod janus;
 
 const RIDS: [&str; 3] = ["q", "h", "f"];
 /// Datagrams read per wake-up before the loop looks at its other inputs.
@@ -56,13 +60,20 @@ pub struct BotSpec {
     pub speaker: Option<String>,
     /// Sends loud audio with voice activity, so the server sees one speaker.
     pub speaking: bool,
+    /// Publishes a camera and a microphone; a listener only subscribes.
+    pub publishes: bool,
 }
 
 /// Run one bot until `stop_at`; never panics on what the network sends.
-pub async fn run(spec: BotSpec, cfg: Arc<Config>, stop_at: Instant) -> BotReport {
+pub async fn run(
+    spec: BotSpec,
+    cfg: Arc<Config>,
+    counters: Arc<LiveCounters>,
+    stop_at: Instant,
+) -> BotReport {
     let started = Instant::now();
     let mut report = BotReport::new(&spec);
-    match Bot::connect(spec, cfg, started, stop_at).await {
+    match Bot::connect(spec, cfg, counters, started, stop_at).await {
         Ok(mut bot) => {
             let result = bot.serve().await;
             bot.fill(&mut report);
@@ -200,6 +211,7 @@ struct RecvStream {
 struct Bot {
     spec: BotSpec,
     cfg: Arc<Config>,
+    counters: Arc<LiveCounters>,
     ws: Ws,
     sub: Pc,
     publ: Pc,
@@ -222,12 +234,14 @@ struct Bot {
     publishing: Publishing,
     sent: SentReport,
     outbox: Vec<Req>,
+    janus: janus::JanusState,
 }
 
 impl Bot {
     async fn connect(
         spec: BotSpec,
         cfg: Arc<Config>,
+        counters: Arc<LiveCounters>,
         started: Instant,
         stop_at: Instant,
     ) -> Result<Self, String> {
@@ -245,11 +259,22 @@ impl Bot {
             cfg.url,
             env!("CARGO_PKG_VERSION")
         );
+        let mut request = match cfg.dialect {
+            Dialect::Confab => url.into_client_request(),
+            Dialect::Janus => cfg.url.as_str().into_client_request(),
+        }
+        .map_err(|e| format!("bad server URL {}: {e}", cfg.url))?;
+        if cfg.dialect == Dialect::Janus {
+            request.headers_mut().insert(
+                "Sec-WebSocket-Protocol",
+                HeaderValue::from_static(janus::SUBPROTOCOL),
+            );
+        }
         let ws_config = WebSocketConfig::default()
             .max_message_size(Some(MAX_SIGNAL_MESSAGE))
             .max_frame_size(Some(MAX_SIGNAL_MESSAGE));
         // Signal messages are small and latency matters more than throughput.
-        let connect = tokio_tungstenite::connect_async_with_config(url, Some(ws_config), true);
+        let connect = tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true);
         let (ws, _) = tokio::time::timeout(cfg.join_timeout, connect)
             .await
             .map_err(|_| format!("no WebSocket to {} within {:?}", cfg.url, cfg.join_timeout))?
@@ -279,6 +304,7 @@ impl Bot {
         Ok(Self {
             spec,
             cfg,
+            counters,
             ws,
             sub,
             publ,
@@ -299,6 +325,7 @@ impl Bot {
             publishing,
             sent: SentReport::default(),
             outbox: Vec::new(),
+            janus: janus::JanusState::new(),
         })
     }
 
@@ -315,6 +342,10 @@ impl Bot {
             Readable(Side, std::io::Result<()>),
             Timer,
         }
+        if self.cfg.dialect == Dialect::Janus {
+            self.janus_start();
+            self.flush().await?;
+        }
         loop {
             let now = Instant::now();
             if now >= self.stop_at {
@@ -329,7 +360,10 @@ impl Bot {
                 _ = tokio::time::sleep_until(wake_at.into()) => Wake::Timer,
             };
             match wake {
-                Wake::Signal(msg) => self.signal(msg)?,
+                Wake::Signal(msg) => match self.cfg.dialect {
+                    Dialect::Confab => self.signal(msg)?,
+                    Dialect::Janus => self.janus_signal(msg)?,
+                },
                 Wake::Readable(side, r) => {
                     r.map_err(|e| format!("UDP socket: {e}"))?;
                     self.receive(side)?;
@@ -444,6 +478,9 @@ impl Bot {
         }
         self.next_ping = now + self.ping_interval;
 
+        if !self.spec.publishes {
+            return;
+        }
         // Announce the tracks; the offer follows once both are published.
         if let (Some(video), Some(cid)) = (&self.cfg.media.video, &self.publishing.video_cid) {
             let top = video.layers[2];
@@ -486,8 +523,21 @@ impl Bot {
     }
 
     fn on_subscriber_offer(&mut self, sd: lk::SessionDescription) -> Result<(), String> {
-        tracing::trace!(identity = %self.spec.identity, id = sd.id, sdp = %sd.sdp, "subscriber offer");
-        let offer = SdpOffer::from_sdp_string(&sd.sdp)
+        let sdp = self.answer_subscriber(&sd.sdp)?;
+        self.outbox.push(Req::Answer(lk::SessionDescription {
+            r#type: "answer".into(),
+            sdp,
+            // The server matches answers to offers by this id.
+            id: sd.id,
+            ..Default::default()
+        }));
+        Ok(())
+    }
+
+    /// Accept the server's offer on the subscriber connection; the answer's SDP.
+    fn answer_subscriber(&mut self, sdp: &str) -> Result<String, String> {
+        tracing::trace!(identity = %self.spec.identity, sdp = %sdp, "subscriber offer");
+        let offer = SdpOffer::from_sdp_string(sdp)
             .map_err(|e| format!("unparsable subscriber offer: {e}"))?;
         let answer = self
             .sub
@@ -496,14 +546,7 @@ impl Bot {
             .accept_offer(offer)
             .map_err(|e| format!("subscriber offer refused: {e}"))?;
         self.drain(Side::Subscriber);
-        self.outbox.push(Req::Answer(lk::SessionDescription {
-            r#type: "answer".into(),
-            sdp: answer.to_sdp_string(),
-            // The server matches answers to offers by this id.
-            id: sd.id,
-            ..Default::default()
-        }));
-        Ok(())
+        Ok(answer.to_sdp_string())
     }
 
     fn on_track_published(&mut self, tp: lk::TrackPublishedResponse) -> Result<(), String> {
@@ -523,6 +566,19 @@ impl Bot {
     }
 
     fn offer_publisher(&mut self) -> Result<(), String> {
+        let sdp = self.publisher_offer()?;
+        self.outbox.push(Req::Offer(lk::SessionDescription {
+            r#type: "offer".into(),
+            sdp,
+            id: 1,
+            ..Default::default()
+        }));
+        Ok(())
+    }
+
+    /// Add the camera (simulcast `q`, `h`, `f`, lowest first) and the
+    /// microphone to the publisher connection; the offer's SDP.
+    fn publisher_offer(&mut self) -> Result<String, String> {
         let p = &mut self.publishing;
         let mut api = self.publ.rtc.sdp_api();
         if let Some(cid) = &p.video_cid {
@@ -548,24 +604,23 @@ impl Bot {
         let (offer, pending) = api.apply().ok_or("the publisher offer was not created")?;
         p.pending = Some(pending);
         self.drain(Side::Publisher);
-        self.outbox.push(Req::Offer(lk::SessionDescription {
-            r#type: "offer".into(),
-            sdp: offer.to_sdp_string(),
-            id: 1,
-            ..Default::default()
-        }));
-        Ok(())
+        Ok(offer.to_sdp_string())
     }
 
     fn on_publisher_answer(&mut self, sd: lk::SessionDescription) -> Result<(), String> {
         if sd.id != 1 {
             return Err(format!("publisher answer with id {} for offer 1", sd.id));
         }
+        self.apply_publisher_answer(&sd.sdp)
+    }
+
+    /// Apply the server's answer and set up the send streams it accepted.
+    fn apply_publisher_answer(&mut self, sdp: &str) -> Result<(), String> {
         let Some(pending) = self.publishing.pending.take() else {
             return Err("publisher answer without an offer".into());
         };
-        tracing::trace!(identity = %self.spec.identity, sdp = %sd.sdp, "publisher answer");
-        let answer = SdpAnswer::from_sdp_string(&sd.sdp)
+        tracing::trace!(identity = %self.spec.identity, sdp = %sdp, "publisher answer");
+        let answer = SdpAnswer::from_sdp_string(sdp)
             .map_err(|e| format!("unparsable publisher answer: {e}"))?;
         self.publ
             .rtc
@@ -613,6 +668,10 @@ impl Bot {
 
     /// Ask for each video at the size a browser would show it.
     fn update_track_settings(&mut self) {
+        if self.cfg.dialect == Dialect::Janus {
+            self.janus_choose_layers();
+            return;
+        }
         let mut wanted: Vec<(String, (u32, u32))> = Vec::new();
         for media in self.remote.values() {
             if media.kind != TrackKind::Video {
@@ -640,10 +699,16 @@ impl Bot {
     }
 
     async fn flush(&mut self) -> Result<(), String> {
-        for msg in std::mem::take(&mut self.outbox) {
+        let lk = std::mem::take(&mut self.outbox).into_iter().map(|msg| {
             let req = lk::SignalRequest { message: Some(msg) };
+            Message::Binary(req.encode_to_vec().into())
+        });
+        let janus = std::mem::take(&mut self.janus.outbox)
+            .into_iter()
+            .map(|v| Message::Text(v.to_string().into()));
+        for msg in lk.chain(janus).collect::<Vec<_>>() {
             self.ws
-                .send(Message::Binary(req.encode_to_vec().into()))
+                .send(msg)
                 .await
                 .map_err(|e| format!("cannot send a signal message: {e}"))?;
         }
@@ -651,11 +716,14 @@ impl Bot {
     }
 
     async fn leave(&mut self) {
-        self.outbox.push(Req::Leave(lk::LeaveRequest {
-            reason: lk::DisconnectReason::ClientInitiated as i32,
-            action: lk::leave_request::Action::Disconnect as i32,
-            ..Default::default()
-        }));
+        match self.cfg.dialect {
+            Dialect::Confab => self.outbox.push(Req::Leave(lk::LeaveRequest {
+                reason: lk::DisconnectReason::ClientInitiated as i32,
+                action: lk::leave_request::Action::Disconnect as i32,
+                ..Default::default()
+            })),
+            Dialect::Janus => self.janus_leave(),
+        }
         let _ = self.flush().await;
         let _ = self.ws.close(None).await;
         // RTCP BYE and DTLS close_notify, so the server frees us at once.
@@ -717,6 +785,8 @@ impl Bot {
     fn event(&mut self, side: Side, event: Event) {
         match event {
             Event::RtpPacket(packet) if side == Side::Subscriber => self.on_rtp(packet),
+            Event::MediaAdded(_)
+                if side == Side::Subscriber && self.cfg.dialect == Dialect::Janus => {}
             Event::MediaAdded(added) if side == Side::Subscriber => {
                 let Some(media) = self.sub.rtc.media(added.mid) else {
                     return;
@@ -819,6 +889,7 @@ impl Bot {
         self.first_packet_at.get_or_insert(now);
         s.packets += 1;
         s.bytes += packet.payload.len() as u64;
+        self.counters.received(packet.payload.len());
         s.last_at = now;
         if !s.warm && now.saturating_duration_since(s.first_at) >= self.cfg.warmup {
             s.warm = true;
@@ -863,7 +934,10 @@ impl Bot {
         self.send_media(now);
         if self.joined_at.is_some() && now >= self.next_ping {
             self.next_ping = now + self.ping_interval;
-            self.outbox.push(Req::Ping(now_ms()));
+            match self.cfg.dialect {
+                Dialect::Confab => self.outbox.push(Req::Ping(now_ms())),
+                Dialect::Janus => self.janus_keepalive(),
+            }
         }
         self.check(now)
     }
@@ -879,12 +953,12 @@ impl Bot {
             if !self.sub.connected {
                 return Err(format!("subscriber connection not up within {limit:?}"));
             }
-            if self.publishing.started.is_none() {
+            if self.spec.publishes && self.publishing.started.is_none() {
                 let p = &self.publishing;
-                let what = if p.published.len() < 1 + usize::from(p.video_cid.is_some()) {
-                    "track_published"
-                } else if p.pending.is_some() {
+                let what = if p.pending.is_some() {
                     "the publisher answer"
+                } else if p.audio_mid.is_none() {
+                    "the server to accept the tracks"
                 } else {
                     "the publisher connection"
                 };
@@ -996,6 +1070,7 @@ impl Bot {
                 s.seq += 1;
                 self.sent.video_packets += 1;
                 self.sent.video_bytes += p.payload.len() as u64;
+                self.counters.sent(p.payload.len());
                 let write = RtpWrite::new(pt, SeqNo::from(seq), ts, now, p.payload)
                     .marker(p.marker)
                     .nackable(true);
@@ -1037,6 +1112,7 @@ impl Bot {
         };
         self.sent.audio_packets += 1;
         self.sent.audio_bytes += size as u64;
+        self.counters.sent(size);
         // The first packet after silence carries the marker, as Opus senders do.
         let write = RtpWrite::new(pt, SeqNo::from(seq), ts, now, payload)
             .marker(n == 0)

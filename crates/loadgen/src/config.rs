@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Upper bounds, so a typo cannot start a million sockets or run for a week.
 pub const MAX_BOTS: usize = 1000;
@@ -50,15 +50,18 @@ pub struct MediaConfig {
 }
 
 /// Named media presets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 pub enum Preset {
     /// 320x180 0.2, 640x360 0.6, 1280x720 2.5 Mbit/s at 30 fps.
     #[value(name = "720p")]
+    #[serde(rename = "720p")]
     P720,
     /// 480x270 0.35, 960x540 1.2, 1920x1080 4.0 Mbit/s at 30 fps.
     #[value(name = "1080p")]
+    #[serde(rename = "1080p")]
     P1080,
     #[value(name = "audio-only")]
+    #[serde(rename = "audio-only")]
     AudioOnly,
 }
 
@@ -99,7 +102,8 @@ impl Preset {
 
 /// How a bot asks for the videos it receives (UpdateTrackSettings), like a
 /// browser sizing its video elements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum View {
     /// The room's speaker large (1280x720), everyone else as thumbnails (320x180).
     Speaker,
@@ -122,14 +126,29 @@ impl View {
     }
 }
 
+/// Which server the bots talk to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dialect {
+    /// Confab, or anything compatible with LiveKit client SDKs: `/rtc`, protobuf.
+    #[default]
+    Confab,
+    /// Janus Gateway's VideoRoom plugin over its WebSocket API (the bench's peer).
+    Janus,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
+    pub dialect: Dialect,
     /// Signalling base URL, `ws://host:port` (the bot appends `/rtc`).
     pub url: String,
     pub api_key: String,
     pub api_secret: String,
     pub rooms: usize,
     pub per_room: usize,
+    /// How many bots of each room publish (the first ones); the others only
+    /// subscribe. `None`: everyone publishes.
+    pub publishers_per_room: Option<usize>,
     /// Room names are `<room_prefix><index>`, identities `<room>-bot<index>`.
     pub room_prefix: String,
     /// How long each bot stays after it started (join included).
@@ -149,11 +168,13 @@ pub struct Config {
 impl Config {
     pub fn new(url: &str, api_key: &str, api_secret: &str) -> Self {
         Self {
+            dialect: Dialect::Confab,
             url: url.trim_end_matches('/').to_string(),
             api_key: api_key.to_string(),
             api_secret: api_secret.to_string(),
             rooms: 1,
             per_room: 2,
+            publishers_per_room: None,
             room_prefix: "load-".into(),
             duration: Duration::from_secs(10),
             ramp: Duration::ZERO,
@@ -167,6 +188,12 @@ impl Config {
 
     pub fn bots(&self) -> usize {
         self.rooms.saturating_mul(self.per_room)
+    }
+
+    pub fn publishers(&self) -> usize {
+        self.publishers_per_room
+            .unwrap_or(self.per_room)
+            .min(self.per_room)
     }
 
     pub fn room_name(&self, room: usize) -> String {
@@ -190,6 +217,9 @@ impl Config {
         }
         if self.rooms == 0 || self.per_room == 0 {
             return Err("--rooms and --per-room must be at least 1".into());
+        }
+        if self.publishers_per_room == Some(0) {
+            return Err("a room needs at least one publisher".into());
         }
         if self.per_room > MAX_PER_ROOM {
             return Err(format!("--per-room is capped at {MAX_PER_ROOM}"));
@@ -240,9 +270,36 @@ impl Config {
     }
 }
 
+/// `250ms`, `10s`, `2m`, `1h` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number with ms, s, m or h"))?;
+    Ok(match unit {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        _ => return Err(format!("{s:?}: the unit must be ms, s, m or h")),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("3d").is_err());
+    }
 
     #[test]
     fn caps() {

@@ -29,6 +29,7 @@ pub mod bot;
 pub mod config;
 pub mod probe;
 pub mod report;
+pub mod scenario;
 pub mod server;
 pub mod stats;
 pub mod token;
@@ -38,14 +39,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use bot::BotSpec;
-pub use config::{Config, MediaConfig, Preset, View};
+pub use config::{Config, Dialect, MediaConfig, Preset, View};
 pub use report::{BotReport, Report};
+pub use scenario::Scenario;
+pub use stats::{CounterSnapshot, LiveCounters};
 
 /// Extra time a bot gets beyond its duration before it is abandoned.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// The bots of a run, in start order. Bot 0 of each room is its speaker: it
-/// sends voice activity, and everyone else watches its video large.
+/// sends voice activity, and everyone else watches its video large. The first
+/// [`Config::publishers`] bots of a room publish; the rest only listen.
 pub fn plan(cfg: &Config) -> Vec<BotSpec> {
     let mut specs = Vec::with_capacity(cfg.bots());
     for room in 0..cfg.rooms {
@@ -61,6 +65,7 @@ pub fn plan(cfg: &Config) -> Vec<BotSpec> {
                 identity: cfg.identity(room, bot),
                 speaker,
                 speaking: bot == 0,
+                publishes: bot < cfg.publishers(),
             });
         }
     }
@@ -70,6 +75,11 @@ pub fn plan(cfg: &Config) -> Vec<BotSpec> {
 /// Run the configured bots to the end and report. Needs a tokio runtime with
 /// the time and net drivers.
 pub async fn run(cfg: Config) -> Result<Report, String> {
+    run_counted(cfg, Arc::default()).await
+}
+
+/// [`run`], adding every packet sent and received to `counters` as it happens.
+pub async fn run_counted(cfg: Config, counters: Arc<LiveCounters>) -> Result<Report, String> {
     cfg.validate()?;
     let cfg = Arc::new(cfg);
     let specs = plan(&cfg);
@@ -78,6 +88,7 @@ pub async fn run(cfg: Config) -> Result<Report, String> {
     let mut tasks = Vec::with_capacity(specs.len());
     for (i, spec) in specs.into_iter().enumerate() {
         let cfg = cfg.clone();
+        let counters = counters.clone();
         let delay = cfg.ramp * i as u32 / count.max(1);
         let begin = start + delay;
         let stop_at = begin + cfg.duration;
@@ -85,7 +96,7 @@ pub async fn run(cfg: Config) -> Result<Report, String> {
         let task = tokio::spawn(async move {
             tokio::time::sleep_until(begin.into()).await;
             let limit = cfg.duration + STOP_GRACE;
-            tokio::time::timeout(limit, bot::run(spec, cfg, stop_at)).await
+            tokio::time::timeout(limit, bot::run(spec, cfg, counters, stop_at)).await
         });
         tasks.push((task, fallback));
     }
@@ -124,5 +135,10 @@ mod tests {
         assert_eq!(specs[4].room, "load-1");
         assert_eq!(specs[4].speaker.as_deref(), Some("load-1-bot0"));
         assert!(!specs[4].speaking);
+        assert!(specs.iter().all(|s| s.publishes));
+        cfg.publishers_per_room = Some(1);
+        let specs = plan(&cfg);
+        assert!(specs[0].publishes && !specs[1].publishes && !specs[2].publishes);
+        assert_eq!(specs[1].speaker.as_deref(), Some("load-0-bot0"));
     }
 }

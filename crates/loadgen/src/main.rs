@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use confab_loadgen::{Config, Preset, View};
+use confab_loadgen::config::parse_duration;
+use confab_loadgen::{Config, Preset, Scenario, View};
 
 #[derive(Parser)]
 #[command(
@@ -22,23 +23,33 @@ struct Cli {
     /// Prefer the environment variable to the flag.
     #[arg(long, env = "CONFAB_API_SECRET", hide_env_values = true)]
     api_secret: String,
-    #[arg(long, default_value_t = 1)]
-    rooms: usize,
-    #[arg(long, default_value_t = 2)]
-    per_room: usize,
-    /// How long each bot stays, e.g. 10s, 2m (at most 1h).
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    duration: Duration,
+    /// A scenario file (bench/scenarios/*.toml); the flags below override it.
+    #[arg(long)]
+    scenario: Option<std::path::PathBuf>,
+    /// Rooms [default: 1].
+    #[arg(long)]
+    rooms: Option<usize>,
+    /// Bots per room [default: 2].
+    #[arg(long)]
+    per_room: Option<usize>,
+    /// Bots per room that publish; the others only subscribe [default: all].
+    #[arg(long)]
+    publishers_per_room: Option<usize>,
+    /// How long each bot stays, e.g. 10s, 2m (at most 1h) [default: 10s].
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
     /// Spread the bots' starts over this time.
     #[arg(long, default_value = "0s", value_parser = parse_duration)]
     ramp: Duration,
     /// Loss and latency ignore each stream's first part.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     warmup: Duration,
-    #[arg(long, value_enum, default_value = "720p")]
-    preset: Preset,
-    #[arg(long, value_enum, default_value = "speaker")]
-    view: View,
+    /// Media preset [default: 720p].
+    #[arg(long, value_enum)]
+    preset: Option<Preset>,
+    /// How bots size the videos they receive [default: speaker].
+    #[arg(long, value_enum)]
+    view: Option<View>,
     /// Time between scheduled keyframes.
     #[arg(long, value_parser = parse_duration)]
     keyframe_interval: Option<Duration>,
@@ -59,21 +70,6 @@ struct Cli {
     threads: Option<usize>,
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?}: expected a number with ms, s, m or h"))?;
-    Ok(match unit {
-        "ms" => Duration::from_millis(n),
-        "" | "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        "h" => Duration::from_secs(n.saturating_mul(3600)),
-        _ => return Err(format!("{s:?}: the unit must be ms, s, m or h")),
-    })
-}
-
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -85,14 +81,34 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
 
     let mut cfg = Config::new(&cli.url, &cli.api_key, &cli.api_secret);
-    cfg.rooms = cli.rooms;
-    cfg.per_room = cli.per_room;
-    cfg.duration = cli.duration;
+    if let Some(path) = &cli.scenario {
+        let applied = Scenario::load(path).and_then(|s| s.apply(&mut cfg, s.rooms));
+        if let Err(e) = applied {
+            eprintln!("confab-loadgen: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    if let Some(n) = cli.rooms {
+        cfg.rooms = n;
+    }
+    if let Some(n) = cli.per_room {
+        cfg.per_room = n;
+    }
+    if let Some(n) = cli.publishers_per_room {
+        cfg.publishers_per_room = Some(n);
+    }
+    if let Some(d) = cli.duration {
+        cfg.duration = d;
+    }
+    if let Some(v) = cli.view {
+        cfg.view = v;
+    }
+    if let Some(p) = cli.preset {
+        cfg.media = p.media();
+    }
     cfg.ramp = cli.ramp;
     cfg.warmup = cli.warmup;
-    cfg.view = cli.view;
     cfg.room_prefix = cli.room_prefix;
-    cfg.media = cli.preset.media();
     if let Some(video) = cfg.media.video.as_mut() {
         if let Some(k) = cli.keyframe_interval {
             video.keyframe_interval = k;
@@ -157,21 +173,5 @@ fn main() -> ExitCode {
             println!("  ... and {} more", report.problems.len() - 50);
         }
         ExitCode::FAILURE
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
-        assert!(parse_duration("s").is_err());
-        assert!(parse_duration("3d").is_err());
     }
 }

@@ -69,6 +69,8 @@ pub struct StreamReport {
 pub struct BotReport {
     pub identity: String,
     pub room: String,
+    /// Listeners only subscribe.
+    pub publishes: bool,
     pub sid: String,
     pub error: Option<String>,
     /// WebSocket connect to the first remote media packet.
@@ -91,6 +93,7 @@ impl BotReport {
         Self {
             identity: spec.identity.clone(),
             room: spec.room.clone(),
+            publishes: spec.publishes,
             sid: String::new(),
             error: None,
             join_ms: None,
@@ -140,9 +143,13 @@ pub struct Report {
 impl Report {
     pub fn build(cfg: &Config, bots: Vec<BotReport>) -> Self {
         let mut problems = Vec::new();
-        let mut rooms: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        // Everyone in the room, and who of them publishes.
+        let mut rooms: BTreeMap<&str, Vec<(&str, bool)>> = BTreeMap::new();
         for b in &bots {
-            rooms.entry(&b.room).or_default().push(&b.identity);
+            rooms
+                .entry(&b.room)
+                .or_default()
+                .push((&b.identity, b.publishes));
         }
         let kinds: &[TrackKind] = if cfg.media.video.is_some() {
             &[TrackKind::Audio, TrackKind::Video]
@@ -175,7 +182,10 @@ impl Report {
                 .filter(|st| st.packets > 0)
                 .filter_map(|st| Some((st.publisher.as_deref()?, st.kind)))
                 .collect();
-            for other in mates.iter().filter(|o| **o != b.identity) {
+            let publishers = mates
+                .iter()
+                .filter(|(id, publishes)| *publishes && *id != b.identity);
+            for (other, _) in publishers {
                 for kind in kinds {
                     s.streams_expected += 1;
                     if got.contains(&(*other, *kind)) {
@@ -191,7 +201,7 @@ impl Report {
             }
             for st in &b.streams {
                 match st.publisher.as_deref() {
-                    Some(p) if mates.contains(&p) => {}
+                    Some(p) if mates.iter().any(|(id, _)| *id == p) => {}
                     Some(p) => problems.push(format!(
                         "{} received {} from {p}, who is in another room",
                         b.identity,
@@ -377,6 +387,7 @@ mod tests {
             identity: identity.into(),
             speaker: None,
             speaking: false,
+            publishes: true,
         };
         let mut b = BotReport::new(&spec);
         b.join_ms = Some(100.0);
@@ -418,5 +429,15 @@ mod tests {
         assert!(text.contains("a received audio from c, who is in another room"));
         assert!(text.contains("b: boom"));
         assert_eq!(r.summary.bots_failed, 1);
+    }
+
+    #[test]
+    fn listeners_are_not_expected_to_send() {
+        let cfg = Config::new("ws://x", "k", "s");
+        let mut listener = bot("r0", "l", &["a"]);
+        listener.publishes = false;
+        let r = Report::build(&cfg, vec![bot("r0", "a", &[]), listener]);
+        assert!(r.passed(), "{:?}", r.problems);
+        assert_eq!(r.summary.streams_expected, 2);
     }
 }

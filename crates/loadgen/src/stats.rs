@@ -3,6 +3,64 @@
 //! Both are built to stay small and cheap per packet, because a bench process
 //! runs hundreds of bots each receiving dozens of streams.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Running totals across all bots of a run, readable while it runs, so a
+/// benchmark can take the rates of a steady window rather than of the whole
+/// run (joins and teardown included).
+#[derive(Debug, Default)]
+pub struct LiveCounters {
+    pub sent_packets: AtomicU64,
+    pub sent_bytes: AtomicU64,
+    pub received_packets: AtomicU64,
+    pub received_bytes: AtomicU64,
+}
+
+/// A copy of [`LiveCounters`] at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CounterSnapshot {
+    pub sent_packets: u64,
+    pub sent_bytes: u64,
+    pub received_packets: u64,
+    pub received_bytes: u64,
+}
+
+impl LiveCounters {
+    pub(crate) fn sent(&self, bytes: usize) {
+        self.sent_packets.fetch_add(1, Ordering::Relaxed);
+        self.sent_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn received(&self, bytes: usize) {
+        self.received_packets.fetch_add(1, Ordering::Relaxed);
+        self.received_bytes
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> CounterSnapshot {
+        CounterSnapshot {
+            sent_packets: self.sent_packets.load(Ordering::Relaxed),
+            sent_bytes: self.sent_bytes.load(Ordering::Relaxed),
+            received_packets: self.received_packets.load(Ordering::Relaxed),
+            received_bytes: self.received_bytes.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl CounterSnapshot {
+    /// What happened between `earlier` and `self`.
+    pub fn since(&self, earlier: &CounterSnapshot) -> CounterSnapshot {
+        CounterSnapshot {
+            sent_packets: self.sent_packets.saturating_sub(earlier.sent_packets),
+            sent_bytes: self.sent_bytes.saturating_sub(earlier.sent_bytes),
+            received_packets: self
+                .received_packets
+                .saturating_sub(earlier.received_packets),
+            received_bytes: self.received_bytes.saturating_sub(earlier.received_bytes),
+        }
+    }
+}
+
 /// Sequence numbers remembered, to tell a late packet from a duplicate.
 const WINDOW: u64 = 1024;
 
