@@ -128,6 +128,9 @@ pub struct Sfu {
     local_addr: SocketAddr,
 }
 
+/// Kernel buffer asked for on the media socket, each way.
+const SOCKET_BUFFER: usize = 4 << 20;
+
 #[derive(Clone)]
 struct WorkerHandle {
     commands: Sender<worker::Command>,
@@ -145,6 +148,18 @@ impl Sfu {
             source,
         })?;
         let public_addr = SocketAddr::new(config.public_addr.ip(), local_addr.port());
+        // Bursts (a keyframe from several publishers at once) must wait in the
+        // kernel, not be dropped, while the demux thread is not scheduled. The
+        // kernel caps these at net.core.{r,w}mem_max; a smaller buffer works.
+        let sock = socket2::SockRef::from(&socket);
+        for (what, result) in [
+            ("receive", sock.set_recv_buffer_size(SOCKET_BUFFER)),
+            ("send", sock.set_send_buffer_size(SOCKET_BUFFER)),
+        ] {
+            if let Err(e) = result {
+                tracing::warn!("media socket {what} buffer: {e}");
+            }
+        }
         let socket = Arc::new(socket);
         // ICE-TCP listens on the same port number as UDP.
         let tcp = TcpListener::bind(local_addr).map_err(|source| SfuError::Bind {
