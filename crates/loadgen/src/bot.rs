@@ -203,6 +203,7 @@ struct RecvStream {
     seq: SeqTracker,
     latency: Histogram,
     layers: [u64; 3],
+    layer_bytes: [u64; 3],
     last_layer: Option<u8>,
     probe_errors: u64,
     clock_skew: u64,
@@ -877,6 +878,7 @@ impl Bot {
                     seq: SeqTracker::new(),
                     latency: Histogram::new(),
                     layers: [0; 3],
+                    layer_bytes: [0; 3],
                     last_layer: None,
                     probe_errors: 0,
                     clock_skew: 0,
@@ -907,8 +909,10 @@ impl Bot {
             s.probe_errors += 1;
             return;
         };
-        if let Some(n) = s.layers.get_mut(usize::from(probe.layer)) {
+        let layer = usize::from(probe.layer);
+        if let (Some(n), Some(b)) = (s.layers.get_mut(layer), s.layer_bytes.get_mut(layer)) {
             *n += 1;
+            *b += packet.payload.len() as u64;
         }
         s.last_layer = Some(probe.layer);
         if s.warm {
@@ -1167,6 +1171,19 @@ impl Bot {
                 lost: s.seq.lost(),
                 duplicates: s.seq.duplicates(),
                 layer_packets: s.layers,
+                layer_kbps: {
+                    let secs = s
+                        .last_at
+                        .saturating_duration_since(s.first_at)
+                        .as_secs_f64();
+                    s.layer_bytes.map(|b| {
+                        if secs > 0.0 {
+                            b as f64 * 8.0 / secs / 1000.0
+                        } else {
+                            0.0
+                        }
+                    })
+                },
                 last_layer: s.last_layer,
                 latency_p50_ms: s.latency.quantile(0.5).map(us_to_ms),
                 latency_p99_ms: s.latency.quantile(0.99).map(us_to_ms),

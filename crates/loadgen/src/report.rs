@@ -53,6 +53,8 @@ pub struct StreamReport {
     pub duplicates: u64,
     /// Packets per simulcast layer (from the probe), and the layer of the last one.
     pub layer_packets: [u64; 3],
+    /// Received bitrate per simulcast layer (RTP payload, kbit/s over the stream's life).
+    pub layer_kbps: [f64; 3],
     pub last_layer: Option<u8>,
     pub latency_p50_ms: Option<f64>,
     pub latency_p99_ms: Option<f64>,
@@ -119,6 +121,8 @@ pub struct Summary {
     pub sent_mbps: f64,
     pub received_pps: f64,
     pub received_mbps: f64,
+    /// Received video bitrate per simulcast layer, all bots together (Mbit/s).
+    pub received_layer_mbps: [f64; 3],
     pub expected_packets: u64,
     pub lost_packets: u64,
     pub loss_percent: f64,
@@ -218,6 +222,11 @@ impl Report {
                     s.received_pps += st.packets as f64 / st.seconds;
                     s.received_mbps += st.bytes as f64 * 8.0 / st.seconds / 1e6;
                 }
+                for (total, kbps) in s.received_layer_mbps.iter_mut().zip(st.layer_kbps) {
+                    if st.kind == TrackKind::Video {
+                        *total += kbps / 1000.0;
+                    }
+                }
                 s.expected_packets += st.expected;
                 s.lost_packets += st.lost;
                 latency.merge(&st.latency);
@@ -276,6 +285,11 @@ impl Report {
             "received        {:.0} packets/s, {:.2} Mbit/s of RTP payload",
             s.received_pps, s.received_mbps
         );
+        let [q, h, f] = s.received_layer_mbps;
+        let _ = writeln!(
+            out,
+            "video layers    q {q:.2}, h {h:.2}, f {f:.2} Mbit/s received"
+        );
         let _ = writeln!(
             out,
             "loss            {:.3} % ({} of {} packets after warm-up)",
@@ -324,7 +338,7 @@ impl Report {
             for st in &b.streams {
                 let _ = writeln!(
                     out,
-                    "  <- {:<20} {} {:>6} pkts {:>8.2} Mbit/s lost {:>3}/{:<6} layers {:?} last {:?} p50 {} ms p99 {} ms",
+                    "  <- {:<20} {} {:>6} pkts {:>8.2} Mbit/s lost {:>3}/{:<6} layers {:?} ({}) last {:?} p50 {} ms p99 {} ms",
                     st.publisher.as_deref().unwrap_or(&st.participant_sid),
                     kind_name(st.kind),
                     st.packets,
@@ -336,6 +350,12 @@ impl Report {
                     st.lost,
                     st.expected,
                     st.layer_packets,
+                    st.layer_kbps
+                        .iter()
+                        .map(|k| format!("{k:.0}"))
+                        .collect::<Vec<_>>()
+                        .join("/")
+                        + " kbit/s",
                     st.last_layer,
                     st.latency_p50_ms.map_or("-".into(), |v| format!("{v:.2}")),
                     st.latency_p99_ms.map_or("-".into(), |v| format!("{v:.2}")),
@@ -372,6 +392,7 @@ mod tests {
             lost: 0,
             duplicates: 0,
             layer_packets: [0, 0, 100],
+            layer_kbps: [0.0, 0.0, 80.0],
             last_layer: Some(2),
             latency_p50_ms: Some(2.0),
             latency_p99_ms: Some(2.0),
