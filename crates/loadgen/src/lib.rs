@@ -22,6 +22,12 @@
 //! [`report::Report`] adds them up and checks that everyone received everyone
 //! else in their room and nothing from other rooms.
 //!
+//! The benchmark reads [`LiveCounters`] while the bots run, to measure a
+//! steady window rather than the whole run. With [`Dialect::Janus`] the same
+//! bots, media and measurements speak Janus' VideoRoom API instead (see
+//! `bot/janus.rs`), for the benchmark's side-by-side run. Scenario files
+//! ([`scenario`]) name the load shapes both use.
+//!
 //! Everything is bounded: at most [`config::MAX_BOTS`] bots and
 //! [`config::MAX_DURATION`] per run, and every bot stops on its own.
 
