@@ -21,6 +21,7 @@ def main(report_path: str) -> None:
     out = path.parent
     name = report["scenario"]["name"]
     cpus = report["host"]["cpus"]
+    limits = report["limits"]
 
     most = max((s["forwarded_pps"] / 1000 for r in report["runs"] for s in r["steps"]), default=1)
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
@@ -57,12 +58,12 @@ def main(report_path: str) -> None:
         p50 = [s["latency_p50_ms"] if s["latency_p50_ms"] is not None else float("nan") for s in steps]
         bottom.plot(x, p99, "o-", color=color, label=f'{run["target"]} p99')
         bottom.plot(x, p50, "x--", color=color, alpha=0.6, label=f'{run["target"]} p50')
-    top.axhline(0.1, color="grey", linestyle=":", linewidth=1)
+    top.axhline(limits["max_loss_percent"], color="grey", linestyle=":", linewidth=1)
     top.set_ylabel("loss (%)")
     top.set_title(f"{name}: loss and added latency against load")
     top.grid(alpha=0.3)
     top.legend()
-    bottom.axhline(5, color="grey", linestyle=":", linewidth=1)
+    bottom.axhline(limits["max_p99_ms"], color="grey", linestyle=":", linewidth=1)
     bottom.set_ylabel("added latency (ms)")
     bottom.set_xlabel("forwarded packets/s, in + out (thousands)")
     bottom.set_xlim(0, most * 1.1)

@@ -27,9 +27,9 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use confab_loadgen::config::parse_duration;
 use confab_loadgen::server::{ServerProcess, default_binary};
-use confab_loadgen::{Config, Dialect, LiveCounters, Scenario};
+use confab_loadgen::{Config, CounterSnapshot, Dialect, LiveCounters, Scenario};
 
-use crate::report::{BenchReport, Comparison, Host, StepResult, TargetRun};
+use crate::report::{BenchReport, Comparison, Host, Limits, StepResult, TargetRun};
 
 const KEY: &str = "bench";
 /// Only for this process's own bridge on loopback.
@@ -165,6 +165,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     };
     let report = BenchReport {
         scenario,
+        limits: Limits::KNEE,
         host: Host {
             cpus: procfs::cpus(),
             label: cli.label.clone(),
@@ -323,12 +324,7 @@ async fn measure_step(
             break;
         }
         if window_start.is_none() && now >= opens {
-            window_start = Some((
-                now,
-                counters.snapshot(),
-                procfs::sample(&pid).map_err(|e| e.to_string())?,
-                procfs::sample("self").map_err(|e| e.to_string())?,
-            ));
+            window_start = Some(WindowEdge::take(&counters, &pid)?);
         }
         let next = (now + Duration::from_secs(1)).min(if window_start.is_some() {
             closes
@@ -354,21 +350,16 @@ async fn measure_step(
                 t.duration_since(started).as_secs_f64(),
                 (spread + SETTLE).as_secs_f64()
             ),
-            Some((w, ..)) => format!(
+            Some(WindowEdge { at, .. }) => format!(
                 "measuring {:.0}/{:.0} s",
-                t.duration_since(w).as_secs_f64(),
+                t.duration_since(at).as_secs_f64(),
                 hold.as_secs_f64()
             ),
         };
         progress.show(&phase, pps, cpu);
         last = (t, snap, proc_now);
     }
-    let end = (
-        Instant::now(),
-        counters.snapshot(),
-        procfs::sample(&pid).map_err(|e| e.to_string())?,
-        procfs::sample("self").map_err(|e| e.to_string())?,
-    );
+    let end = WindowEdge::take(&counters, &pid)?;
     progress.done();
     let report = task
         .await
@@ -377,15 +368,15 @@ async fn measure_step(
         return Err("the measuring window never opened".into());
     };
 
-    let secs = end.0.duration_since(start.0).as_secs_f64();
-    let d = end.1.since(&start.1);
-    let bridge_cpu = (end.2.cpu_seconds - start.2.cpu_seconds) / secs;
-    let loadgen_cpu = (end.3.cpu_seconds - start.3.cpu_seconds) / secs;
+    let secs = end.at.duration_since(start.at).as_secs_f64();
+    let d = end.packets.since(&start.packets);
+    let bridge_cpu = (end.bridge.cpu_seconds - start.bridge.cpu_seconds) / secs;
+    let loadgen_cpu = (end.loadgen.cpu_seconds - start.loadgen.cpu_seconds) / secs;
     let in_pps = d.sent_packets as f64 / secs;
     let out_pps = d.received_packets as f64 / secs;
     let forwarded_pps = in_pps + out_pps;
     let s = &report.summary;
-    let rss = end.2.rss_bytes as f64;
+    let rss = end.bridge.rss_bytes as f64;
     Ok(StepResult {
         rooms,
         bots,
@@ -412,6 +403,25 @@ async fn measure_step(
         problems: report.problems.iter().take(5).cloned().collect(),
         limits: Vec::new(),
     })
+}
+
+/// What is read at each edge of the measuring window.
+struct WindowEdge {
+    at: Instant,
+    packets: CounterSnapshot,
+    bridge: procfs::ProcSample,
+    loadgen: procfs::ProcSample,
+}
+
+impl WindowEdge {
+    fn take(counters: &LiveCounters, bridge_pid: &str) -> Result<Self, String> {
+        Ok(Self {
+            at: Instant::now(),
+            packets: counters.snapshot(),
+            bridge: procfs::sample(bridge_pid).map_err(|e| e.to_string())?,
+            loadgen: procfs::sample("self").map_err(|e| e.to_string())?,
+        })
+    }
 }
 
 /// One status line: rewritten in place on a terminal, every 5 s otherwise.

@@ -127,7 +127,7 @@ impl View {
 }
 
 /// Which server the bots talk to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Dialect {
     /// Confab, or anything compatible with LiveKit client SDKs: `/rtc`, protobuf.

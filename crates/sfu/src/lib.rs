@@ -152,13 +152,20 @@ impl Sfu {
         // kernel, not be dropped, while the demux thread is not scheduled. The
         // kernel caps these at net.core.{r,w}mem_max; a smaller buffer works.
         let sock = socket2::SockRef::from(&socket);
-        for (what, result) in [
-            ("receive", sock.set_recv_buffer_size(SOCKET_BUFFER)),
-            ("send", sock.set_send_buffer_size(SOCKET_BUFFER)),
-        ] {
-            if let Err(e) = result {
-                tracing::warn!("media socket {what} buffer: {e}");
-            }
+        let _ = sock.set_recv_buffer_size(SOCKET_BUFFER);
+        let _ = sock.set_send_buffer_size(SOCKET_BUFFER);
+        // Linux reports twice the size it grants (bookkeeping included).
+        let granted = [sock.recv_buffer_size(), sock.send_buffer_size()];
+        if granted
+            .iter()
+            .any(|g| g.as_ref().map_or(true, |g| *g < SOCKET_BUFFER))
+        {
+            tracing::warn!(
+                asked = SOCKET_BUFFER,
+                granted = ?granted.map(|g| g.ok()),
+                "media socket buffers are smaller than asked; raise net.core.rmem_max and \
+                 net.core.wmem_max to at least {SOCKET_BUFFER} to absorb bursts",
+            );
         }
         let socket = Arc::new(socket);
         // ICE-TCP listens on the same port number as UDP.
