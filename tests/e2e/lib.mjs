@@ -11,7 +11,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
@@ -80,20 +80,29 @@ export async function freeUdpPort() {
  * Starts `confab serve` on free loopback ports and waits for /healthz.
  * Returns {url, wsUrl, apiKey, apiSecret, httpPort, udpPort, logPath, child, alive(), stop()}.
  */
-export async function startServer({ env = {}, args = [], label = 'server' } = {}) {
+/**
+ * The configuration every test server starts with unless a test gives its own: the Meet app's
+ * default capture is the operator's ideal height (720p), which several Chromium encoders cannot
+ * sustain on CI's two cores; 480 keeps the tests about the meeting, not about the CPU.
+ */
+export const TEST_CONFIG = '[video]\nideal_height = 480\n';
+
+export async function startServer({ env = {}, args = [], label = 'server', config = TEST_CONFIG, host = '127.0.0.1' } = {}) {
   const bin = process.env.CONFAB_BIN ?? path.join(REPO, 'target', 'debug', 'confab');
   const httpPort = await freeTcpPort();
   const udpPort = await freeUdpPort();
   const apiKey = 'testkey';
   const apiSecret = randomBytes(24).toString('hex');
   const log = artifactLog(label);
-  log(`starting ${bin} on http 127.0.0.1:${httpPort}, udp ${udpPort}`);
+  log(`starting ${bin} on http ${host}:${httpPort}, udp ${udpPort}`);
+  const configFile = path.join(await mkdtemp(path.join(tmpdir(), 'confab-config-')), 'confab.toml');
+  writeFileSync(configFile, config);
 
   const child = spawn(
     bin,
-    ['serve', '--bind', `127.0.0.1:${httpPort}`, '--udp-port', String(udpPort), '--public-ip', '127.0.0.1', ...args],
+    ['serve', '--config', configFile, '--bind', `${host}:${httpPort}`, '--udp-port', String(udpPort), '--public-ip', host, ...args],
     {
-      env: { ...process.env, CONFAB_API_KEY: apiKey, CONFAB_API_SECRET: apiSecret, RUST_LOG: 'info', ...env },
+      env: { ...process.env, CONFAB_API_KEY: apiKey, CONFAB_API_SECRET: apiSecret, RUST_LOG: process.env.CONFAB_TEST_LOG ?? 'info', ...env },
       stdio: ['ignore', log.fd, log.fd],
     },
   );
@@ -111,10 +120,10 @@ export async function startServer({ env = {}, args = [], label = 'server' } = {}
     });
   });
 
-  const url = `http://127.0.0.1:${httpPort}`;
+  const url = `http://${host}:${httpPort}`;
   const server = {
     url,
-    wsUrl: `ws://127.0.0.1:${httpPort}`,
+    wsUrl: `ws://${host}:${httpPort}`,
     apiKey,
     apiSecret,
     httpPort,
@@ -300,13 +309,14 @@ export const CHROMIUM_ARGS = [
  * camera and microphone, as a person clicking "Block" would).
  * Returns {browser, label, log, close(), kill()}: kill() SIGKILLs the whole process group.
  */
-export async function launchBrowser({ label = 'browser', args = [], omitArgs = [], viewport = { width: 1280, height: 800 } } = {}) {
+export async function launchBrowser({ label = 'browser', args = [], omitArgs = [], viewport = { width: 1280, height: 800 }, executablePath = CHROMIUM } = {}) {
   const userDataDir = await mkdtemp(path.join(tmpdir(), 'confab-chromium-'));
   const log = artifactLog(`browser-${label}`);
   let browser;
   try {
     browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
+      // A wrapper may start it elsewhere (another network namespace); pipes work through it.
+      executablePath,
       ignoreDefaultArgs: true,
       args: [...CHROMIUM_ARGS.filter((a) => !omitArgs.includes(a)), ...args, `--user-data-dir=${userDataDir}`],
       pipe: true,

@@ -46,3 +46,58 @@ export async function fetchToken(room: string, name: string): Promise<{ token: s
   if (!token) throw new JoinError('other', 'The server sent no token');
   return { token, identity: field('identity') ?? '' };
 }
+
+/** The operator's capture and encoding settings for a room (GET /api/settings). */
+export interface ServerSettings {
+  audio: {
+    maxAverageBitrate: number | null;
+    stereo: boolean;
+    dtx: boolean;
+    red: boolean;
+    disableAp: boolean;
+    disableAec: boolean;
+    disableNs: boolean;
+    disableAgc: boolean;
+  };
+  video: { idealHeight: number; maxHeight: number; minHeight: number; layerMaxBitrates: [number, number, number] };
+  /** Preferred first: 'vp8' | 'h264'. */
+  videoCodecs: string[];
+  /** -1: every video. */
+  lastN: number;
+}
+
+export const DEFAULT_SETTINGS: ServerSettings = {
+  audio: { maxAverageBitrate: null, stereo: false, dtx: true, red: true, disableAp: false, disableAec: false, disableNs: false, disableAgc: false },
+  video: { idealHeight: 720, maxHeight: 1080, minHeight: 180, layerMaxBitrates: [150_000, 500_000, 1_700_000] },
+  videoCodecs: ['vp8', 'h264'],
+  lastN: -1,
+};
+
+const settingsCache = new Map<string, Promise<ServerSettings>>();
+
+/** Fetched once per room and page: the prejoin screen and the join both need them. */
+export function settingsFor(room: string): Promise<ServerSettings> {
+  let s = settingsCache.get(room);
+  if (!s) {
+    s = fetchSettings(room);
+    settingsCache.set(room, s);
+  }
+  return s;
+}
+
+/** The settings, or the built-in defaults if the server cannot say (the meeting still works). */
+async function fetchSettings(room: string): Promise<ServerSettings> {
+  try {
+    const res = await fetch(`/api/settings?room=${encodeURIComponent(room)}`, { signal: AbortSignal.timeout(5_000) });
+    if (!res.ok) return DEFAULT_SETTINGS;
+    const body = (await res.json()) as Partial<ServerSettings>;
+    return {
+      audio: { ...DEFAULT_SETTINGS.audio, ...body.audio },
+      video: { ...DEFAULT_SETTINGS.video, ...body.video },
+      videoCodecs: Array.isArray(body.videoCodecs) && body.videoCodecs.length > 0 ? body.videoCodecs : DEFAULT_SETTINGS.videoCodecs,
+      lastN: typeof body.lastN === 'number' ? body.lastN : -1,
+    };
+  } catch {
+    return DEFAULT_SETTINGS;
+  }
+}

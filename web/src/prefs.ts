@@ -1,6 +1,7 @@
 // What the app remembers between visits: display name, chosen devices, video quality.
 
-import { VideoPresets43, VideoQuality } from 'livekit-client';
+import { type AudioCaptureOptions, VideoPresets43, VideoQuality } from 'livekit-client';
+import type { ServerSettings } from './api';
 import { params, store } from './util';
 
 export type Quality = 'low' | 'standard' | 'high';
@@ -28,16 +29,43 @@ export const prefs = {
   },
 };
 
+let videoLimits: ServerSettings['video'] | undefined;
+let audioSettings: ServerSettings['audio'] | undefined;
+
+/** The operator's settings for this meeting: they bound the capture sizes and set audio processing. */
+export function applyServerSettings(s: ServerSettings) {
+  videoLimits = s.video;
+  audioSettings = s.audio;
+}
+
 /**
  * Camera capture size for a quality. 4:3 like the simulcast layers (160×120, 320×240) below it;
- * livekit-client adds the third layer only from a 960-pixel side, so "high" is the one with three.
+ * livekit-client adds the third layer only from a 960-pixel side. With the operator's settings,
+ * "standard" is their ideal height, "high" their maximum and "low" 240 within their minimum.
  */
 export function captureFor(q: Quality): { width: number; height: number } {
   const m = /^(\d{2,4})x(\d{2,4})$/.exec(params.get('capture') ?? '');
   if (m) return { width: Number(m[1]), height: Number(m[2]) };
+  if (videoLimits) {
+    const v = videoLimits;
+    const height = q === 'low' ? Math.max(v.minHeight, Math.min(240, v.maxHeight)) : q === 'high' ? v.maxHeight : v.idealHeight;
+    return { width: 2 * Math.round((height * 4) / 3 / 2), height };
+  }
   if (q === 'low') return VideoPresets43.h240.resolution;
   if (q === 'high') return VideoPresets43.h720.resolution;
   return VideoPresets43.h480.resolution;
+}
+
+/** Microphone constraints: the browser's echo cancellation, noise suppression and gain control unless turned off. */
+export function audioCapture(deviceId: string | undefined): AudioCaptureOptions {
+  const a = audioSettings;
+  return {
+    deviceId,
+    echoCancellation: !(a?.disableAp || a?.disableAec),
+    noiseSuppression: !(a?.disableAp || a?.disableNs),
+    autoGainControl: !(a?.disableAp || a?.disableAgc),
+    channelCount: a?.stereo ? 2 : 1,
+  };
 }
 
 /** The highest layer asked for on subscriptions; adaptive stream may still ask for less. */

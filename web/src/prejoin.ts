@@ -14,7 +14,8 @@ import {
 import { devicePicker } from './devices';
 import { icon } from './icons';
 import { header, permissionPage } from './pages';
-import { captureFor, prefs } from './prefs';
+import { settingsFor } from './api';
+import { applyServerSettings, audioCapture, captureFor, prefs } from './prefs';
 import { inviteLink } from './rooms';
 import { h, hueFor, initials, mount } from './util';
 
@@ -175,7 +176,7 @@ export function prejoinPage(opts: Options) {
 
   async function startAudio() {
     try {
-      audio = await createLocalAudioTrack({ deviceId: devices.audioinput });
+      audio = await createLocalAudioTrack(audioCapture(devices.audioinput));
       micProblem = undefined;
       devices.audioinput = audio.mediaStreamTrack.getSettings().deviceId ?? devices.audioinput;
       if (done) return stop(audio);
@@ -230,6 +231,7 @@ export function prejoinPage(opts: Options) {
 
   /** Asks for camera and microphone together, so the browser shows one permission prompt. */
   async function acquire() {
+    applyServerSettings(await settingsFor(opts.room));
     const results = await Promise.allSettled([camOn ? startVideo() : undefined, micOn ? startAudio() : undefined]);
     const blocked = [camProblem === 'blocked' && 'camera', micProblem === 'blocked' && 'microphone'].filter(Boolean);
     if (blocked.length > 0 && results.some((r) => r.status === 'rejected')) {

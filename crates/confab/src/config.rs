@@ -6,6 +6,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::Args;
+use confab_room::{MediaPolicy, RoomMediaSettings};
+use confab_sfu::{MediaSettings, VideoCodec, opus::OpusSettings};
+use confab_signal::settings::{AudioSettings, ClientSettings, VideoSettings};
 use serde::Deserialize;
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:7880";
@@ -50,6 +53,10 @@ pub struct File {
     /// API key → secret.
     pub keys: HashMap<String, String>,
     pub room: RoomFile,
+    pub audio: AudioFile,
+    pub video: VideoFile,
+    /// Overrides by room name.
+    pub rooms: HashMap<String, RoomOverrideFile>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -58,6 +65,40 @@ pub struct MediaFile {
     pub udp_port: Option<u16>,
     pub ip: Option<IpAddr>,
     pub workers: Option<usize>,
+    /// Videos each subscriber receives, most relevant first; -1: all.
+    pub channel_last_n: Option<i64>,
+    /// Codecs publishers may use, preferred first: "vp8", "h264".
+    pub video_codecs: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct AudioFile {
+    pub opus_max_average_bitrate: Option<u32>,
+    pub stereo: Option<bool>,
+    pub dtx: Option<bool>,
+    pub red: Option<bool>,
+    pub disable_ap: Option<bool>,
+    pub disable_aec: Option<bool>,
+    pub disable_ns: Option<bool>,
+    pub disable_agc: Option<bool>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct VideoFile {
+    pub ideal_height: Option<u32>,
+    pub max_height: Option<u32>,
+    pub min_height: Option<u32>,
+    /// Encoder ceilings for the low, medium and high layers, bits/s.
+    pub layer_max_bitrates: Option<[u32; 3]>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoomOverrideFile {
+    pub channel_last_n: Option<i64>,
+    pub video_codecs: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -91,6 +132,9 @@ pub struct Config {
     pub workers: usize,
     pub keys: HashMap<String, String>,
     pub max_participants: usize,
+    pub media: MediaSettings,
+    pub policy: MediaPolicy,
+    pub client_settings: ClientSettings,
 }
 
 impl Config {
@@ -151,6 +195,42 @@ impl Config {
             )));
         }
 
+        let default_room = RoomMediaSettings {
+            last_n: last_n(file.media.channel_last_n.unwrap_or(-1))?,
+            video_codecs: match &file.media.video_codecs {
+                Some(names) => codecs(names)?,
+                None => RoomMediaSettings::default().video_codecs,
+            },
+        };
+        let mut rooms = HashMap::new();
+        for (name, o) in &file.rooms {
+            let room = RoomMediaSettings {
+                last_n: match o.channel_last_n {
+                    Some(n) => last_n(n)?,
+                    None => default_room.last_n,
+                },
+                video_codecs: match &o.video_codecs {
+                    Some(names) => codecs(names)?,
+                    None => default_room.video_codecs.clone(),
+                },
+            };
+            rooms.insert(name.clone(), room);
+        }
+        let client_settings = client_settings(&file.audio, &file.video)?;
+        let audio = &client_settings.audio;
+        let media = MediaSettings {
+            last_n: default_room.last_n,
+            // Every session can carry every codec any room allows, so a
+            // subscriber can always decode what is published.
+            video_codecs: [VideoCodec::Vp8, VideoCodec::H264].into(),
+            opus: OpusSettings {
+                max_average_bitrate: audio.max_average_bitrate,
+                stereo: audio.stereo,
+                dtx: audio.dtx,
+                red: audio.red,
+            },
+        };
+
         Ok(Self {
             bind,
             media_bind: SocketAddr::new(media_ip, udp_port),
@@ -158,8 +238,95 @@ impl Config {
             workers,
             keys,
             max_participants: file.room.max_participants.unwrap_or(100),
+            media,
+            policy: MediaPolicy {
+                default: default_room,
+                rooms,
+            },
+            client_settings,
         })
     }
+}
+
+fn last_n(n: i64) -> Result<Option<usize>, ConfigError> {
+    match n {
+        -1 => Ok(None),
+        0..=100 => Ok(Some(n as usize)),
+        _ => Err(ConfigError::Invalid(format!(
+            "channel_last_n must be -1 (all) or 0 to 100, not {n}"
+        ))),
+    }
+}
+
+fn codecs(names: &[String]) -> Result<Vec<VideoCodec>, ConfigError> {
+    let mut out = Vec::new();
+    for name in names {
+        let codec = match name.to_ascii_lowercase().as_str() {
+            "vp8" => VideoCodec::Vp8,
+            "h264" => VideoCodec::H264,
+            other => {
+                return Err(ConfigError::Invalid(format!(
+                    "unknown video codec {other:?}: use \"vp8\" or \"h264\""
+                )));
+            }
+        };
+        if !out.contains(&codec) {
+            out.push(codec);
+        }
+    }
+    if out.is_empty() {
+        return Err(ConfigError::Invalid("video_codecs is empty".into()));
+    }
+    Ok(out)
+}
+
+fn client_settings(a: &AudioFile, v: &VideoFile) -> Result<ClientSettings, ConfigError> {
+    let defaults = ClientSettings::default();
+    if let Some(b) = a.opus_max_average_bitrate
+        && !confab_sfu::opus::BITRATE_RANGE.contains(&b)
+    {
+        return Err(ConfigError::Invalid(format!(
+            "opus_max_average_bitrate must be 6000 to 510000, not {b}"
+        )));
+    }
+    let disable_ap = a.disable_ap.unwrap_or(false);
+    let audio = AudioSettings {
+        max_average_bitrate: a.opus_max_average_bitrate,
+        stereo: a.stereo.unwrap_or(defaults.audio.stereo),
+        dtx: a.dtx.unwrap_or(defaults.audio.dtx),
+        red: a.red.unwrap_or(defaults.audio.red),
+        disable_ap,
+        disable_aec: disable_ap || a.disable_aec.unwrap_or(false),
+        disable_ns: disable_ap || a.disable_ns.unwrap_or(false),
+        disable_agc: disable_ap || a.disable_agc.unwrap_or(false),
+    };
+    let d = defaults.video;
+    let video = VideoSettings {
+        ideal_height: v.ideal_height.unwrap_or(d.ideal_height),
+        max_height: v.max_height.unwrap_or(d.max_height),
+        min_height: v.min_height.unwrap_or(d.min_height),
+        layer_max_bitrates: v.layer_max_bitrates.unwrap_or(d.layer_max_bitrates),
+    };
+    if !(video.min_height <= video.ideal_height
+        && video.ideal_height <= video.max_height
+        && video.max_height <= 1080
+        && video.min_height >= 90)
+    {
+        return Err(ConfigError::Invalid(
+            "video heights must satisfy 90 <= min_height <= ideal_height <= max_height <= 1080"
+                .into(),
+        ));
+    }
+    if video
+        .layer_max_bitrates
+        .iter()
+        .any(|b| !(30_000..=20_000_000).contains(b))
+    {
+        return Err(ConfigError::Invalid(
+            "layer_max_bitrates must each be 30000 to 20000000 bits/s".into(),
+        ));
+    }
+    Ok(ClientSettings { audio, video })
 }
 
 #[cfg(test)]

@@ -160,6 +160,7 @@ fn serve(overrides: Overrides) -> ExitCode {
         bind: config.media_bind,
         public_addr: std::net::SocketAddr::new(config.public_ip, config.media_bind.port()),
         workers: config.workers,
+        media: config.media.clone(),
     }) {
         Ok(s) => s,
         Err(e) => return fail(&e.to_string()),
@@ -171,12 +172,14 @@ fn serve(overrides: Overrides) -> ExitCode {
             max_participants: config.max_participants,
             ..Limits::default()
         },
+        config.policy.clone(),
     ));
     let state = Arc::new(AppState {
         rooms,
         keys: Keys::new(config.keys.clone()),
         assets: ASSETS,
         join_token_ttl: Duration::from_secs(6 * 3600),
+        client_settings: config.client_settings.clone(),
     });
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -20,7 +20,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use confab_sfu::{
-    Kind, LayerSize, MediaEvent, PeerId, RoomMedia, Sfu, StreamLabels, TrackId, TrackSpec, Wanted,
+    Kind, LayerSize, MediaEvent, PeerId, RoomMedia, Sfu, StreamLabels, TrackId, TrackSpec,
+    VideoCodec, Wanted,
 };
 use tokio::sync::mpsc;
 
@@ -109,6 +110,38 @@ pub struct NewTrack {
     pub layers: Vec<Layer>,
     pub simulcast: bool,
     pub stream: String,
+    /// The video codec the client publishes with ("vp8", "h264"), lower case.
+    pub codec: String,
+}
+
+/// Per-room media choices: the defaults, and overrides by room name.
+#[derive(Debug, Clone, Default)]
+pub struct MediaPolicy {
+    pub default: RoomMediaSettings,
+    pub rooms: HashMap<String, RoomMediaSettings>,
+}
+
+impl MediaPolicy {
+    pub fn for_room(&self, name: &str) -> &RoomMediaSettings {
+        self.rooms.get(name).unwrap_or(&self.default)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomMediaSettings {
+    /// Videos each subscriber receives; `None`: all.
+    pub last_n: Option<usize>,
+    /// Codecs publishers may use, preferred first.
+    pub video_codecs: Vec<VideoCodec>,
+}
+
+impl Default for RoomMediaSettings {
+    fn default() -> Self {
+        Self {
+            last_n: None,
+            video_codecs: vec![VideoCodec::Vp8, VideoCodec::H264],
+        }
+    }
 }
 
 /// Why a participant is told to leave.
@@ -183,14 +216,16 @@ pub struct Joined {
 pub struct Rooms {
     sfu: Sfu,
     limits: Limits,
+    policy: MediaPolicy,
     rooms: Mutex<HashMap<String, Arc<Room>>>,
 }
 
 impl Rooms {
-    pub fn new(sfu: Sfu, limits: Limits) -> Self {
+    pub fn new(sfu: Sfu, limits: Limits, policy: MediaPolicy) -> Self {
         Self {
             sfu,
             limits,
+            policy,
             rooms: Mutex::new(HashMap::new()),
         }
     }
@@ -205,11 +240,15 @@ impl Rooms {
         let room = rooms
             .entry(name.to_string())
             .or_insert_with(|| {
+                let settings = self.policy.for_room(name).clone();
+                let media = self.sfu.create_room();
+                media.set_last_n(settings.last_n);
                 Arc::new(Room {
                     name: name.to_string(),
                     sid: new_sid("RM_"),
                     created_at: unix_now(),
-                    media: self.sfu.create_room(),
+                    settings,
+                    media,
                     limits: self.limits.clone(),
                     rooms: Arc::downgrade(self),
                     state: Mutex::new(RoomState::default()),
@@ -227,6 +266,11 @@ impl Rooms {
         lock(&self.rooms).get(name).cloned()
     }
 
+    /// The media settings a room of this name has or would get.
+    pub fn settings_for(&self, name: &str) -> &RoomMediaSettings {
+        self.policy.for_room(name)
+    }
+
     fn remove_if_empty(&self, room: &Room) {
         let mut rooms = lock(&self.rooms);
         if let Some(r) = rooms.get(&room.name)
@@ -242,6 +286,7 @@ pub struct Room {
     pub name: String,
     pub sid: String,
     pub created_at: i64,
+    pub settings: RoomMediaSettings,
     media: RoomMedia,
     limits: Limits,
     rooms: std::sync::Weak<Rooms>,
@@ -431,29 +476,35 @@ impl Room {
             width: new.width,
             height: new.height,
             simulcast: new.simulcast,
-            mime_type: match new.kind {
-                Kind::Audio => "audio/opus".into(),
-                Kind::Video => "video/VP8".into(),
+            mime_type: match (new.kind, new.codec.as_str()) {
+                (Kind::Audio, _) => "audio/opus".into(),
+                (Kind::Video, "h264") => "video/H264".into(),
+                (Kind::Video, _) => "video/VP8".into(),
             },
             layers: new.layers,
             stream: new.stream,
         };
-        let mut sizes: Vec<LayerSize> = track
-            .layers
-            .iter()
-            .map(|l| LayerSize {
-                width: l.width,
-                height: l.height,
-            })
-            .collect();
-        sizes.sort_by_key(|s| s.width.max(s.height));
+        let mut layers = track.layers.clone();
+        layers.sort_by_key(|l| l.width.max(l.height));
         self.media.add_track(
             peer,
             TrackSpec {
                 id: track.id,
                 cid: track.cid.clone(),
                 kind: track.kind,
-                layers: sizes,
+                layers: layers
+                    .iter()
+                    .map(|l| LayerSize {
+                        width: l.width,
+                        height: l.height,
+                    })
+                    .collect(),
+                layer_bitrates: layers.iter().map(|l| l.bitrate).collect(),
+                codec: match (track.kind, new.codec.as_str()) {
+                    (Kind::Video, "h264") => Some(VideoCodec::H264),
+                    (Kind::Video, _) => Some(VideoCodec::Vp8),
+                    (Kind::Audio, _) => None,
+                },
             },
         );
         member.info.tracks.push(track.clone());
@@ -600,6 +651,17 @@ impl Room {
         }
     }
 
+    /// The publisher's sid, the track's sid and its mime type.
+    pub fn track_by_id(&self, id: TrackId) -> Option<(String, String, String)> {
+        lock(&self.state).members.values().find_map(|m| {
+            m.info
+                .tracks
+                .iter()
+                .find(|t| t.id == id)
+                .map(|t| (m.info.sid.clone(), t.sid.clone(), t.mime_type.clone()))
+        })
+    }
+
     fn track_id(&self, track_sid: &str) -> Option<TrackId> {
         lock(&self.state).members.values().find_map(|m| {
             m.info
@@ -649,6 +711,7 @@ mod tests {
             bind: "127.0.0.1:0".parse().unwrap(),
             public_addr: "127.0.0.1:0".parse().unwrap(),
             workers: 1,
+            media: Default::default(),
         })
         .unwrap();
         Arc::new(Rooms::new(
@@ -657,6 +720,7 @@ mod tests {
                 max_participants,
                 ..Limits::default()
             },
+            MediaPolicy::default(),
         ))
     }
 

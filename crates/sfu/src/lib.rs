@@ -15,11 +15,22 @@
 //! receives [`MediaEvent`]s per participant (subscriber offers, data channel
 //! messages, a dead transport). This crate knows nothing of any signalling
 //! protocol: identifiers and labels are given to it.
+//!
+//! Quality: every subscriber session runs str0m's bandwidth estimator; a
+//! periodic pass per room ([`allocator`]) spends each subscriber's estimate on
+//! the videos it watches, ordered by the stage and by the [`dominant`] speaker,
+//! cut at last-N. Its results set each forwarder's target layer, tell the
+//! subscriber which videos are paused, and tell each publisher which of its
+//! layers anybody still needs (dynacast).
 
+pub mod allocator;
+pub mod codec_order;
+pub mod dominant;
 pub mod forwarder;
 pub mod keyframe;
 pub mod layers;
 mod net;
+pub mod opus;
 pub mod quality;
 pub mod speaker;
 mod worker;
@@ -65,6 +76,11 @@ pub struct TrackSpec {
     pub kind: Kind,
     /// Simulcast layer sizes, lowest first (empty for audio).
     pub layers: Vec<LayerSize>,
+    /// The sender's maximum bitrate per layer (bits/s, 0 = not said), lowest
+    /// first: the cost of a layer until it has been measured.
+    pub layer_bitrates: Vec<u32>,
+    /// The video codec the sender announced; our answer makes it send that.
+    pub codec: Option<VideoCodec>,
 }
 
 /// Labels a subscriber's browser sees on a forwarded track (the SDP msid).
@@ -93,6 +109,12 @@ pub enum MediaEvent {
     /// Connection quality of participants whose grade changed: (participant,
     /// quality, score 0..5). Sent to every participant of the room.
     Quality(Arc<[(PeerId, quality::Quality, f32)]>),
+    /// To a subscriber: these videos were paused (true) for last-N or
+    /// bandwidth, or resumed (false).
+    StreamStates(Vec<(TrackId, bool)>),
+    /// To a publisher: the highest layer of its track that any subscriber
+    /// needs; it may stop encoding the layers above.
+    SubscribedLayers { track: TrackId, max_layer: u8 },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +142,44 @@ pub struct SfuConfig {
     pub public_addr: SocketAddr,
     /// Media worker threads.
     pub workers: usize,
+    pub media: MediaSettings,
+}
+
+/// Operator settings the media plane applies to every room.
+#[derive(Debug, Clone)]
+pub struct MediaSettings {
+    /// Videos forwarded to each subscriber (`channel_last_n`); `None`: all.
+    /// A room may override it ([`RoomMedia::set_last_n`]).
+    pub last_n: Option<usize>,
+    /// Video codecs negotiated on every session (publishers pick among them).
+    pub video_codecs: Vec<VideoCodec>,
+    pub opus: opus::OpusSettings,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        Self {
+            last_n: None,
+            video_codecs: vec![VideoCodec::Vp8, VideoCodec::H264],
+            opus: opus::OpusSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoCodec {
+    Vp8,
+    H264,
+}
+
+impl VideoCodec {
+    /// The name in SDP (`a=rtpmap`).
+    pub fn sdp_name(self) -> &'static str {
+        match self {
+            VideoCodec::Vp8 => "VP8",
+            VideoCodec::H264 => "H264",
+        }
+    }
 }
 
 /// The running media plane.
@@ -184,12 +244,15 @@ impl Sfu {
             inboxes.push(pkt_tx);
             let w = worker::Worker::new(
                 index,
-                socket.clone(),
-                public_addr,
-                registry.clone(),
-                forget_tx.clone(),
-                cmd_rx,
-                pkt_rx,
+                config.media.clone(),
+                worker::WorkerIo {
+                    socket: socket.clone(),
+                    local: public_addr,
+                    registry: registry.clone(),
+                    forget: forget_tx.clone(),
+                    commands: cmd_rx,
+                    inbox: pkt_rx,
+                },
             );
             std::thread::Builder::new()
                 .name(format!("media-worker-{index}"))
@@ -294,6 +357,14 @@ impl RoomMedia {
 
     pub fn remove_peer(&self, peer: PeerId) {
         let _ = self.send(worker::Command::RemovePeer { peer });
+    }
+
+    /// This room's last-N (`None`: every video), instead of the default.
+    pub fn set_last_n(&self, last_n: Option<usize>) {
+        let _ = self.send(worker::Command::SetLastN {
+            room: self.inner.room,
+            last_n,
+        });
     }
 
     /// Apply the participant's publisher offer; returns our answer.

@@ -67,6 +67,12 @@ impl SpeakerDetector {
         self.tracks.remove(&track);
     }
 
+    /// The level (0..1) of a track currently counted as speaking.
+    pub fn active_level(&self, track: TrackId) -> Option<f32> {
+        let t = self.tracks.get(&track).filter(|t| t.active)?;
+        Some(((t.level + 127.0) / 127.0).clamp(0.0, 1.0))
+    }
+
     /// Advance the state machines and return what changed since the last call,
     /// plus the current levels of active speakers, loudest first.
     pub fn changes(&mut self, now: Instant) -> Vec<SpeakerChange> {

@@ -15,22 +15,33 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, select};
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::channel::{ChannelConfig, ChannelId, Reliability};
-use str0m::format::Codec;
+use str0m::format::{Codec, detect_h264_keyframe, detect_h264_nalu};
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt};
 use str0m::net::{Protocol, Receive, TcpType, Transmit};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo, Ssrc, Vp8Descriptor};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::allocator::Allocation;
+use crate::dominant::DominantSpeaker;
 use crate::forwarder::{Decision, Forwarder, PacketInfo};
 use crate::keyframe::{self, KeyframeThrottle};
 use crate::layers::{self, LayerSize, Wanted};
 use crate::net::{Datagram, Forget, Registry};
 use crate::quality::{self, Quality};
 use crate::speaker::SpeakerDetector;
-use crate::{Kind, MediaEvent, PeerId, SfuError, Side, StreamLabels, TrackId, TrackSpec};
+use crate::{
+    Kind, MediaEvent, MediaSettings, PeerId, SfuError, Side, StreamLabels, TrackId, TrackSpec,
+    VideoCodec, codec_order, opus,
+};
+
+mod allocation;
+mod codec;
+
+use codec::CodecKey;
 
 pub(crate) const INBOX_CAPACITY: usize = 8192;
 /// Datagrams taken from the inbox before the subscribers written to are
@@ -51,6 +62,15 @@ const STATS_INTERVAL: Duration = Duration::from_secs(2);
 const STATS_SILENCE: Duration = Duration::from_secs(7);
 /// Data messages queued for a subscriber whose channel is not open yet.
 const MAX_DATA_BACKLOG: usize = 256;
+/// Packets kept per outgoing video stream for retransmission (NACK) and for
+/// BWE probing. At the top layer of 1080p (~250 packets/s) this is about 1.5 s,
+/// several round trips; str0m's default of 1000 kept 4 s of a thumbnail's
+/// stream and was most of a participant's memory.
+const VIDEO_SEND_BUFFER: usize = 384;
+/// How often a worker logs what bandwidth allocation cost it.
+const COST_REPORT_INTERVAL: Duration = Duration::from_secs(60);
+/// The bandwidth estimate a subscriber starts with, before feedback.
+const INITIAL_ESTIMATE: Bitrate = Bitrate::kbps(1000);
 
 static NEXT_ROOM: AtomicU64 = AtomicU64::new(1);
 
@@ -111,18 +131,46 @@ pub(crate) enum Command {
         reliable: bool,
         payload: Arc<[u8]>,
     },
+    SetLastN {
+        room: u64,
+        last_n: Option<usize>,
+    },
 }
 
 struct Room {
     peers: Vec<PeerId>,
     tracks: HashMap<TrackId, Track>,
     speakers: SpeakerDetector,
+    dominant: DominantSpeaker,
+    /// Publishers by how recently they were the dominant speaker.
+    recent_speakers: Vec<PeerId>,
+    last_n: Option<usize>,
+    /// Publication order of the next track.
+    next_order: u64,
+    /// Allocation is due before the next periodic pass.
+    dirty: bool,
+}
+
+impl Room {
+    fn new(last_n: Option<usize>) -> Self {
+        Self {
+            peers: Vec::new(),
+            tracks: HashMap::new(),
+            speakers: SpeakerDetector::default(),
+            dominant: DominantSpeaker::default(),
+            recent_speakers: Vec::new(),
+            last_n,
+            next_order: 0,
+            dirty: false,
+        }
+    }
 }
 
 struct Track {
     publisher: PeerId,
     kind: Kind,
     cid: String,
+    codec: Option<VideoCodec>,
     /// Publisher-side m-line, once the offer carrying it was applied.
     mid: Option<Mid>,
     sizes: Vec<LayerSize>,
@@ -130,6 +178,16 @@ struct Track {
     layer_seen: [Option<Instant>; 3],
     subscribers: Vec<PeerId>,
     keyframes: KeyframeThrottle,
+    order: u64,
+    /// Bitrate per layer: measured while it is sent, else what the sender
+    /// announced (bits/s).
+    layer_bps: [Option<u64>; 3],
+    /// Payload bytes per layer since the last rate measurement.
+    layer_bytes: [u64; 3],
+    /// Dynacast: the highest layer last told to the publisher, and since when
+    /// a lower one would do.
+    dynacast_sent: Option<u8>,
+    dynacast_lower_since: Option<Instant>,
 }
 
 impl Track {
@@ -164,9 +222,31 @@ struct DownTrack {
     mid: Mid,
     kind: Kind,
     /// Set once the negotiation that added the m-line completed.
-    ready: Option<(Ssrc, Pt)>,
+    ready: Option<Ssrc>,
+    /// The subscriber's payload type per incoming codec, learnt on first use.
+    out_pts: Vec<(CodecKey, Option<(Pt, bool)>)>,
     forwarder: Forwarder,
     wanted: Wanted,
+    /// The allocator's last decision (video only; `None` before the first).
+    allocation: Option<Allocation>,
+    /// When the allocation last went to a lower layer (upgrade hold-off).
+    lowered_at: Option<Instant>,
+    /// The subscriber was told this video is paused.
+    paused: bool,
+    /// Passes left that repeat the paused state: a client that had not yet
+    /// attached the track when the first notice came would miss it.
+    state_repeats: u8,
+}
+
+impl DownTrack {
+    /// What to forward: the allocator's layer once it has decided, else the
+    /// subscriber's own wish.
+    fn effective_wanted(&self) -> Wanted {
+        match self.allocation {
+            Some(a) => a.layer().map_or(Wanted::Disabled, Wanted::Quality),
+            None => self.wanted,
+        }
+    }
 }
 
 enum SubChange {
@@ -189,6 +269,8 @@ struct Peer {
     unmatched: Vec<TrackId>,
     published: HashMap<Mid, TrackId>,
     ssrc_layers: HashMap<Ssrc, (TrackId, u8)>,
+    /// What each incoming payload type carries.
+    pt_codecs: HashMap<Pt, CodecKey>,
     pub_channels: HashMap<ChannelId, bool>,
     // Subscriber session state.
     pending_offer: Option<(SdpPendingOffer, Vec<(Mid, TrackId)>)>,
@@ -206,6 +288,11 @@ struct Peer {
     reports: [quality::Report; 2],
     last_report: Instant,
     quality: Option<Quality>,
+    /// Subscriber downlink estimate (bits/s) and what BWE was last asked to find.
+    estimate: Option<u64>,
+    desired_bps: u64,
+    minimum_bps: u64,
+    last_probe: Instant,
     timeouts: [Instant; 2],
     closed: bool,
     /// Written to since the last flush (and listed in `Worker::unflushed`).
@@ -251,8 +338,20 @@ impl Net {
     }
 }
 
+/// What connects a worker to the socket, the demux thread and the control plane.
+pub(crate) struct WorkerIo {
+    pub socket: Arc<UdpSocket>,
+    /// The address advertised in our ICE candidates.
+    pub local: SocketAddr,
+    pub registry: Registry,
+    pub forget: Sender<Forget>,
+    pub commands: Receiver<Command>,
+    pub inbox: Receiver<Datagram>,
+}
+
 pub(crate) struct Worker {
     index: usize,
+    settings: MediaSettings,
     net: Net,
     local: SocketAddr,
     registry: Registry,
@@ -269,20 +368,25 @@ pub(crate) struct Worker {
     next_timeout: Instant,
     next_speaker_tick: Instant,
     next_quality_tick: Instant,
+    next_allocation_tick: Instant,
+    /// Time spent allocating and subscriber passes made since the last report.
+    allocation_cost: (Duration, u64),
+    next_cost_report: Instant,
 }
 
 impl Worker {
-    pub fn new(
-        index: usize,
-        socket: Arc<UdpSocket>,
-        local: SocketAddr,
-        registry: Registry,
-        forget: Sender<Forget>,
-        commands: Receiver<Command>,
-        inbox: Receiver<Datagram>,
-    ) -> Self {
+    pub fn new(index: usize, settings: MediaSettings, io: WorkerIo) -> Self {
+        let WorkerIo {
+            socket,
+            local,
+            registry,
+            forget,
+            commands,
+            inbox,
+        } = io;
         Self {
             index,
+            settings,
             net: Net {
                 udp: socket,
                 tcp: HashMap::new(),
@@ -301,6 +405,9 @@ impl Worker {
             next_timeout: Instant::now() + Duration::from_millis(100),
             next_speaker_tick: Instant::now() + SPEAKER_TICK,
             next_quality_tick: Instant::now() + STATS_INTERVAL,
+            next_allocation_tick: Instant::now() + allocation::INTERVAL,
+            allocation_cost: (Duration::ZERO, 0),
+            next_cost_report: Instant::now() + COST_REPORT_INTERVAL,
         }
     }
 
@@ -310,6 +417,7 @@ impl Worker {
                 .next_timeout
                 .min(self.next_speaker_tick)
                 .min(self.next_quality_tick)
+                .min(self.next_allocation_tick)
                 .saturating_duration_since(Instant::now());
             select! {
                 recv(self.commands) -> cmd => match cmd {
@@ -342,6 +450,17 @@ impl Worker {
             if now >= self.next_quality_tick {
                 self.quality(now);
                 self.next_quality_tick = now + STATS_INTERVAL;
+            }
+            if now >= self.next_allocation_tick {
+                self.measure_rates(now);
+                self.allocate(now, true);
+                self.next_allocation_tick = now + allocation::INTERVAL;
+                if now >= self.next_cost_report {
+                    self.report_allocation_cost();
+                    self.next_cost_report = now + COST_REPORT_INTERVAL;
+                }
+            } else {
+                self.allocate(now, false);
             }
             self.flush_subscribers();
         }
@@ -378,9 +497,43 @@ impl Worker {
     }
 
     /// Tell every room's participants who started or stopped speaking.
+    ///
+    /// The dominant speaker is listed first, and given a level just above the
+    /// loudest other speaker if needed, because clients rank speakers by level.
     fn speakers(&mut self, now: Instant) {
         for room in self.rooms.values_mut() {
-            let changes = room.speakers.changes(now);
+            let mut changes = room.speakers.changes(now);
+            let new_dominant = room
+                .dominant
+                .decide(now)
+                .and_then(|t| room.tracks.get(&t))
+                .map(|t| t.publisher);
+            if let Some(p) = new_dominant {
+                room.recent_speakers.retain(|x| *x != p);
+                room.recent_speakers.insert(0, p);
+                room.dirty = true;
+            }
+            let dominant = room.dominant.current();
+            if new_dominant.is_some()
+                && let Some(track) = dominant
+                && !changes.iter().any(|c| c.track == track)
+                && let Some(level) = room.speakers.active_level(track)
+            {
+                changes.push(crate::speaker::SpeakerChange {
+                    track,
+                    level,
+                    active: true,
+                });
+            }
+            if let Some(pos) = changes
+                .iter()
+                .position(|c| Some(c.track) == dominant && c.active)
+            {
+                let mut c = changes.remove(pos);
+                let loudest = changes.iter().map(|c| c.level).fold(0.0f32, f32::max);
+                c.level = c.level.max((loudest + 0.001).min(1.0));
+                changes.insert(0, c);
+            }
             if changes.is_empty() {
                 continue;
             }
@@ -570,6 +723,17 @@ impl Worker {
                     peer.last_report = Instant::now();
                 }
             }
+            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. })
+                if side == Side::Subscriber =>
+            {
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    let estimate = estimate.as_u64();
+                    if peer.estimate.is_none_or(|e| e.abs_diff(estimate) * 5 > e) {
+                        tracing::debug!(peer = id.0, estimate, "downlink estimate");
+                    }
+                    peer.estimate = Some(estimate);
+                }
+            }
             Event::Connected if side == Side::Subscriber => {
                 if let Some(peer) = self.peers.get_mut(&id) {
                     peer.subscriber_connected = true;
@@ -666,6 +830,17 @@ impl Worker {
         let Some(publisher) = self.peers.get_mut(&from) else {
             return;
         };
+        let pt = packet.header.payload_type;
+        let codec = match publisher.pt_codecs.get(&pt) {
+            Some(c) => *c,
+            None => {
+                let Some(c) = CodecKey::of_incoming(&publisher.publisher, pt) else {
+                    return;
+                };
+                publisher.pt_codecs.insert(pt, c);
+                c
+            }
+        };
         let (track_id, layer) = match publisher.ssrc_layers.get(&ssrc) {
             Some(v) => *v,
             None => {
@@ -696,15 +871,17 @@ impl Worker {
         };
         if let Some(level) = packet.header.ext_vals.audio_level {
             room.speakers.observe(track_id, level, now);
+            room.dominant.observe(track_id, level, now);
         }
         let Some(track) = room.tracks.get_mut(&track_id) else {
             return;
         };
         track.layer_seen[usize::from(layer)] = Some(now);
         track.layer_ssrc[usize::from(layer)] = Some(ssrc);
+        track.layer_bytes[usize::from(layer)] += packet.payload.len() as u64;
 
         let payload = &packet.payload;
-        let vp8 = if track.kind == Kind::Video {
+        let vp8 = if codec.codec == Codec::Vp8 {
             Vp8Descriptor::parse(payload).ok()
         } else {
             None
@@ -716,6 +893,11 @@ impl Worker {
             keyframe_start: match (&vp8, track.kind) {
                 (_, Kind::Audio) => true,
                 (Some(d), Kind::Video) => d.starts_keyframe(payload),
+                // Chrome sends the parameter sets (SPS, PPS) just before the
+                // IDR picture: a decoder must start with them.
+                (None, Kind::Video) if codec.codec == Codec::H264 => {
+                    detect_h264_nalu(payload, 7) || detect_h264_keyframe(payload)
+                }
                 (None, Kind::Video) => false,
             },
             picture_id: vp8.as_ref().and_then(|d| d.picture_id()),
@@ -737,10 +919,13 @@ impl Worker {
             let Some(down) = sub.downtracks.get_mut(&track_id) else {
                 continue;
             };
-            let Some((out_ssrc, pt)) = down.ready else {
+            let Some(out_ssrc) = down.ready else {
                 continue;
             };
-            let target = track.target_for(down.wanted, now);
+            let Some(pt) = down.out_pt(&sub.subscriber, codec) else {
+                continue;
+            };
+            let target = track.target_for(down.effective_wanted(), now);
             if down.forwarder.target() != target {
                 down.forwarder.set_target(target);
             }
@@ -758,16 +943,19 @@ impl Worker {
                 video_orientation: ext.video_orientation,
                 ..Default::default()
             };
-            let mut write = RtpWrite::new(
-                pt,
-                SeqNo::from(rewrite.seq),
-                rewrite.timestamp,
-                now,
-                payload.clone(),
-            )
-            .marker(packet.header.marker)
-            .ext_vals(ext_out)
-            .nackable(down.kind == Kind::Video);
+            // A subscriber without RED gets the primary Opus frame alone.
+            let body = match (codec.red, pt.1) {
+                (true, false) => match codec::red_primary(payload) {
+                    Some(primary) => Arc::from(primary),
+                    None => continue,
+                },
+                _ => payload.clone(),
+            };
+            let mut write =
+                RtpWrite::new(pt.0, SeqNo::from(rewrite.seq), rewrite.timestamp, now, body)
+                    .marker(packet.header.marker)
+                    .ext_vals(ext_out)
+                    .nackable(down.kind == Kind::Video);
             if let Some(desc) = &vp8 {
                 let patch = |pid: Option<u16>| {
                     let mut patch = desc.patch();
@@ -900,6 +1088,13 @@ impl Worker {
                     .and_then(|p| p.downtracks.get_mut(&track))
                 {
                     d.wanted = wanted;
+                    if let Some(room) = self
+                        .peers
+                        .get(&subscriber)
+                        .and_then(|p| self.rooms.get_mut(&p.room))
+                    {
+                        room.dirty = true;
+                    }
                 }
             }
             Command::SendData {
@@ -911,21 +1106,33 @@ impl Worker {
                     self.write_data(p, reliable, &payload);
                 }
             }
+            Command::SetLastN { room, last_n } => {
+                // The control plane may set it before the first participant.
+                let r = self.rooms.entry(room).or_insert_with(|| Room::new(last_n));
+                r.last_n = last_n;
+                r.dirty = true;
+            }
         }
     }
 
-    fn new_rtc(&self) -> (Rtc, String) {
+    fn new_rtc(&self, side: Side) -> (Rtc, String) {
         let creds = IceCreds::new();
         let ufrag = creds.ufrag.clone();
-        let mut rtc = RtcConfig::new()
+        let codecs = &self.settings.video_codecs;
+        let mut config = RtcConfig::new()
             .set_ice_lite(true)
             .set_rtp_mode(true)
             .set_local_ice_credentials(creds)
             .clear_codecs()
-            .enable_opus(true, false)
-            .enable_vp8(true)
-            .set_stats_interval(Some(STATS_INTERVAL))
-            .build(Instant::now());
+            .enable_opus(true, self.settings.opus.red)
+            .enable_vp8(codecs.contains(&VideoCodec::Vp8))
+            .enable_h264(codecs.contains(&VideoCodec::H264))
+            .set_send_buffer_video(VIDEO_SEND_BUFFER)
+            .set_stats_interval(Some(STATS_INTERVAL));
+        if side == Side::Subscriber {
+            config = config.enable_bwe(Some(INITIAL_ESTIMATE));
+        }
+        let mut rtc = config.build(Instant::now());
         if let Ok(c) = Candidate::host(self.local, "udp") {
             rtc.add_local_candidate(c);
         }
@@ -942,8 +1149,8 @@ impl Worker {
     }
 
     fn add_peer(&mut self, room: u64, id: PeerId, events: mpsc::UnboundedSender<MediaEvent>) {
-        let (publisher, pub_ufrag) = self.new_rtc();
-        let (mut subscriber, sub_ufrag) = self.new_rtc();
+        let (publisher, pub_ufrag) = self.new_rtc(Side::Publisher);
+        let (mut subscriber, sub_ufrag) = self.new_rtc(Side::Subscriber);
 
         // The subscriber session starts with our two data channels, so the
         // client's primary connection comes up before anything is published.
@@ -986,6 +1193,7 @@ impl Worker {
                 unmatched: Vec::new(),
                 published: HashMap::new(),
                 ssrc_layers: HashMap::new(),
+                pt_codecs: HashMap::new(),
                 pub_channels: HashMap::new(),
                 pending_offer: Some((pending, Vec::new())),
                 queued: Vec::new(),
@@ -1001,18 +1209,19 @@ impl Worker {
                 reports: [quality::Report::default(); 2],
                 last_report: now,
                 quality: None,
+                estimate: None,
+                desired_bps: 0,
+                minimum_bps: 0,
+                last_probe: now,
                 timeouts: [now; 2],
                 closed: false,
                 unflushed: false,
             },
         );
+        let last_n = self.settings.last_n;
         self.rooms
             .entry(room)
-            .or_insert_with(|| Room {
-                peers: Vec::new(),
-                tracks: HashMap::new(),
-                speakers: SpeakerDetector::default(),
-            })
+            .or_insert_with(|| Room::new(last_n))
             .peers
             .push(id);
         self.drain(id, Side::Publisher);
@@ -1079,7 +1288,17 @@ impl Worker {
             .map_err(|e| SfuError::Negotiation(e.to_string()))?;
         self.drain(id, Side::Publisher);
         self.work_queue();
-        Ok(answer.to_sdp_string())
+        let room = self.peers.get(&id).map(|p| p.room);
+        let tracks = room.and_then(|r| self.rooms.get(&r)).map(|r| &r.tracks);
+        let announced = |cid: &str| {
+            tracks?
+                .values()
+                .find(|t| t.publisher == id && t.cid == cid)
+                .and_then(|t| t.codec)
+                .map(VideoCodec::sdp_name)
+        };
+        let answer = codec_order::prefer(sdp, &answer.to_sdp_string(), announced);
+        Ok(opus::apply(&answer, &self.settings.opus))
     }
 
     fn subscriber_answer(&mut self, id: PeerId, sdp: &str) {
@@ -1107,15 +1326,18 @@ impl Worker {
             return;
         }
         for (mid, track) in added {
-            let pt = pt_for(&peer.subscriber, mid);
             let ssrc = peer
                 .subscriber
                 .direct_api()
                 .stream_tx_by_mid(mid, None)
                 .map(|s| s.ssrc());
-            if let (Some(d), Some(ssrc), Some(pt)) = (peer.downtracks.get_mut(&track), ssrc, pt) {
-                d.ready = Some((ssrc, pt));
+            if let (Some(d), Some(ssrc)) = (peer.downtracks.get_mut(&track), ssrc) {
+                d.ready = Some(ssrc);
+                d.out_pts.clear();
             }
+        }
+        if let Some(room) = self.rooms.get_mut(&peer.room) {
+            room.dirty = true;
         }
         self.drain(id, Side::Subscriber);
         self.negotiate_subscriber(id);
@@ -1162,7 +1384,7 @@ impl Worker {
         if let Some((offer, pending)) = api.apply() {
             peer.pending_offer = Some((pending, added));
             let _ = peer.events.send(MediaEvent::SubscriberOffer {
-                sdp: offer.to_sdp_string(),
+                sdp: opus::apply(&offer.to_sdp_string(), &self.settings.opus),
             });
         }
         self.drain(id, Side::Subscriber);
@@ -1177,18 +1399,27 @@ impl Worker {
         };
         let mut sizes = spec.layers;
         sizes.truncate(3);
+        let order = room.next_order;
+        room.next_order += 1;
+        let layer_bps = allocation::announced_bitrates(spec.kind, &sizes, &spec.layer_bitrates);
         room.tracks.insert(
             spec.id,
             Track {
                 publisher: id,
                 kind: spec.kind,
                 cid: spec.cid,
+                codec: spec.codec,
                 mid: None,
                 sizes,
                 layer_ssrc: [None; 3],
                 layer_seen: [None; 3],
                 subscribers: Vec::new(),
                 keyframes: KeyframeThrottle::new(keyframe::DEFAULT_INTERVAL),
+                order,
+                layer_bps,
+                layer_bytes: [0; 3],
+                dynacast_sent: None,
+                dynacast_lower_since: None,
             },
         );
         peer.unmatched.push(spec.id);
@@ -1199,6 +1430,8 @@ impl Worker {
             return;
         };
         room.speakers.remove(track_id);
+        room.dominant.remove(track_id);
+        room.dirty = true;
         let Some(track) = room.tracks.remove(&track_id) else {
             return;
         };
@@ -1238,8 +1471,13 @@ impl Worker {
                 mid: Mid::from("pending"),
                 kind: track.kind,
                 ready: None,
+                out_pts: Vec::new(),
                 forwarder: Forwarder::new(rand::random()),
                 wanted: Wanted::Best,
+                allocation: None,
+                lowered_at: None,
+                paused: false,
+                state_repeats: 0,
             },
         );
         peer.queued.push(SubChange::Add {
@@ -1326,31 +1564,4 @@ fn drain_into(
             }
         }
     }
-}
-
-/// The payload type the subscriber negotiated for the m-line's codec.
-fn pt_for(rtc: &Rtc, mid: Mid) -> Option<Pt> {
-    let media = rtc.media(mid)?;
-    let wanted = match media.kind() {
-        MediaKind::Audio => Codec::Opus,
-        MediaKind::Video => Codec::Vp8,
-    };
-    let config = rtc.codec_config();
-    media
-        .remote_pts()
-        .iter()
-        .copied()
-        .find(|pt| {
-            config
-                .params()
-                .iter()
-                .any(|p| p.pt() == *pt && p.spec().codec == wanted)
-        })
-        .or_else(|| {
-            config
-                .params()
-                .iter()
-                .find(|p| p.spec().codec == wanted)
-                .map(|p| p.pt())
-        })
 }

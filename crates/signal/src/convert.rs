@@ -121,7 +121,14 @@ pub fn new_track(req: &lk::AddTrackRequest) -> Option<NewTrack> {
         .map(|c| c.cid.as_str())
         .find(|c| !c.is_empty())
         .unwrap_or(&req.cid);
+    let codec = req
+        .simulcast_codecs
+        .iter()
+        .map(|c| c.codec.to_ascii_lowercase())
+        .find(|c| !c.is_empty())
+        .unwrap_or_else(|| "vp8".into());
     Some(NewTrack {
+        codec: cap(&codec, 16),
         cid: cap(cid, 256),
         kind,
         source,

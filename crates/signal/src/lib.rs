@@ -12,6 +12,7 @@ pub mod auth;
 mod convert;
 mod rate;
 mod session;
+pub mod settings;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -47,6 +48,7 @@ pub struct AppState {
     pub assets: &'static [Asset],
     /// Lifetime of tokens handed out by the join endpoint.
     pub join_token_ttl: Duration,
+    pub client_settings: settings::ClientSettings,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -59,6 +61,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/rtc/v1/validate", get(v1_validate).options(preflight))
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/join", post(join))
+        .route("/api/settings", get(settings::get))
         .fallback(get(asset))
         .with_state(state)
 }

@@ -24,7 +24,7 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::auth::Claims;
 use crate::rate::TokenBucket;
-use crate::{AppState, SERVER_VERSION, convert};
+use crate::{AppState, SERVER_VERSION, convert, settings};
 
 const PING_INTERVAL: Duration = Duration::from_secs(5);
 const PING_TIMEOUT: Duration = Duration::from_secs(15);
@@ -226,6 +226,21 @@ impl Session {
                 resume_connection: lk::ClientConfigSetting::Disabled as i32,
                 ..Default::default()
             }),
+            // The client publishes with the first of these unless it asked
+            // for another one on the list.
+            enabled_publish_codecs: room
+                .settings
+                .video_codecs
+                .iter()
+                .map(|c| lk::Codec {
+                    mime: format!("video/{}", settings::codec_name(*c).to_ascii_uppercase()),
+                    ..Default::default()
+                })
+                .chain(std::iter::once(lk::Codec {
+                    mime: "audio/opus".into(),
+                    ..Default::default()
+                }))
+                .collect(),
             ..Default::default()
         }
     }
@@ -438,6 +453,59 @@ impl Session {
                         updates,
                     })]
                 })
+            }
+            MediaEvent::StreamStates(states) => {
+                let room = &self.joined.room;
+                let stream_states: Vec<_> = states
+                    .iter()
+                    .filter_map(|(track, paused)| {
+                        let (participant_sid, track_sid, _) = room.track_by_id(*track)?;
+                        Some(lk::StreamStateInfo {
+                            participant_sid,
+                            track_sid,
+                            state: if *paused {
+                                lk::StreamState::Paused
+                            } else {
+                                lk::StreamState::Active
+                            } as i32,
+                        })
+                    })
+                    .collect();
+                Ok(if stream_states.is_empty() {
+                    vec![]
+                } else {
+                    vec![Resp::StreamStateUpdate(lk::StreamStateUpdate {
+                        stream_states,
+                    })]
+                })
+            }
+            MediaEvent::SubscribedLayers { track, max_layer } => {
+                let Some((_, track_sid, mime)) = self.joined.room.track_by_id(track) else {
+                    return Ok(vec![]);
+                };
+                let codec = mime
+                    .split_once('/')
+                    .map_or(mime.as_str(), |(_, c)| c)
+                    .to_ascii_lowercase();
+                let qualities: Vec<_> = [
+                    lk::VideoQuality::Low,
+                    lk::VideoQuality::Medium,
+                    lk::VideoQuality::High,
+                ]
+                .into_iter()
+                .enumerate()
+                .map(|(layer, quality)| lk::SubscribedQuality {
+                    quality: quality as i32,
+                    enabled: layer <= usize::from(max_layer),
+                })
+                .collect();
+                #[allow(deprecated)]
+                let update = lk::SubscribedQualityUpdate {
+                    track_sid,
+                    subscribed_qualities: qualities.clone(),
+                    subscribed_codecs: vec![lk::SubscribedCodec { codec, qualities }],
+                };
+                Ok(vec![Resp::SubscribedQualityUpdate(update)])
             }
             MediaEvent::TrackEnded { track } => {
                 self.joined.room.unpublish(self.joined.me.peer, track);

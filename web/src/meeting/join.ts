@@ -1,11 +1,11 @@
 // Getting from "I want to be in room X" to a connected Room with camera and microphone published,
 // and turning every way that can fail into a page a person understands.
 
-import { ConnectionError, ConnectionErrorReason, Room, VideoPresets43 } from 'livekit-client';
-import { JoinError, fetchToken, wsUrl } from '../api';
+import { ConnectionError, ConnectionErrorReason, Room, VideoPreset } from 'livekit-client';
+import { JoinError, fetchToken, settingsFor, wsUrl } from '../api';
 import { hooks, timing } from '../hooks';
 import { failedPage, header, leftPage, refusedPage, unreachablePage } from '../pages';
-import { captureFor, prefs } from '../prefs';
+import { applyServerSettings, audioCapture, captureFor, prefs } from '../prefs';
 import type { PrejoinResult } from '../prejoin';
 import { rememberRoom } from '../rooms';
 import { errorText, flag, h, mount } from '../util';
@@ -46,6 +46,9 @@ export async function joinMeeting(opts: JoinOptions) {
     }
   }
 
+  const settings = await settingsFor(opts.room);
+  applyServerSettings(settings);
+  const [low, mid, top] = settings.video.layerMaxBitrates;
   const devices = opts.prejoin?.devices ?? {
     videoinput: prefs.device('videoinput'),
     audioinput: prefs.device('audioinput'),
@@ -60,14 +63,23 @@ export async function joinMeeting(opts: JoinOptions) {
     // The server has no /rtc/v1; starting on /rtc saves the fallback round trip on every connect.
     singlePeerConnection: false,
     videoCaptureDefaults: { resolution: captureFor(prefs.quality), deviceId: devices.videoinput },
-    audioCaptureDefaults: { deviceId: devices.audioinput },
+    audioCaptureDefaults: audioCapture(devices.audioinput),
     audioOutput: { deviceId: devices.audiooutput },
     publishDefaults: {
       simulcast: flag('simulcast', true),
-      videoCodec: 'vp8',
+      // The server's first choice; it also lists the allowed ones in the join response.
+      videoCodec: settings.videoCodecs[0] === 'h264' ? 'h264' : 'vp8',
       // 160x120 and 320x240 under the capture size. livekit-client sends all three layers only
       // when the capture's longer side is >= 960; below that it sends 160x120 (q) + full (h).
-      videoSimulcastLayers: [VideoPresets43.h120, VideoPresets43.h240],
+      videoSimulcastLayers: [
+        new VideoPreset(160, 120, low, 15),
+        new VideoPreset(320, 240, mid, 30),
+      ],
+      videoEncoding: { maxBitrate: top, maxFramerate: 30 },
+      dtx: settings.audio.dtx,
+      red: settings.audio.red,
+      forceStereo: settings.audio.stereo,
+      ...(settings.audio.maxAverageBitrate ? { audioPreset: { maxBitrate: settings.audio.maxAverageBitrate } } : {}),
     },
   });
   hooks.room = room;
@@ -106,6 +118,9 @@ export async function joinMeeting(opts: JoinOptions) {
 
   rememberRoom(opts.room);
   meeting.show();
+  if (settings.audio.disableAp || settings.audio.disableAec) {
+    meeting.notice('HD audio: echo cancellation is off in this meeting. Use headphones, or others will hear themselves.');
+  }
   hooks.joinedMs = Math.round(performance.now());
   await publish(room, opts, meeting);
 }

@@ -205,6 +205,7 @@ export class Meeting {
       .on(RoomEvent.TrackUnmuted, sync)
       .on(RoomEvent.ParticipantNameChanged, sync)
       .on(RoomEvent.ConnectionQualityChanged, sync)
+      .on(RoomEvent.TrackStreamStateChanged, sync)
       .on(RoomEvent.ActiveSpeakersChanged, (speakers) => {
         this.speaking = new Set(speakers.map((s) => s.identity));
         const loudestRemote = speakers.find((s) => !s.isLocal);
@@ -272,6 +273,11 @@ export class Meeting {
   // ---- actions ----------------------------------------------------------------------------
 
   /** A camera or microphone that failed once already in the meeting: say so, stay in. */
+  /** A lasting notice about how this meeting is set up. */
+  notice(text: string) {
+    this.toasts.show(text, { kind: 'warn', ms: 15_000 });
+  }
+
   deviceError(e: unknown, what?: 'camera' | 'microphone') {
     this.toasts.show(deviceErrorText(e, what), { kind: 'error', ms: 8000 });
   }
@@ -458,6 +464,7 @@ export class Meeting {
         hand: handPos.get(p.identity) ?? 0,
         quality: p.connectionQuality ?? ConnectionQuality.Unknown,
         pinned: this.layout.pinned === key,
+        paused: !p.isLocal && !!track && track.streamState === Track.StreamState.Paused,
       });
     }
 

@@ -15,6 +15,8 @@ export type TileSource = 'camera' | 'screen';
 export interface TileState extends PersonState {
   quality: ConnectionQuality;
   pinned: boolean;
+  /** The server paused this video (not among the last N speakers, or too little bandwidth). */
+  paused: boolean;
 }
 
 const qualityText: Record<ConnectionQuality, string> = {
@@ -101,7 +103,10 @@ export class Tile {
     this.avatar.style.setProperty('--hue', String(hueFor(this.identity)));
     this.el.classList.toggle('local', s.isLocal);
     this.el.classList.toggle('speaking', s.speaking && !screen);
-    this.el.classList.toggle('cam-off', s.camOff);
+    // A paused video shows the avatar, like a camera that is off, with a note saying why.
+    this.el.classList.toggle('cam-off', s.camOff || s.paused);
+    this.toggleData('paused', s.paused && !s.camOff);
+    this.el.title = s.paused && !s.camOff ? `${s.name}: video paused to save bandwidth; it resumes when they speak` : '';
     this.el.classList.toggle('mirrored', s.isLocal && !screen);
     this.el.classList.toggle('pinned', s.pinned);
     this.toggleData('micMuted', s.micMuted && !screen);

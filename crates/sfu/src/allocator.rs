@@ -1,0 +1,262 @@
+//! How much of each video a subscriber receives, within its bandwidth.
+//!
+//! Each subscriber has an estimate of what its downlink carries (str0m's
+//! transport-wide congestion control estimator, fed by the browser's TWCC
+//! feedback and raised by probing). The allocator spends that budget on the
+//! videos the subscriber watches, in the spirit of Jitsi Videobridge's
+//! bandwidth allocator:
+//!
+//! 1. **Order** the videos by what matters to this person: the ones shown
+//!    large (the stage, a pinned person) first, then by speech, the dominant
+//!    speaker and the most recent speakers ahead of the silent, then by the
+//!    order people published.
+//! 2. **Last-N**: only the first N in that order get video at all; the rest
+//!    are paused, and the subscriber is told so it can show an avatar.
+//! 3. **Floor**: in order, each video gets its lowest layer while the budget
+//!    lasts; a video whose lowest layer no longer fits is paused for
+//!    bandwidth.
+//! 4. **Raise**: in order, each video is raised layer by layer towards the
+//!    layer its on-screen size asks for, while the increase fits. Because the
+//!    first in order is raised fully before the next one is touched, a
+//!    shrinking budget takes quality from the thumbnails first and from the
+//!    stage last.
+//!
+//! **Hysteresis**: going above the layer a video is receiving now requires the
+//! new layer to fit with [`UPGRADE_HEADROOM`] to spare, and is not allowed at
+//! all for a video that was lowered recently (the caller says so), while going
+//! down happens at once. A layer therefore changes only when the estimate
+//! moves decisively, not with every wobble of the estimator.
+
+use crate::TrackId;
+
+/// A layer above the current one must fit with this fraction to spare.
+pub const UPGRADE_HEADROOM: f64 = 0.2;
+
+/// One video the subscriber is subscribed to.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub track: TrackId,
+    /// Shown large (stage, pinned, or a large tile).
+    pub on_stage: bool,
+    /// 0 for the dominant speaker, then by how recently each spoke.
+    pub speaker_rank: Option<usize>,
+    /// Publication order, the last tie-breaker.
+    pub order: u64,
+    /// Bits per second of each layer the publisher offers, lowest first.
+    pub layer_bps: [Option<u64>; 3],
+    /// The layer the subscriber's view of it asks for; `None`: not shown.
+    pub ideal: Option<u8>,
+    /// The layer allocated last time (for hysteresis).
+    pub current: Option<u8>,
+    /// False while the video was lowered recently: no going up yet.
+    pub may_upgrade: bool,
+}
+
+/// What one video gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allocation {
+    /// Send up to this layer.
+    Layer(u8),
+    /// Not sent: outside the last N.
+    PausedLastN,
+    /// Not sent: the budget does not cover even its lowest layer.
+    PausedBandwidth,
+    /// Not sent: the subscriber does not show it.
+    NotShown,
+}
+
+impl Allocation {
+    pub fn layer(self) -> Option<u8> {
+        match self {
+            Allocation::Layer(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    pub fn paused(self) -> bool {
+        matches!(self, Allocation::PausedLastN | Allocation::PausedBandwidth)
+    }
+}
+
+/// Sort candidates into priority order (see the module documentation).
+pub fn prioritize(candidates: &mut [Candidate]) {
+    candidates.sort_by_key(|c| (!c.on_stage, c.speaker_rank.unwrap_or(usize::MAX), c.order));
+}
+
+/// Allocate `budget_bps` (`None`: unlimited) over candidates already in
+/// priority order; `last_n` of `None` means everyone. Returns one allocation
+/// per candidate, in the same order.
+pub fn allocate(
+    candidates: &[Candidate],
+    budget_bps: Option<u64>,
+    last_n: Option<usize>,
+) -> Vec<Allocation> {
+    let mut out = Vec::with_capacity(candidates.len());
+    let mut remaining = budget_bps.map_or(f64::INFINITY, |b| b as f64);
+    let mut shown = 0usize;
+    // Floor pass.
+    for c in candidates {
+        let lowest = (0..3u8).find(|&l| c.layer_bps[usize::from(l)].is_some());
+        let allocation = match (c.ideal, lowest) {
+            (None, _) | (_, None) => Allocation::NotShown,
+            (Some(_), Some(_)) if last_n.is_some_and(|n| shown >= n) => Allocation::PausedLastN,
+            (Some(_), Some(l)) => {
+                shown += 1;
+                let cost = cost(c, l);
+                if cost <= remaining {
+                    remaining -= rate(c, l);
+                    Allocation::Layer(l)
+                } else {
+                    Allocation::PausedBandwidth
+                }
+            }
+        };
+        out.push(allocation);
+    }
+    // Raise pass, in priority order.
+    for (c, allocation) in candidates.iter().zip(out.iter_mut()) {
+        let (Allocation::Layer(mut layer), Some(ideal)) = (*allocation, c.ideal) else {
+            continue;
+        };
+        while let Some(next) =
+            (layer + 1..=ideal.min(2)).find(|&l| c.layer_bps[usize::from(l)].is_some())
+        {
+            let extra = cost(c, next) - rate(c, layer);
+            if extra > remaining {
+                break;
+            }
+            remaining -= rate(c, next) - rate(c, layer);
+            layer = next;
+        }
+        *allocation = Allocation::Layer(layer);
+    }
+    out
+}
+
+fn rate(c: &Candidate, layer: u8) -> f64 {
+    c.layer_bps[usize::from(layer)].unwrap_or(0) as f64
+}
+
+/// What a layer must fit in: its rate, plus headroom when it would be a step up.
+fn cost(c: &Candidate, layer: u8) -> f64 {
+    let going_up = c.current.is_none_or(|cur| layer > cur);
+    if !going_up {
+        return rate(c, layer);
+    }
+    if !c.may_upgrade && c.current.is_some() {
+        return f64::INFINITY;
+    }
+    rate(c, layer) * (1.0 + UPGRADE_HEADROOM)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KBPS: u64 = 1000;
+
+    fn video(track: u64, ideal: u8) -> Candidate {
+        Candidate {
+            track: TrackId(track),
+            on_stage: false,
+            speaker_rank: None,
+            order: track,
+            layer_bps: [Some(150 * KBPS), Some(500 * KBPS), Some(1700 * KBPS)],
+            ideal: Some(ideal),
+            current: None,
+            may_upgrade: true,
+        }
+    }
+
+    fn layers(a: &[Allocation]) -> Vec<Option<u8>> {
+        a.iter().map(|a| a.layer()).collect()
+    }
+
+    #[test]
+    fn unlimited_budget_gives_what_each_view_asks_for() {
+        let c = vec![video(1, 2), video(2, 0), video(3, 1)];
+        assert_eq!(
+            layers(&allocate(&c, None, None)),
+            [Some(2), Some(0), Some(1)]
+        );
+    }
+
+    #[test]
+    fn a_tight_budget_keeps_the_stage_and_lowers_the_others() {
+        let mut c = vec![video(1, 2), video(2, 2), video(3, 2)];
+        c[2].on_stage = true;
+        prioritize(&mut c);
+        assert_eq!(c[0].track, TrackId(3));
+        // 2.5 Mbit/s: everyone's floor (450k), then the stage to f (1.7M),
+        // leaving 350k: the next in line gets h, the last stays at q.
+        let a = allocate(&c, Some(2_500 * KBPS), None);
+        assert_eq!(layers(&a), [Some(2), Some(1), Some(0)]);
+        // 600 kbit/s: floors only (450k); the stage cannot afford h.
+        let a = allocate(&c, Some(600 * KBPS), None);
+        assert_eq!(layers(&a), [Some(0), Some(0), Some(0)]);
+        // 300 kbit/s: the stage's floor and one more; the last one waits.
+        let a = allocate(&c, Some(330 * KBPS), None);
+        assert_eq!(a[2], Allocation::PausedBandwidth);
+    }
+
+    #[test]
+    fn speakers_come_first_and_last_n_pauses_the_rest() {
+        let mut c = vec![video(1, 0), video(2, 0), video(3, 0), video(4, 0)];
+        c[3].speaker_rank = Some(0);
+        c[1].speaker_rank = Some(1);
+        prioritize(&mut c);
+        let order: Vec<_> = c.iter().map(|c| c.track.0).collect();
+        assert_eq!(order, [4, 2, 1, 3]);
+        let a = allocate(&c, None, Some(2));
+        assert_eq!(
+            a,
+            [
+                Allocation::Layer(0),
+                Allocation::Layer(0),
+                Allocation::PausedLastN,
+                Allocation::PausedLastN
+            ]
+        );
+    }
+
+    #[test]
+    fn hidden_videos_cost_nothing_and_do_not_count_towards_last_n() {
+        let mut c = vec![video(1, 0), video(2, 0), video(3, 0)];
+        c[0].ideal = None;
+        let a = allocate(&c, Some(200 * KBPS), Some(1));
+        assert_eq!(
+            a,
+            [
+                Allocation::NotShown,
+                Allocation::Layer(0),
+                Allocation::PausedLastN
+            ]
+        );
+    }
+
+    #[test]
+    fn upgrades_need_headroom_and_downgrades_do_not() {
+        let mut c = vec![video(1, 2)];
+        c[0].current = Some(1);
+        // f costs 1.7M; going up needs 2.04M.
+        assert_eq!(layers(&allocate(&c, Some(1_900 * KBPS), None)), [Some(1)]);
+        assert_eq!(layers(&allocate(&c, Some(2_100 * KBPS), None)), [Some(2)]);
+        // Already at f: it stays while 1.7M fits.
+        c[0].current = Some(2);
+        assert_eq!(layers(&allocate(&c, Some(1_750 * KBPS), None)), [Some(2)]);
+        assert_eq!(layers(&allocate(&c, Some(1_600 * KBPS), None)), [Some(1)]);
+        // Lowered recently: no step up even with room to spare.
+        c[0].current = Some(1);
+        c[0].may_upgrade = false;
+        assert_eq!(layers(&allocate(&c, Some(5_000 * KBPS), None)), [Some(1)]);
+    }
+
+    #[test]
+    fn only_offered_layers_are_used() {
+        let mut c = vec![video(1, 2)];
+        c[0].layer_bps = [Some(150 * KBPS), None, Some(1700 * KBPS)];
+        assert_eq!(layers(&allocate(&c, None, None)), [Some(2)]);
+        c[0].layer_bps = [None, None, None];
+        assert_eq!(allocate(&c, None, None), [Allocation::NotShown]);
+    }
+}

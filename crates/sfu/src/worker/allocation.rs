@@ -1,0 +1,348 @@
+//! The allocation pass: gathers each subscriber's inputs for the pure
+//! [`allocator`](crate::allocator), applies its answer to the forwarders, and
+//! tells clients what changed (paused videos to subscribers, needed layers to
+//! publishers).
+//!
+//! Dynacast: a publisher is told the highest layer any subscriber was
+//! allocated. Raising is passed on at once (someone is waiting for a sharper
+//! picture); lowering only after it held for [`DYNACAST_LOWER_HOLD`], so a
+//! tile resized back and forth does not restart the publisher's encoder.
+
+use std::time::{Duration, Instant};
+
+use str0m::bwe::Bitrate;
+
+use super::{Room, Track, Worker};
+use crate::allocator::{self, Allocation, Candidate};
+use crate::layers::{self, LayerSize};
+use crate::{Kind, MediaEvent, TrackId};
+
+/// Periodic allocation and rate measurement.
+pub(super) const INTERVAL: Duration = Duration::from_millis(500);
+/// A video lowered this recently is not raised again.
+const UPGRADE_HOLD: Duration = Duration::from_secs(2);
+const DYNACAST_LOWER_HOLD: Duration = Duration::from_secs(3);
+/// Weight of the newest measurement in a layer's bitrate.
+const RATE_SMOOTHING: f64 = 0.3;
+/// Costs assumed for a layer the sender gave no bitrate for (q, h, f).
+const DEFAULT_LAYER_BPS: [u64; 3] = [150_000, 500_000, 1_700_000];
+const DEFAULT_AUDIO_BPS: u64 = 40_000;
+/// How often a subscriber whose estimate falls short is probed for more.
+const PROBE_INTERVAL: Duration = Duration::from_secs(3);
+/// Periodic passes that repeat a changed paused/resumed state.
+const STATE_REPEATS: u8 = 3;
+
+/// What each layer costs before it is measured: the sender's announced
+/// maximum, else a default by position.
+pub(super) fn announced_bitrates(
+    kind: Kind,
+    sizes: &[LayerSize],
+    announced: &[u32],
+) -> [Option<u64>; 3] {
+    let mut out = [None; 3];
+    if kind == Kind::Audio {
+        out[0] = Some(DEFAULT_AUDIO_BPS);
+        return out;
+    }
+    let layers = sizes.len().clamp(1, 3);
+    for (l, slot) in out.iter_mut().enumerate().take(layers) {
+        let said = announced.get(l).copied().filter(|b| *b > 0).map(u64::from);
+        // A single-layer track is priced like the top layer.
+        let default = DEFAULT_LAYER_BPS[if layers == 1 { 2 } else { l }];
+        *slot = Some(said.unwrap_or(default));
+    }
+    out
+}
+
+impl Track {
+    fn offered_sizes(&self) -> Vec<LayerSize> {
+        if self.sizes.is_empty() {
+            vec![LayerSize {
+                width: u32::MAX,
+                height: u32::MAX,
+            }]
+        } else {
+            self.sizes.clone()
+        }
+    }
+}
+
+impl Worker {
+    /// Log the CPU time allocation took per subscriber pass and per
+    /// subscriber-second, for operators sizing nodes (debug level).
+    pub(super) fn report_allocation_cost(&mut self) {
+        let (spent, passes) = std::mem::take(&mut self.allocation_cost);
+        if passes == 0 {
+            return;
+        }
+        let per_pass = spent.as_secs_f64() * 1e6 / passes as f64;
+        tracing::debug!(
+            worker = self.index,
+            passes,
+            micros_per_pass = format!("{per_pass:.2}"),
+            micros_per_subscriber_second = format!(
+                "{:.1}",
+                per_pass * passes as f64
+                    / (super::COST_REPORT_INTERVAL.as_secs_f64() * self.peers.len().max(1) as f64)
+            ),
+            "bandwidth allocation cost"
+        );
+    }
+
+    /// Update each track's per-layer bitrate from the bytes forwarded since
+    /// the last call. Layers not being sent keep their last figure.
+    pub(super) fn measure_rates(&mut self, now: Instant) {
+        let seconds = INTERVAL.as_secs_f64();
+        for room in self.rooms.values_mut() {
+            for track in room.tracks.values_mut() {
+                for l in 0..3 {
+                    let bytes = std::mem::take(&mut track.layer_bytes[l]);
+                    if bytes == 0 || !track.layer_active(l as u8, now) {
+                        continue;
+                    }
+                    // Payload only: add ~5% for RTP/SRTP/UDP headers.
+                    let measured = bytes as f64 * 8.0 / seconds * 1.05;
+                    let previous = track.layer_bps[l].unwrap_or(measured as u64) as f64;
+                    track.layer_bps[l] =
+                        Some((previous + RATE_SMOOTHING * (measured - previous)) as u64);
+                }
+            }
+        }
+    }
+
+    /// Run the allocator for every room (`periodic`), or only for rooms where
+    /// something changed since.
+    pub(super) fn allocate(&mut self, now: Instant, periodic: bool) {
+        let due: Vec<u64> = self
+            .rooms
+            .iter()
+            .filter(|(_, r)| periodic || r.dirty)
+            .map(|(k, _)| *k)
+            .collect();
+        for room in due {
+            self.allocate_room(room, now, periodic);
+        }
+    }
+
+    fn allocate_room(&mut self, room_id: u64, now: Instant, periodic: bool) {
+        let started = Instant::now();
+        let Worker {
+            rooms,
+            peers,
+            unflushed,
+            ..
+        } = self;
+        let Some(room) = rooms.get_mut(&room_id) else {
+            return;
+        };
+        room.dirty = false;
+        let mut needed: Vec<(TrackId, Option<u8>)> = Vec::new();
+        let mut subscribers = 0u64;
+        for sub_id in &room.peers {
+            let Some(peer) = peers.get_mut(sub_id) else {
+                continue;
+            };
+            let mut candidates = Vec::new();
+            let mut audio_bps = 0;
+            let mut desired = 0;
+            for (track_id, down) in &peer.downtracks {
+                let Some(track) = room.tracks.get(track_id) else {
+                    continue;
+                };
+                if down.ready.is_none() {
+                    continue;
+                }
+                if track.kind == Kind::Audio {
+                    let bps = track.layer_bps[0].unwrap_or(DEFAULT_AUDIO_BPS);
+                    audio_bps += bps;
+                    desired += bps;
+                    continue;
+                }
+                let candidate = candidate(room, track, *track_id, down, now);
+                if let Some(ideal) = candidate.ideal {
+                    desired += candidate.layer_bps[usize::from(ideal)].unwrap_or(0);
+                }
+                candidates.push(candidate);
+            }
+            allocator::prioritize(&mut candidates);
+            let budget = peer.estimate.map(|e| e.saturating_sub(audio_bps));
+            let allocations = allocator::allocate(&candidates, budget, room.last_n);
+            subscribers += 1;
+
+            let (used, next_step) = usage(&candidates, &allocations);
+            let mut states = Vec::new();
+            for (c, a) in candidates.iter().zip(allocations) {
+                let Some(down) = peer.downtracks.get_mut(&c.track) else {
+                    continue;
+                };
+                let before = down.allocation.and_then(Allocation::layer);
+                if before.is_some_and(|b| a.layer().is_none_or(|l| l < b)) {
+                    down.lowered_at = Some(now);
+                }
+                down.allocation = Some(a);
+                if a.paused() != down.paused {
+                    down.paused = a.paused();
+                    down.state_repeats = STATE_REPEATS;
+                    states.push((c.track, down.paused));
+                } else if periodic && down.state_repeats > 0 {
+                    down.state_repeats -= 1;
+                    states.push((c.track, down.paused));
+                }
+                match needed.iter_mut().find(|(t, _)| *t == c.track) {
+                    Some((_, max)) => *max = (*max).max(a.layer()),
+                    None => needed.push((c.track, a.layer())),
+                }
+            }
+            if !states.is_empty() {
+                let _ = peer.events.send(MediaEvent::StreamStates(states));
+            }
+            // Ask the estimator to find what the full allocation would need.
+            // str0m probes when the desired rate rises above its estimate; a
+            // link that was short once would stay at its old estimate (the
+            // estimator only believes what it saw delivered), so while the
+            // estimate is short of the desire, a probe is asked for again every
+            // PROBE_INTERVAL by lowering the desire to the estimate and raising
+            // it back.
+            //
+            // The estimator also only grows towards rates it sees delivered,
+            // so the minimum is what is sent now plus the next layer step:
+            // str0m pads up to it (never beyond the estimate) and the
+            // estimate can climb to where that layer fits.
+            let desired = desired.max(INITIAL_DESIRED);
+            let minimum = next_step.map_or(0, |step| (audio_bps + used + step).min(desired));
+            let short = peer.estimate.is_some_and(|e| e < desired);
+            let reprobe = short && now.saturating_duration_since(peer.last_probe) >= PROBE_INTERVAL;
+            if reprobe
+                || desired.abs_diff(peer.desired_bps) * 10 > peer.desired_bps
+                || minimum.abs_diff(peer.minimum_bps) * 10 > peer.minimum_bps
+            {
+                let mut bwe = peer.subscriber.bwe();
+                if reprobe && let Some(estimate) = peer.estimate {
+                    bwe.set_bitrate(Bitrate::bps(minimum), Bitrate::bps(estimate));
+                    peer.last_probe = now;
+                }
+                bwe.set_bitrate(Bitrate::bps(minimum), Bitrate::bps(desired));
+                peer.desired_bps = desired;
+                peer.minimum_bps = minimum;
+                if !peer.unflushed {
+                    peer.unflushed = true;
+                    unflushed.push(*sub_id);
+                }
+            }
+        }
+
+        for (track_id, track) in room.tracks.iter_mut() {
+            if track.kind != Kind::Video {
+                continue;
+            }
+            // Nobody watching (or all paused): keep the lowest layer, so a
+            // subscriber gets a picture at once when that changes.
+            let max = needed
+                .iter()
+                .find(|(t, _)| t == track_id)
+                .and_then(|(_, m)| *m)
+                .unwrap_or(0);
+            if let Some(update) = dynacast_step(track, max, now)
+                && let Some(publisher) = peers.get(&track.publisher)
+            {
+                let _ = publisher.events.send(MediaEvent::SubscribedLayers {
+                    track: *track_id,
+                    max_layer: update,
+                });
+            }
+        }
+        let cost = &mut self.allocation_cost;
+        cost.0 += started.elapsed();
+        cost.1 += subscribers;
+    }
+}
+
+/// Bits/s of the allocated layers, and the smallest step up that the budget
+/// refused (a paused video's lowest layer, or a video's next layer).
+fn usage(candidates: &[Candidate], allocations: &[Allocation]) -> (u64, Option<u64>) {
+    let rate = |c: &Candidate, l: u8| c.layer_bps[usize::from(l)].unwrap_or(0);
+    let mut used = 0;
+    let mut step: Option<u64> = None;
+    for (c, a) in candidates.iter().zip(allocations) {
+        let next = match (*a, c.ideal) {
+            (Allocation::Layer(l), Some(ideal)) if l < ideal => {
+                used += rate(c, l);
+                (l + 1..=ideal.min(2))
+                    .find(|&n| c.layer_bps[usize::from(n)].is_some())
+                    .map(|n| rate(c, n).saturating_sub(rate(c, l)))
+            }
+            (Allocation::Layer(l), _) => {
+                used += rate(c, l);
+                None
+            }
+            (Allocation::PausedBandwidth, _) => (0..3u8).find_map(|n| c.layer_bps[usize::from(n)]),
+            _ => None,
+        };
+        if let Some(n) = next {
+            step = Some(step.map_or(n, |s| s.min(n)));
+        }
+    }
+    (used, step)
+}
+
+/// The estimator probes towards at least this much before any video is known.
+const INITIAL_DESIRED: u64 = 1_000_000;
+
+fn candidate(
+    room: &Room,
+    track: &Track,
+    id: TrackId,
+    down: &super::DownTrack,
+    now: Instant,
+) -> Candidate {
+    let sizes = track.offered_sizes();
+    let offered = |l: u8| usize::from(l) < sizes.len() && track.layer_bps[usize::from(l)].is_some();
+    let ideal = layers::select(&sizes, down.wanted, offered);
+    let top = (0..3u8).rev().find(|&l| offered(l));
+    let mut layer_bps = [None; 3];
+    for l in 0..3u8 {
+        if offered(l) {
+            layer_bps[usize::from(l)] = track.layer_bps[usize::from(l)];
+        }
+    }
+    Candidate {
+        track: id,
+        on_stage: sizes.len() > 1 && ideal.is_some() && ideal == top,
+        speaker_rank: room
+            .recent_speakers
+            .iter()
+            .position(|p| *p == track.publisher),
+        order: track.order,
+        layer_bps,
+        ideal,
+        current: down.allocation.and_then(Allocation::layer),
+        may_upgrade: down
+            .lowered_at
+            .is_none_or(|t| now.saturating_duration_since(t) >= UPGRADE_HOLD),
+    }
+}
+
+/// The dynacast decision for one track: `Some(max)` when the publisher must
+/// be told.
+fn dynacast_step(track: &mut Track, max: u8, now: Instant) -> Option<u8> {
+    let Some(sent) = track.dynacast_sent else {
+        track.dynacast_sent = Some(max);
+        return Some(max);
+    };
+    if max == sent {
+        track.dynacast_lower_since = None;
+        return None;
+    }
+    if max > sent {
+        track.dynacast_sent = Some(max);
+        track.dynacast_lower_since = None;
+        return Some(max);
+    }
+    let since = *track.dynacast_lower_since.get_or_insert(now);
+    if now.saturating_duration_since(since) >= DYNACAST_LOWER_HOLD {
+        track.dynacast_sent = Some(max);
+        track.dynacast_lower_since = None;
+        return Some(max);
+    }
+    None
+}
