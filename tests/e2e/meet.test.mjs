@@ -21,6 +21,7 @@ import {
   startServer,
   token,
   waitFor,
+  writeWav,
 } from './lib.mjs';
 
 const TEST_TIMEOUT = 300_000;
@@ -374,24 +375,7 @@ async function interop(t, server, room, { A, B }) {
 
 /** A 3 s, 440 Hz tone at about -12 dBFS (16-bit mono 48 kHz WAV), for a microphone that talks. */
 function writeToneWav(file) {
-  const rate = 48_000;
-  const samples = rate * 3;
-  const buf = Buffer.alloc(44 + samples * 2);
-  buf.write('RIFF', 0);
-  buf.writeUInt32LE(36 + samples * 2, 4);
-  buf.write('WAVEfmt ', 8);
-  buf.writeUInt32LE(16, 16);
-  buf.writeUInt16LE(1, 20); // PCM
-  buf.writeUInt16LE(1, 22); // mono
-  buf.writeUInt32LE(rate, 24);
-  buf.writeUInt32LE(rate * 2, 28);
-  buf.writeUInt16LE(2, 32);
-  buf.writeUInt16LE(16, 34);
-  buf.write('data', 36);
-  buf.writeUInt32LE(samples * 2, 40);
-  for (let i = 0; i < samples; i++) buf.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / rate)), 44 + i * 2);
-  mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(file, buf);
+  writeWav(file, 3, (t) => (8000 / 32767) * Math.sin(2 * Math.PI * 440 * t));
 }
 
 /** Merges `figures` into artifacts/e2e/meet/figures.json (each test adds its own). */

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { ARTIFACTS, CHROMIUM, TEST_CONFIG, launchBrowser, openParticipant, sleep, startServer, stats, waitFor } from './lib.mjs';
+import { ARTIFACTS, CHROMIUM, TEST_CONFIG, launchBrowser, openParticipant, sleep, startServer, stats, waitFor, writeWav } from './lib.mjs';
 
 const OUT = path.join(ARTIFACTS, 'quality');
 const figures = {};
@@ -19,34 +19,6 @@ function record(key, value) {
   console.log(`${key}: ${JSON.stringify(value)}`);
   mkdirSync(OUT, { recursive: true });
   writeFileSync(path.join(OUT, 'figures.json'), JSON.stringify(figures, null, 2));
-}
-
-/**
- * A 16-bit mono 48 kHz WAV of `seconds`, sample i = f(t in seconds). Chromium's fake microphone
- * loops it (--use-file-for-fake-audio-capture).
- */
-function writeWav(file, seconds, f) {
-  const rate = 48_000;
-  const samples = rate * seconds;
-  const buf = Buffer.alloc(44 + samples * 2);
-  buf.write('RIFF', 0);
-  buf.writeUInt32LE(36 + samples * 2, 4);
-  buf.write('WAVEfmt ', 8);
-  buf.writeUInt32LE(16, 16);
-  buf.writeUInt16LE(1, 20);
-  buf.writeUInt16LE(1, 22);
-  buf.writeUInt32LE(rate, 24);
-  buf.writeUInt32LE(rate * 2, 28);
-  buf.writeUInt16LE(2, 32);
-  buf.writeUInt16LE(16, 34);
-  buf.write('data', 36);
-  buf.writeUInt32LE(samples * 2, 40);
-  for (let i = 0; i < samples; i++) {
-    buf.writeInt16LE(Math.max(-32767, Math.min(32767, Math.round(32767 * f(i / rate)))), 44 + i * 2);
-  }
-  mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(file, buf);
-  return file;
 }
 
 /** Syllables: 220 ms of a voiced 180 Hz buzz with harmonics at about -14 dBFS, 90 ms gaps. */

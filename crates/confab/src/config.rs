@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use confab_room::{MediaPolicy, RoomMediaSettings};
-use confab_sfu::{MediaSettings, VideoCodec, opus::OpusSettings};
+use confab_sfu::{MediaSettings, VideoCodec};
 use confab_signal::settings::{AudioSettings, ClientSettings, VideoSettings};
 use serde::Deserialize;
 
@@ -217,18 +217,12 @@ impl Config {
             rooms.insert(name.clone(), room);
         }
         let client_settings = client_settings(&file.audio, &file.video)?;
-        let audio = &client_settings.audio;
         let media = MediaSettings {
             last_n: default_room.last_n,
             // Every session can carry every codec any room allows, so a
             // subscriber can always decode what is published.
             video_codecs: [VideoCodec::Vp8, VideoCodec::H264].into(),
-            opus: OpusSettings {
-                max_average_bitrate: audio.max_average_bitrate,
-                stereo: audio.stereo,
-                dtx: audio.dtx,
-                red: audio.red,
-            },
+            opus: client_settings.audio.opus(),
         };
 
         Ok(Self {
@@ -361,5 +355,67 @@ mod tests {
         std::fs::write(&path, "[keys]\nk = \"short\"\n").unwrap();
         assert!(matches!(Config::load(&o), Err(ConfigError::Invalid(_))));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    fn load_text(name: &str, text: &str) -> Result<Config, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("confab-cfg-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, text).unwrap();
+        let loaded = Config::load(&Overrides {
+            config: Some(path),
+            ..Default::default()
+        });
+        std::fs::remove_dir_all(dir).unwrap();
+        loaded
+    }
+
+    #[test]
+    fn media_settings_and_room_overrides() {
+        let c = load_text(
+            "media",
+            "[media]\nchannel_last_n = 4\n[audio]\nopus_max_average_bitrate = 128000\n\
+             stereo = true\ndisable_ap = true\n[rooms.\"h\"]\nvideo_codecs = [\"H264\", \"vp8\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.media.last_n, Some(4));
+        assert_eq!(c.media.opus.max_average_bitrate, Some(128_000));
+        assert!(c.media.opus.stereo);
+        let audio = &c.client_settings.audio;
+        assert!(audio.disable_aec && audio.disable_ns && audio.disable_agc);
+        let h = c.policy.for_room("h");
+        assert_eq!(h.video_codecs, [VideoCodec::H264, VideoCodec::Vp8]);
+        assert_eq!(
+            h.last_n,
+            Some(4),
+            "an override inherits what it does not set"
+        );
+        assert_eq!(
+            c.policy.for_room("other").video_codecs,
+            [VideoCodec::Vp8, VideoCodec::H264]
+        );
+    }
+
+    #[test]
+    fn media_settings_out_of_range_are_refused_with_the_reason() {
+        for (text, reason) in [
+            (
+                "[audio]\nopus_max_average_bitrate = 1000\n",
+                "opus_max_average_bitrate",
+            ),
+            ("[media]\nvideo_codecs = [\"vp9\"]\n", "unknown video codec"),
+            ("[media]\nvideo_codecs = []\n", "empty"),
+            ("[media]\nchannel_last_n = -2\n", "channel_last_n"),
+            ("[video]\nmax_height = 2160\n", "max_height"),
+            (
+                "[video]\nlayer_max_bitrates = [1, 2, 3]\n",
+                "layer_max_bitrates",
+            ),
+        ] {
+            match load_text("bad", text) {
+                Err(ConfigError::Invalid(msg)) => assert!(msg.contains(reason), "{text}: {msg}"),
+                other => panic!("{text}: expected a refusal, got {:?}", other.map(|_| ())),
+            }
+        }
     }
 }

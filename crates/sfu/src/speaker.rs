@@ -44,6 +44,11 @@ pub struct SpeakerChange {
     pub active: bool,
 }
 
+/// dBov (-127..0) as the 0..1 level clients show.
+fn to_unit(dbov: f32) -> f32 {
+    ((dbov + 127.0) / 127.0).clamp(0.0, 1.0)
+}
+
 #[derive(Debug, Default)]
 pub struct SpeakerDetector {
     tracks: HashMap<TrackId, Track>,
@@ -70,7 +75,7 @@ impl SpeakerDetector {
     /// The level (0..1) of a track currently counted as speaking.
     pub fn active_level(&self, track: TrackId) -> Option<f32> {
         let t = self.tracks.get(&track).filter(|t| t.active)?;
-        Some(((t.level + 127.0) / 127.0).clamp(0.0, 1.0))
+        Some(to_unit(t.level))
     }
 
     /// Advance the state machines and return what changed since the last call,
@@ -102,11 +107,7 @@ impl SpeakerDetector {
             if t.active || t.reported_active {
                 out.push(SpeakerChange {
                     track: *id,
-                    level: if t.active {
-                        ((level + 127.0) / 127.0).clamp(0.0, 1.0)
-                    } else {
-                        0.0
-                    },
+                    level: if t.active { to_unit(level) } else { 0.0 },
                     active: t.active,
                 });
             }

@@ -147,8 +147,6 @@ struct Room {
     last_n: Option<usize>,
     /// Publication order of the next track.
     next_order: u64,
-    /// Allocation is due before the next periodic pass.
-    dirty: bool,
 }
 
 impl Room {
@@ -161,7 +159,6 @@ impl Room {
             recent_speakers: Vec::new(),
             last_n,
             next_order: 0,
-            dirty: false,
         }
     }
 }
@@ -203,17 +200,21 @@ impl Track {
         if self.kind == Kind::Audio {
             return (wanted != Wanted::Disabled).then_some(0);
         }
-        // Without layer sizes (no simulcast info) every layer is "large enough".
-        let fallback = [LayerSize {
+        layers::select(self.layer_sizes(), wanted, |l| self.layer_active(l, now))
+    }
+
+    /// The announced layer sizes; without them (no simulcast info) every
+    /// layer counts as "large enough".
+    fn layer_sizes(&self) -> &[LayerSize] {
+        const UNKNOWN: [LayerSize; 3] = [LayerSize {
             width: u32::MAX,
             height: u32::MAX,
         }; 3];
-        let sizes = if self.sizes.is_empty() {
-            &fallback[..]
+        if self.sizes.is_empty() {
+            &UNKNOWN
         } else {
-            &self.sizes[..]
-        };
-        layers::select(sizes, wanted, |l| self.layer_active(l, now))
+            &self.sizes
+        }
     }
 }
 
@@ -369,6 +370,9 @@ pub(crate) struct Worker {
     next_speaker_tick: Instant,
     next_quality_tick: Instant,
     next_allocation_tick: Instant,
+    /// Rooms where something changed that allocation depends on, to be
+    /// allocated again before the next periodic pass.
+    reallocate: Vec<u64>,
     /// Time spent allocating and subscriber passes made since the last report.
     allocation_cost: (Duration, u64),
     next_cost_report: Instant,
@@ -406,6 +410,7 @@ impl Worker {
             next_speaker_tick: Instant::now() + SPEAKER_TICK,
             next_quality_tick: Instant::now() + STATS_INTERVAL,
             next_allocation_tick: Instant::now() + allocation::INTERVAL,
+            reallocate: Vec::new(),
             allocation_cost: (Duration::ZERO, 0),
             next_cost_report: Instant::now() + COST_REPORT_INTERVAL,
         }
@@ -501,7 +506,7 @@ impl Worker {
     /// The dominant speaker is listed first, and given a level just above the
     /// loudest other speaker if needed, because clients rank speakers by level.
     fn speakers(&mut self, now: Instant) {
-        for room in self.rooms.values_mut() {
+        for (room_id, room) in self.rooms.iter_mut() {
             let mut changes = room.speakers.changes(now);
             let new_dominant = room
                 .dominant
@@ -511,7 +516,7 @@ impl Worker {
             if let Some(p) = new_dominant {
                 room.recent_speakers.retain(|x| *x != p);
                 room.recent_speakers.insert(0, p);
-                room.dirty = true;
+                self.reallocate.push(*room_id);
             }
             let dominant = room.dominant.current();
             if new_dominant.is_some()
@@ -1088,12 +1093,8 @@ impl Worker {
                     .and_then(|p| p.downtracks.get_mut(&track))
                 {
                     d.wanted = wanted;
-                    if let Some(room) = self
-                        .peers
-                        .get(&subscriber)
-                        .and_then(|p| self.rooms.get_mut(&p.room))
-                    {
-                        room.dirty = true;
+                    if let Some(p) = self.peers.get(&subscriber) {
+                        self.reallocate.push(p.room);
                     }
                 }
             }
@@ -1108,9 +1109,11 @@ impl Worker {
             }
             Command::SetLastN { room, last_n } => {
                 // The control plane may set it before the first participant.
-                let r = self.rooms.entry(room).or_insert_with(|| Room::new(last_n));
-                r.last_n = last_n;
-                r.dirty = true;
+                self.rooms
+                    .entry(room)
+                    .or_insert_with(|| Room::new(last_n))
+                    .last_n = last_n;
+                self.reallocate.push(room);
             }
         }
     }
@@ -1336,9 +1339,7 @@ impl Worker {
                 d.out_pts.clear();
             }
         }
-        if let Some(room) = self.rooms.get_mut(&peer.room) {
-            room.dirty = true;
-        }
+        self.reallocate.push(peer.room);
         self.drain(id, Side::Subscriber);
         self.negotiate_subscriber(id);
     }
@@ -1425,13 +1426,13 @@ impl Worker {
         peer.unmatched.push(spec.id);
     }
 
-    fn remove_track(&mut self, room: u64, track_id: TrackId) {
-        let Some(room) = self.rooms.get_mut(&room) else {
+    fn remove_track(&mut self, room_id: u64, track_id: TrackId) {
+        let Some(room) = self.rooms.get_mut(&room_id) else {
             return;
         };
         room.speakers.remove(track_id);
         room.dominant.remove(track_id);
-        room.dirty = true;
+        self.reallocate.push(room_id);
         let Some(track) = room.tracks.remove(&track_id) else {
             return;
         };

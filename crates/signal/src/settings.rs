@@ -12,6 +12,7 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use confab_sfu::VideoCodec;
+use confab_sfu::opus::OpusSettings;
 use serde::Serialize;
 
 use crate::{AppState, bad_request, cors, valid_room_name};
@@ -33,15 +34,28 @@ pub struct AudioSettings {
 
 impl Default for AudioSettings {
     fn default() -> Self {
+        let opus = OpusSettings::default();
         Self {
-            max_average_bitrate: None,
-            stereo: false,
-            dtx: true,
-            red: true,
+            max_average_bitrate: opus.max_average_bitrate,
+            stereo: opus.stereo,
+            dtx: opus.dtx,
+            red: opus.red,
             disable_ap: false,
             disable_aec: false,
             disable_ns: false,
             disable_agc: false,
+        }
+    }
+}
+
+impl AudioSettings {
+    /// The part the media plane writes into the SDP.
+    pub fn opus(&self) -> OpusSettings {
+        OpusSettings {
+            max_average_bitrate: self.max_average_bitrate,
+            stereo: self.stereo,
+            dtx: self.dtx,
+            red: self.red,
         }
     }
 }

@@ -54,19 +54,6 @@ pub(super) fn announced_bitrates(
     out
 }
 
-impl Track {
-    fn offered_sizes(&self) -> Vec<LayerSize> {
-        if self.sizes.is_empty() {
-            vec![LayerSize {
-                width: u32::MAX,
-                height: u32::MAX,
-            }]
-        } else {
-            self.sizes.clone()
-        }
-    }
-}
-
 impl Worker {
     /// Log the CPU time allocation took per subscriber pass and per
     /// subscriber-second, for operators sizing nodes (debug level).
@@ -110,17 +97,28 @@ impl Worker {
         }
     }
 
-    /// Run the allocator for every room (`periodic`), or only for rooms where
-    /// something changed since.
+    /// Run the allocator for every room (`periodic`), or only for the rooms
+    /// marked for reallocation since. Called once per worker loop, so the
+    /// common case (nothing marked) must cost nothing.
     pub(super) fn allocate(&mut self, now: Instant, periodic: bool) {
-        let due: Vec<u64> = self
-            .rooms
-            .iter()
-            .filter(|(_, r)| periodic || r.dirty)
-            .map(|(k, _)| *k)
-            .collect();
-        for room in due {
+        if !periodic && self.reallocate.is_empty() {
+            return;
+        }
+        let mut due = std::mem::take(&mut self.reallocate);
+        if periodic {
+            due.clear();
+            due.extend(self.rooms.keys());
+        } else {
+            due.sort_unstable();
+            due.dedup();
+        }
+        for &room in &due {
             self.allocate_room(room, now, periodic);
+        }
+        // Keep the buffer's capacity for the next round.
+        due.clear();
+        if self.reallocate.is_empty() {
+            self.reallocate = due;
         }
     }
 
@@ -135,7 +133,6 @@ impl Worker {
         let Some(room) = rooms.get_mut(&room_id) else {
             return;
         };
-        room.dirty = false;
         let mut needed: Vec<(TrackId, Option<u8>)> = Vec::new();
         let mut subscribers = 0u64;
         for sub_id in &room.peers {
@@ -295,9 +292,9 @@ fn candidate(
     down: &super::DownTrack,
     now: Instant,
 ) -> Candidate {
-    let sizes = track.offered_sizes();
+    let sizes = track.layer_sizes();
     let offered = |l: u8| usize::from(l) < sizes.len() && track.layer_bps[usize::from(l)].is_some();
-    let ideal = layers::select(&sizes, down.wanted, offered);
+    let ideal = layers::select(sizes, down.wanted, offered);
     let top = (0..3u8).rev().find(|&l| offered(l));
     let mut layer_bps = [None; 3];
     for l in 0..3u8 {
