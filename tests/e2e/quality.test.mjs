@@ -265,10 +265,9 @@ test('dominant speaker: named first within 2 s, and given the high layer on the 
   record('stageLayers', { talker: stage.talker.frameWidth, quiet: stage.quiet.frameWidth });
 });
 
-// Runs and reports, but does not fail the suite yet: the two-video limit and the pausing hold,
-// while the new speaker's entry took 3.2 s in one run and did not happen within 10 s in another
-// (issue #5 stays open on it).
-test('last-N = 2 in a room of five: two videos decoded; a new speaker enters within 3 s', { todo: 'new speaker entry is not reliable yet' }, async (t) => {
+// The silent participant joins without a microphone, so it has not been a recent speaker when
+// the test starts; the entry time counts from the moment its microphone is published.
+test('last-N = 2 in a room of five: two videos decoded; a new speaker enters within 3 s', async (t) => {
   const room = 'last-n';
   const server = await startServer({ label: 'server-lastn', config: `${TEST_CONFIG}[rooms."${room}"]\nchannel_last_n = 2\n` });
   t.after(() => server.stop());
@@ -276,9 +275,9 @@ test('last-N = 2 in a room of five: two videos decoded; a new speaker enters wit
   const { pages } = await meeting(
     t,
     server,
-    people.map((identity) => ({ identity, room, simulcast: false, args: audioArgs(identity === 'n-talk' ? SPEECH : QUIET) })),
+    // n-talk joins without a microphone, so it has never spoken when the test starts.
+    people.map((identity) => ({ identity, room, simulcast: false, mic: identity !== 'n-talk', args: audioArgs(identity === 'n-talk' ? SPEECH : QUIET) })),
   );
-  await pages['n-talk'].evaluate(() => window.confab.room.localParticipant.setMicrophoneEnabled(false));
   const obs = pages['n-obs'];
   await waitFor(async () => Object.keys(await remoteVideos(obs)).length === 4, { timeout: 20_000, message: 'n-obs subscribes to four cameras' });
   const before = await waitFor(async () => {
@@ -349,6 +348,32 @@ function shape(spec) {
   if (spec) sh('tc', 'qdisc', 'add', 'dev', HOST_IF, 'root', ...spec);
 }
 
+const NFT_TABLE = `confab_loss_${process.pid}`;
+
+/**
+ * 5 % random loss and 50 ms delay on the subscriber's downlink. netem does both; kernels built
+ * without it (CONFIG_NET_SCH_NETEM unset, as on this project's CI VMs) get the loss from an
+ * nftables rule and no added delay. Returns what was applied.
+ */
+function lossyLink() {
+  try {
+    shape(['netem', 'loss', '5%', 'delay', '50ms']);
+    return 'netem loss 5% delay 50ms';
+  } catch {
+    sh('nft', 'add', 'table', 'inet', NFT_TABLE);
+    sh('nft', 'add', 'chain', 'inet', NFT_TABLE, 'out', '{ type filter hook output priority 0; }');
+    sh('nft', 'add', 'rule', 'inet', NFT_TABLE, 'out', 'oifname', HOST_IF, 'meta', 'l4proto', 'udp', 'numgen', 'random', 'mod', '100', '<', '5', 'drop');
+    return 'nftables random drop 5% (no netem in this kernel: no added delay)';
+  }
+}
+
+function clearLoss() {
+  shape(null);
+  try {
+    sh('nft', 'delete', 'table', 'inet', NFT_TABLE);
+  } catch {}
+}
+
 const canShape = (() => {
   try {
     sh('ip', 'netns', 'list');
@@ -361,7 +386,7 @@ const canShape = (() => {
 
 // Runs and reports, but does not fail the suite yet: at 600 kbit/s the estimator did not bring
 // the non-dominant videos down to the low layer within 10 s (issue #5 stays open on it).
-test('shaped downlink: low layers at 600 kbit/s, the stage back to high when lifted, decoding through 5% loss', { skip: !canShape && 'needs root, ip netns and tc', todo: 'bandwidth response under tbf not tuned yet' }, async (t) => {
+test('shaped downlink: low layers at 600 kbit/s, the stage back to high when lifted, decoding through 5% loss', { skip: !canShape && 'needs root, ip netns and tc', todo: 'freezes at 600 kbit/s vary from 0 to 12 per video between runs' }, async (t) => {
   removeNamespace();
   createNamespace();
   t.after(removeNamespace);
@@ -388,6 +413,14 @@ test('shaped downlink: low layers at 600 kbit/s, the stage back to high when lif
   // Stage view, so the dominant speaker is the one shown large.
   await viewer.keyboard.press('w');
   await waitFor(async () => (await speakerOrder(viewer))[0] === 'talker', { timeout: 10_000, message: 'talker is the dominant speaker' });
+
+  // The same count without a limit first: on two shared cores, four browsers' encoders and
+  // decoders freeze now and then by themselves, and the figure under the limit reads against it.
+  const b0 = await remoteVideos(viewer);
+  await sleep(30_000);
+  const b1 = await remoteVideos(viewer);
+  record('freezesOver30sUnshaped', Object.fromEntries(Object.keys(b1).map((id) => [id, b1[id].freezeCount - (b0[id]?.freezeCount ?? 0)])));
+  record('widthsUnshaped', Object.fromEntries(Object.entries(b1).map(([id, s]) => [id, s.frameWidth])));
 
   shape(['tbf', 'rate', '600kbit', 'burst', '20kb', 'latency', '300ms']);
   const limitedAt = Date.now();
@@ -417,7 +450,8 @@ test('shaped downlink: low layers at 600 kbit/s, the stage back to high when lif
   });
   record('highLayerAfterLiftMs', Date.now() - liftedAt);
 
-  shape(['netem', 'loss', '5%', 'delay', '50ms']);
+  t.after(clearLoss);
+  record('lossyLink', lossyLink());
   const l0 = await remoteVideos(viewer);
   await sleep(20_000);
   const l1 = await remoteVideos(viewer);
@@ -435,7 +469,7 @@ test('shaped downlink: low layers at 600 kbit/s, the stage back to high when lif
   record('loss5pct50msOver20s', lossy);
   for (const [id, s] of Object.entries(lossy)) assert.ok(s.framesDecoded > 100, `${id} keeps decoding under loss (${s.framesDecoded} frames)`);
   assert.ok(Object.values(lossy).some((s) => s.nacks > 0 && s.retransmitted > 0), 'NACKs sent and retransmissions received');
-  shape(null);
+  clearLoss();
   const serverLog = readFileSync(server.logPath, 'utf8');
   assert.ok(!/panicked/.test(serverLog), 'the server did not panic');
 });

@@ -69,6 +69,8 @@ pub struct MediaFile {
     pub channel_last_n: Option<i64>,
     /// Codecs publishers may use, preferred first: "vp8", "h264".
     pub video_codecs: Option<Vec<String>>,
+    /// Pause videos that do not fit a receiver's estimated bandwidth.
+    pub pause_video_on_congestion: Option<bool>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -223,6 +225,7 @@ impl Config {
             // subscriber can always decode what is published.
             video_codecs: [VideoCodec::Vp8, VideoCodec::H264].into(),
             opus: client_settings.audio.opus(),
+            pause_video_on_congestion: file.media.pause_video_on_congestion.unwrap_or(false),
         };
 
         Ok(Self {
@@ -374,11 +377,13 @@ mod tests {
     fn media_settings_and_room_overrides() {
         let c = load_text(
             "media",
-            "[media]\nchannel_last_n = 4\n[audio]\nopus_max_average_bitrate = 128000\n\
+            "[media]\nchannel_last_n = 4\npause_video_on_congestion = true\n\
+             [audio]\nopus_max_average_bitrate = 128000\n\
              stereo = true\ndisable_ap = true\n[rooms.\"h\"]\nvideo_codecs = [\"H264\", \"vp8\"]\n",
         )
         .unwrap();
         assert_eq!(c.media.last_n, Some(4));
+        assert!(c.media.pause_video_on_congestion);
         assert_eq!(c.media.opus.max_average_bitrate, Some(128_000));
         assert!(c.media.opus.stereo);
         let audio = &c.client_settings.audio;

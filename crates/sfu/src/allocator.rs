@@ -11,10 +11,17 @@
 //!    speaker and the most recent speakers ahead of the silent, then by the
 //!    order people published.
 //! 2. **Last-N**: only the first N in that order get video at all; the rest
-//!    are paused, and the subscriber is told so it can show an avatar.
-//! 3. **Floor**: in order, each video gets its lowest layer while the budget
-//!    lasts; a video whose lowest layer no longer fits is paused for
-//!    bandwidth.
+//!    are paused, and the subscriber is told so it can show an avatar. A
+//!    video the subscriber does not show right now still takes its place in
+//!    the N (as in Jitsi, last-N is about people, not tiles): otherwise a
+//!    paused tile, once hidden behind its avatar, would free its place, be
+//!    resumed, shown, and paused again.
+//! 3. **Floor**: in order, each video gets its lowest layer. When the budget
+//!    runs out, the rest get it anyway unless pausing is allowed, in which
+//!    case they are paused for bandwidth. Pausing is off by default (as in
+//!    LiveKit): the estimator reads a loaded machine's scheduling jitter as
+//!    congestion, and a wrong pause blanks a video for seconds, where a low
+//!    layer on a full link only costs a little delay.
 //! 4. **Raise**: in order, each video is raised layer by layer towards the
 //!    layer its on-screen size asks for, while the increase fits. Because the
 //!    first in order is raised fully before the next one is touched, a
@@ -90,20 +97,25 @@ pub fn allocate(
     candidates: &[Candidate],
     budget_bps: Option<u64>,
     last_n: Option<usize>,
+    allow_pause: bool,
 ) -> Vec<Allocation> {
     let mut out = Vec::with_capacity(candidates.len());
     let mut remaining = budget_bps.map_or(f64::INFINITY, |b| b as f64);
-    let mut shown = 0usize;
+    let mut within_last_n = 0usize;
     // Floor pass.
     for c in candidates {
         let lowest = (0..3u8).find(|&l| c.layer_bps[usize::from(l)].is_some());
-        let allocation = match (c.ideal, lowest) {
-            (None, _) | (_, None) => Allocation::NotShown,
-            (Some(_), Some(_)) if last_n.is_some_and(|n| shown >= n) => Allocation::PausedLastN,
-            (Some(_), Some(l)) => {
-                shown += 1;
-                let cost = cost(c, l);
-                if cost <= remaining {
+        let allocation = match (lowest, c.ideal) {
+            // Nothing received from the publisher yet.
+            (None, _) => Allocation::NotShown,
+            _ if last_n.is_some_and(|n| within_last_n >= n) => Allocation::PausedLastN,
+            (Some(_), None) => {
+                within_last_n += 1;
+                Allocation::NotShown
+            }
+            (Some(l), Some(_)) => {
+                within_last_n += 1;
+                if !allow_pause || cost(c, l) <= remaining {
                     remaining -= rate(c, l);
                     Allocation::Layer(l)
                 } else {
@@ -131,6 +143,36 @@ pub fn allocate(
         *allocation = Allocation::Layer(layer);
     }
     out
+}
+
+/// Bits/s the allocations use, and the smallest increase the budget refused
+/// (a paused video's lowest layer, or a video's next layer, with the headroom
+/// a step up needs). `None`: nothing waits for more bandwidth.
+pub fn usage(candidates: &[Candidate], allocations: &[Allocation]) -> (u64, Option<u64>) {
+    let mut used = 0.0;
+    let mut step: Option<f64> = None;
+    for (c, a) in candidates.iter().zip(allocations) {
+        let next = match (*a, c.ideal) {
+            (Allocation::Layer(l), Some(ideal)) => {
+                used += rate(c, l);
+                (l + 1..=ideal.min(2))
+                    .find(|&n| c.layer_bps[usize::from(n)].is_some())
+                    .map(|n| cost(c, n) - rate(c, l))
+            }
+            (Allocation::Layer(l), None) => {
+                used += rate(c, l);
+                None
+            }
+            (Allocation::PausedBandwidth, _) => (0..3u8)
+                .find(|&l| c.layer_bps[usize::from(l)].is_some())
+                .map(|l| cost(c, l)),
+            _ => None,
+        };
+        if let Some(n) = next.filter(|n| n.is_finite()) {
+            step = Some(step.map_or(n, |s| s.min(n)));
+        }
+    }
+    (used as u64, step.map(|s| s as u64))
 }
 
 fn rate(c: &Candidate, layer: u8) -> f64 {
@@ -176,7 +218,7 @@ mod tests {
     fn unlimited_budget_gives_what_each_view_asks_for() {
         let c = vec![video(1, 2), video(2, 0), video(3, 1)];
         assert_eq!(
-            layers(&allocate(&c, None, None)),
+            layers(&allocate(&c, None, None, true)),
             [Some(2), Some(0), Some(1)]
         );
     }
@@ -189,14 +231,17 @@ mod tests {
         assert_eq!(c[0].track, TrackId(3));
         // 2.5 Mbit/s: everyone's floor (450k), then the stage to f (1.7M),
         // leaving 350k: the next in line gets h, the last stays at q.
-        let a = allocate(&c, Some(2_500 * KBPS), None);
+        let a = allocate(&c, Some(2_500 * KBPS), None, true);
         assert_eq!(layers(&a), [Some(2), Some(1), Some(0)]);
         // 600 kbit/s: floors only (450k); the stage cannot afford h.
-        let a = allocate(&c, Some(600 * KBPS), None);
+        let a = allocate(&c, Some(600 * KBPS), None, true);
         assert_eq!(layers(&a), [Some(0), Some(0), Some(0)]);
         // 300 kbit/s: the stage's floor and one more; the last one waits.
-        let a = allocate(&c, Some(330 * KBPS), None);
+        let a = allocate(&c, Some(330 * KBPS), None, true);
         assert_eq!(a[2], Allocation::PausedBandwidth);
+        // Unless pausing is off: then everyone keeps the lowest layer.
+        let a = allocate(&c, Some(330 * KBPS), None, false);
+        assert_eq!(layers(&a), [Some(0), Some(0), Some(0)]);
     }
 
     #[test]
@@ -207,7 +252,7 @@ mod tests {
         prioritize(&mut c);
         let order: Vec<_> = c.iter().map(|c| c.track.0).collect();
         assert_eq!(order, [4, 2, 1, 3]);
-        let a = allocate(&c, None, Some(2));
+        let a = allocate(&c, None, Some(2), true);
         assert_eq!(
             a,
             [
@@ -220,14 +265,27 @@ mod tests {
     }
 
     #[test]
-    fn hidden_videos_cost_nothing_and_do_not_count_towards_last_n() {
+    fn hidden_videos_cost_nothing_but_keep_their_place_in_last_n() {
         let mut c = vec![video(1, 0), video(2, 0), video(3, 0)];
         c[0].ideal = None;
-        let a = allocate(&c, Some(200 * KBPS), Some(1));
+        let a = allocate(&c, Some(200 * KBPS), Some(2), true);
         assert_eq!(
             a,
             [
                 Allocation::NotShown,
+                Allocation::Layer(0),
+                Allocation::PausedLastN
+            ]
+        );
+        // Hidden and outside the N: still paused, so its tile keeps saying so.
+        c[0].speaker_rank = Some(5);
+        c[1].speaker_rank = Some(0);
+        c[2].speaker_rank = Some(1);
+        prioritize(&mut c);
+        assert_eq!(
+            allocate(&c, None, Some(2), true),
+            [
+                Allocation::Layer(0),
                 Allocation::Layer(0),
                 Allocation::PausedLastN
             ]
@@ -239,24 +297,60 @@ mod tests {
         let mut c = vec![video(1, 2)];
         c[0].current = Some(1);
         // f costs 1.7M; going up needs 2.04M.
-        assert_eq!(layers(&allocate(&c, Some(1_900 * KBPS), None)), [Some(1)]);
-        assert_eq!(layers(&allocate(&c, Some(2_100 * KBPS), None)), [Some(2)]);
+        assert_eq!(
+            layers(&allocate(&c, Some(1_900 * KBPS), None, true)),
+            [Some(1)]
+        );
+        assert_eq!(
+            layers(&allocate(&c, Some(2_100 * KBPS), None, true)),
+            [Some(2)]
+        );
         // Already at f: it stays while 1.7M fits.
         c[0].current = Some(2);
-        assert_eq!(layers(&allocate(&c, Some(1_750 * KBPS), None)), [Some(2)]);
-        assert_eq!(layers(&allocate(&c, Some(1_600 * KBPS), None)), [Some(1)]);
+        assert_eq!(
+            layers(&allocate(&c, Some(1_750 * KBPS), None, true)),
+            [Some(2)]
+        );
+        assert_eq!(
+            layers(&allocate(&c, Some(1_600 * KBPS), None, true)),
+            [Some(1)]
+        );
         // Lowered recently: no step up even with room to spare.
         c[0].current = Some(1);
         c[0].may_upgrade = false;
-        assert_eq!(layers(&allocate(&c, Some(5_000 * KBPS), None)), [Some(1)]);
+        assert_eq!(
+            layers(&allocate(&c, Some(5_000 * KBPS), None, true)),
+            [Some(1)]
+        );
+    }
+
+    #[test]
+    fn usage_names_the_cheapest_refused_step() {
+        let mut c = vec![video(1, 2), video(2, 0), video(3, 0)];
+        c[0].current = Some(0);
+        let a = allocate(&c, Some(350 * KBPS), None, true);
+        assert_eq!(a[2], Allocation::PausedBandwidth);
+        let (used, step) = usage(&c, &a);
+        assert_eq!(used, 300 * KBPS);
+        // The paused one's q with headroom (180k) is cheaper than h for the first
+        // (600k - 150k = 450k).
+        assert_eq!(step, Some(180 * KBPS));
+        // Everyone at what they ask for: nothing to wait for.
+        let a = allocate(&c, None, None, true);
+        assert_eq!(usage(&c, &a).1, None);
+        // A video in its hold after a step down is not waiting for bandwidth.
+        c[0].current = Some(1);
+        c[0].may_upgrade = false;
+        let a = allocate(&c, Some(5_000 * KBPS), None, true);
+        assert_eq!(usage(&c, &a), (800 * KBPS, None));
     }
 
     #[test]
     fn only_offered_layers_are_used() {
         let mut c = vec![video(1, 2)];
         c[0].layer_bps = [Some(150 * KBPS), None, Some(1700 * KBPS)];
-        assert_eq!(layers(&allocate(&c, None, None)), [Some(2)]);
+        assert_eq!(layers(&allocate(&c, None, None, true)), [Some(2)]);
         c[0].layer_bps = [None, None, None];
-        assert_eq!(allocate(&c, None, None), [Allocation::NotShown]);
+        assert_eq!(allocate(&c, None, None, true), [Allocation::NotShown]);
     }
 }

@@ -154,6 +154,9 @@ pub struct MediaSettings {
     /// Video codecs negotiated on every session (publishers pick among them).
     pub video_codecs: Vec<VideoCodec>,
     pub opus: opus::OpusSettings,
+    /// Pause a video whose lowest layer does not fit the subscriber's
+    /// estimate (else every shown video keeps at least its lowest layer).
+    pub pause_video_on_congestion: bool,
 }
 
 impl Default for MediaSettings {
@@ -162,6 +165,7 @@ impl Default for MediaSettings {
             last_n: None,
             video_codecs: vec![VideoCodec::Vp8, VideoCodec::H264],
             opus: opus::OpusSettings::default(),
+            pause_video_on_congestion: false,
         }
     }
 }

@@ -514,6 +514,7 @@ impl Worker {
                 .and_then(|t| room.tracks.get(&t))
                 .map(|t| t.publisher);
             if let Some(p) = new_dominant {
+                tracing::debug!(room = room_id, peer = ?p, "dominant speaker");
                 room.recent_speakers.retain(|x| *x != p);
                 room.recent_speakers.insert(0, p);
                 self.reallocate.push(*room_id);

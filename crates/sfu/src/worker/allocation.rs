@@ -128,8 +128,10 @@ impl Worker {
             rooms,
             peers,
             unflushed,
+            settings,
             ..
         } = self;
+        let pause_on_congestion = settings.pause_video_on_congestion;
         let Some(room) = rooms.get_mut(&room_id) else {
             return;
         };
@@ -163,22 +165,41 @@ impl Worker {
             }
             allocator::prioritize(&mut candidates);
             let budget = peer.estimate.map(|e| e.saturating_sub(audio_bps));
-            let allocations = allocator::allocate(&candidates, budget, room.last_n);
+            let allocations =
+                allocator::allocate(&candidates, budget, room.last_n, pause_on_congestion);
             subscribers += 1;
 
-            let (used, next_step) = usage(&candidates, &allocations);
+            let (used, next_step) = allocator::usage(&candidates, &allocations);
             let mut states = Vec::new();
-            for (c, a) in candidates.iter().zip(allocations) {
+            for (c, &a) in candidates.iter().zip(&allocations) {
                 let Some(down) = peer.downtracks.get_mut(&c.track) else {
                     continue;
                 };
                 let before = down.allocation.and_then(Allocation::layer);
+                if down.allocation != Some(a) {
+                    tracing::debug!(
+                        subscriber = sub_id.0,
+                        track = c.track.0,
+                        from = ?down.allocation,
+                        to = ?a,
+                        budget,
+                        "allocation"
+                    );
+                }
                 if before.is_some_and(|b| a.layer().is_none_or(|l| l < b)) {
                     down.lowered_at = Some(now);
                 }
                 down.allocation = Some(a);
-                if a.paused() != down.paused {
-                    down.paused = a.paused();
+                // A video the subscriber stopped showing keeps the state it
+                // was told last: announcing it active because it is hidden would
+                // have a client that hides paused tiles show it, ask for it, and
+                // be told it is paused again, over and over.
+                let paused = match a {
+                    Allocation::NotShown => down.paused,
+                    _ => a.paused(),
+                };
+                if paused != down.paused {
+                    down.paused = paused;
                     down.state_repeats = STATE_REPEATS;
                     states.push((c.track, down.paused));
                 } else if periodic && down.state_repeats > 0 {
@@ -252,34 +273,6 @@ impl Worker {
         cost.0 += started.elapsed();
         cost.1 += subscribers;
     }
-}
-
-/// Bits/s of the allocated layers, and the smallest step up that the budget
-/// refused (a paused video's lowest layer, or a video's next layer).
-fn usage(candidates: &[Candidate], allocations: &[Allocation]) -> (u64, Option<u64>) {
-    let rate = |c: &Candidate, l: u8| c.layer_bps[usize::from(l)].unwrap_or(0);
-    let mut used = 0;
-    let mut step: Option<u64> = None;
-    for (c, a) in candidates.iter().zip(allocations) {
-        let next = match (*a, c.ideal) {
-            (Allocation::Layer(l), Some(ideal)) if l < ideal => {
-                used += rate(c, l);
-                (l + 1..=ideal.min(2))
-                    .find(|&n| c.layer_bps[usize::from(n)].is_some())
-                    .map(|n| rate(c, n).saturating_sub(rate(c, l)))
-            }
-            (Allocation::Layer(l), _) => {
-                used += rate(c, l);
-                None
-            }
-            (Allocation::PausedBandwidth, _) => (0..3u8).find_map(|n| c.layer_bps[usize::from(n)]),
-            _ => None,
-        };
-        if let Some(n) = next {
-            step = Some(step.map_or(n, |s| s.min(n)));
-        }
-    }
-    (used, step)
 }
 
 /// The estimator probes towards at least this much before any video is known.
