@@ -294,34 +294,21 @@ mod tests {
 
     #[test]
     fn upgrades_need_headroom_and_downgrades_do_not() {
+        let layer_within =
+            |c: &[Candidate], kbps: u64| layers(&allocate(c, Some(kbps * KBPS), None, true))[0];
         let mut c = vec![video(1, 2)];
         c[0].current = Some(1);
         // f costs 1.7M; going up needs 2.04M.
-        assert_eq!(
-            layers(&allocate(&c, Some(1_900 * KBPS), None, true)),
-            [Some(1)]
-        );
-        assert_eq!(
-            layers(&allocate(&c, Some(2_100 * KBPS), None, true)),
-            [Some(2)]
-        );
+        assert_eq!(layer_within(&c, 1_900), Some(1));
+        assert_eq!(layer_within(&c, 2_100), Some(2));
         // Already at f: it stays while 1.7M fits.
         c[0].current = Some(2);
-        assert_eq!(
-            layers(&allocate(&c, Some(1_750 * KBPS), None, true)),
-            [Some(2)]
-        );
-        assert_eq!(
-            layers(&allocate(&c, Some(1_600 * KBPS), None, true)),
-            [Some(1)]
-        );
+        assert_eq!(layer_within(&c, 1_750), Some(2));
+        assert_eq!(layer_within(&c, 1_600), Some(1));
         // Lowered recently: no step up even with room to spare.
         c[0].current = Some(1);
         c[0].may_upgrade = false;
-        assert_eq!(
-            layers(&allocate(&c, Some(5_000 * KBPS), None, true)),
-            [Some(1)]
-        );
+        assert_eq!(layer_within(&c, 5_000), Some(1));
     }
 
     #[test]

@@ -917,6 +917,9 @@ impl Worker {
         };
         let ext = &packet.header.ext_vals;
         let mut need_keyframe = [false; 3];
+        // The primary Opus frame of a RED packet, cut out once for all the
+        // subscribers without RED: `None` not needed yet, `Some(None)` unreadable.
+        let mut red_primary: Option<Option<Arc<[u8]>>> = None;
 
         for sub_id in &track.subscribers {
             let Some(sub) = self.peers.get_mut(sub_id) else {
@@ -951,10 +954,14 @@ impl Worker {
             };
             // A subscriber without RED gets the primary Opus frame alone.
             let body = match (codec.red, pt.1) {
-                (true, false) => match codec::red_primary(payload) {
-                    Some(primary) => Arc::from(primary),
-                    None => continue,
-                },
+                (true, false) => {
+                    let primary = red_primary
+                        .get_or_insert_with(|| codec::red_primary(payload).map(Arc::from));
+                    match primary {
+                        Some(primary) => primary.clone(),
+                        None => continue,
+                    }
+                }
                 _ => payload.clone(),
             };
             let mut write =
