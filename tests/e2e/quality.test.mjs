@@ -386,7 +386,7 @@ const canShape = (() => {
 
 // Runs and reports, but does not fail the suite yet: at 600 kbit/s the estimator did not bring
 // the non-dominant videos down to the low layer within 10 s (issue #5 stays open on it).
-test('shaped downlink: low layers at 600 kbit/s, the stage back to high when lifted, decoding through 5% loss', { skip: !canShape && 'needs root, ip netns and tc', todo: 'freezes at 600 kbit/s vary from 0 to 12 per video between runs' }, async (t) => {
+test('shaped downlink: low layers at 600 kbit/s, the stage back to high when lifted, decoding through 5% loss', { skip: !canShape && 'needs root, ip netns and tc', todo: 'freezes at 600 kbit/s stay above 1 per video in 30 s' }, async (t) => {
   removeNamespace();
   createNamespace();
   t.after(removeNamespace);
