@@ -1,8 +1,8 @@
 // Talking to the Confab server before the meeting: the join endpoint that hands out tokens in open
 // mode, and the signalling URL derived from where the app was loaded from.
 
-/** Why joining failed, in the terms the failure pages use. */
-export type JoinFailure = 'unreachable' | 'refused' | 'other';
+/** Why joining failed, in the terms the failure pages use. `waiting`: the room has no host yet. */
+export type JoinFailure = 'unreachable' | 'refused' | 'waiting' | 'other';
 
 export class JoinError extends Error {
   constructor(
@@ -19,13 +19,14 @@ export function wsUrl(): string {
   return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`;
 }
 
-export async function fetchToken(room: string, name: string): Promise<{ token: string; identity: string }> {
+/** A session token for `room`: anonymous with a display name, or in exchange for a Jitsi-format token (`jwt`). */
+export async function fetchToken(room: string, name: string, jwt?: string): Promise<{ token: string; identity: string }> {
   let res: Response;
   try {
     res = await fetch('/api/join', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ room, name }),
+      body: JSON.stringify({ room, name, ...(jwt ? { jwt } : {}) }),
       signal: AbortSignal.timeout(15_000),
     });
   } catch (e) {
@@ -40,6 +41,9 @@ export async function fetchToken(room: string, name: string): Promise<{ token: s
   if (!res.ok) {
     // A proxy in front of a stopped server answers 502/503/504: for a person that is "unreachable".
     if (res.status >= 502 && res.status <= 504) throw new JoinError('unreachable', `HTTP ${res.status}`);
+    if (res.status === 403 && body && typeof body === 'object' && (body as Record<string, unknown>).waiting === true) {
+      throw new JoinError('waiting', field('error') ?? 'Waiting for the host');
+    }
     throw new JoinError(res.status < 500 ? 'refused' : 'other', field('error') ?? `HTTP ${res.status}`);
   }
   const token = field('token');

@@ -31,13 +31,15 @@ function route() {
   const room = found.room;
 
   const token = params.get('token') ?? undefined;
+  // A Jitsi-format token from the company's site, as Jitsi Meet takes it.
+  const jwt = params.get('jwt') ?? undefined;
   const name = (params.get('name') ?? prefs.name).trim().slice(0, 64);
   // A token names the person already; otherwise skipping the prejoin screen needs a name.
-  if (token || (flag('skipPrejoin', false) && name)) {
-    void joinMeeting({ room, name, token, camera: flag('camera', true), mic: flag('mic', true) });
+  if (token || (flag('skipPrejoin', false) && (name || jwt))) {
+    void joinMeeting({ room, name, token, jwt, camera: flag('camera', true), mic: flag('mic', true) });
     return;
   }
-  prejoinPage({ room, onJoin: (r) => void joinMeeting({ room, name: r.name, prejoin: r }) });
+  prejoinPage({ room, onJoin: (r) => void joinMeeting({ room, name: r.name, jwt, prejoin: r }) });
 }
 
 route();

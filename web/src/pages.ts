@@ -79,6 +79,25 @@ export function refusedPage(detail: string, retry: () => void) {
   });
 }
 
+/** Secure mode: guests wait until a host (an authenticated user) has opened the meeting. Retries by itself. */
+export function waitingPage(room: string, retry: () => void) {
+  const timer = setTimeout(retry, 5000);
+  messagePage({
+    kind: 'waiting-for-host',
+    title: 'Waiting for the host',
+    body: [`The meeting ${room} has not been started yet. You will join as soon as the host is in; this page checks every few seconds.`],
+    actions: [
+      {
+        label: 'Leave',
+        run: () => {
+          clearTimeout(timer);
+          location.assign('/');
+        },
+      },
+    ],
+  });
+}
+
 export function failedPage(detail: string, retry: () => void) {
   messagePage({
     kind: 'failed',

@@ -8,8 +8,11 @@ use std::path::PathBuf;
 use clap::Args;
 use confab_room::{MediaPolicy, RoomMediaSettings};
 use confab_sfu::{MediaSettings, VideoCodec};
+use confab_signal::Mode;
+use confab_signal::jitsi::{JitsiConfig, Jwks};
 use confab_signal::settings::{AudioSettings, ClientSettings, VideoSettings};
 use serde::Deserialize;
+use std::time::Duration;
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:7880";
 pub const DEFAULT_UDP_PORT: u16 = 10000;
@@ -41,6 +44,9 @@ pub struct Overrides {
     /// API secret for --api-key. Prefer the environment variable to the flag.
     #[arg(long, env = "CONFAB_API_SECRET", hide_env_values = true)]
     pub api_secret: Option<String>,
+    /// Secret for HS256 Jitsi-format tokens (`[auth.jwt] app_secret`).
+    #[arg(long, env = "CONFAB_JWT_APP_SECRET", hide_env_values = true)]
+    pub jwt_app_secret: Option<String>,
 }
 
 /// The TOML file. Every field is optional; see docs/configuration.md.
@@ -53,6 +59,7 @@ pub struct File {
     /// API key → secret.
     pub keys: HashMap<String, String>,
     pub room: RoomFile,
+    pub auth: AuthFile,
     pub audio: AudioFile,
     pub video: VideoFile,
     /// Overrides by room name.
@@ -71,6 +78,8 @@ pub struct MediaFile {
     pub video_codecs: Option<Vec<String>>,
     /// Pause videos that do not fit a receiver's estimated bandwidth.
     pub pause_video_on_congestion: Option<bool>,
+    /// Fit each receiver's layers to its estimated bandwidth.
+    pub congestion_control: Option<bool>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -101,6 +110,41 @@ pub struct VideoFile {
 pub struct RoomOverrideFile {
     pub channel_last_n: Option<i64>,
     pub video_codecs: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthFile {
+    /// "open", "secure" or "token".
+    pub mode: Option<String>,
+    /// "none" or "first_joiner".
+    pub auto_moderator: Option<String>,
+    pub jwt: JwtFile,
+}
+
+/// Jitsi-format tokens.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct JwtFile {
+    pub app_secret: Option<String>,
+    pub public_key_files: Vec<PathBuf>,
+    pub jwks_url: Option<String>,
+    pub accepted_issuers: Vec<String>,
+    pub accepted_audiences: Vec<String>,
+    pub require_room: Option<bool>,
+    pub allow_wildcard_room: Option<bool>,
+    /// Seconds of clock skew allowed on exp and nbf.
+    pub leeway: Option<u64>,
+}
+
+impl std::fmt::Debug for JwtFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtFile")
+            .field("app_secret", &self.app_secret.as_ref().map(|_| "…"))
+            .field("public_key_files", &self.public_key_files)
+            .field("jwks_url", &self.jwks_url)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -137,6 +181,9 @@ pub struct Config {
     pub media: MediaSettings,
     pub policy: MediaPolicy,
     pub client_settings: ClientSettings,
+    pub mode: Mode,
+    pub first_joiner_moderator: bool,
+    pub jitsi: JitsiConfig,
 }
 
 impl Config {
@@ -219,6 +266,26 @@ impl Config {
             rooms.insert(name.clone(), room);
         }
         let client_settings = client_settings(&file.audio, &file.video)?;
+        let mode = match file.auth.mode.as_deref().unwrap_or("open") {
+            "open" => Mode::Open,
+            "secure" => Mode::Secure,
+            "token" => Mode::Token,
+            other => {
+                return Err(ConfigError::Invalid(format!(
+                    "[auth] mode must be \"open\", \"secure\" or \"token\", not {other:?}"
+                )));
+            }
+        };
+        let first_joiner_moderator = match file.auth.auto_moderator.as_deref().unwrap_or("none") {
+            "none" => false,
+            "first_joiner" => true,
+            other => {
+                return Err(ConfigError::Invalid(format!(
+                    "[auth] auto_moderator must be \"none\" or \"first_joiner\", not {other:?}"
+                )));
+            }
+        };
+        let jitsi = jitsi_config(o.jwt_app_secret.clone(), file.auth.jwt)?;
         let media = MediaSettings {
             last_n: default_room.last_n,
             // Every session can carry every codec any room allows, so a
@@ -226,6 +293,7 @@ impl Config {
             video_codecs: [VideoCodec::Vp8, VideoCodec::H264].into(),
             opus: client_settings.audio.opus(),
             pause_video_on_congestion: file.media.pause_video_on_congestion.unwrap_or(false),
+            congestion_control: file.media.congestion_control.unwrap_or(true),
         };
 
         Ok(Self {
@@ -236,6 +304,9 @@ impl Config {
             keys,
             max_participants: file.room.max_participants.unwrap_or(100),
             media,
+            mode,
+            first_joiner_moderator,
+            jitsi,
             policy: MediaPolicy {
                 default: default_room,
                 rooms,
@@ -326,6 +397,49 @@ fn client_settings(a: &AudioFile, v: &VideoFile) -> Result<ClientSettings, Confi
     Ok(ClientSettings { audio, video })
 }
 
+/// Keys and rules for Jitsi-format tokens. Each key is bound to its
+/// algorithm family by its kind: the secret verifies HMAC tokens only, PEM
+/// and JWKS keys verify RSA or EC tokens only.
+fn jitsi_config(env_secret: Option<String>, f: JwtFile) -> Result<JitsiConfig, ConfigError> {
+    let app_secret = env_secret.or(f.app_secret);
+    if app_secret.as_ref().is_some_and(|s| s.len() < 32) {
+        return Err(ConfigError::Invalid(
+            "[auth.jwt] app_secret must be at least 32 characters".into(),
+        ));
+    }
+    let mut public_keys = Vec::new();
+    for path in &f.public_key_files {
+        let pem = std::fs::read(path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let key = confab_signal::jitsi::public_key_from_pem(&pem).ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "{}: not an RSA or EC public key in PEM form",
+                path.display()
+            ))
+        })?;
+        public_keys.push(key);
+    }
+    if let Some(url) = &f.jwks_url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        return Err(ConfigError::Invalid(format!(
+            "[auth.jwt] jwks_url must be an http(s) URL, not {url:?}"
+        )));
+    }
+    Ok(JitsiConfig {
+        app_secret,
+        public_keys,
+        jwks: f.jwks_url.map(Jwks::new),
+        issuers: f.accepted_issuers,
+        audiences: f.accepted_audiences,
+        require_room: f.require_room.unwrap_or(true),
+        allow_wildcard_room: f.allow_wildcard_room.unwrap_or(false),
+        leeway: Duration::from_secs(f.leeway.unwrap_or(60).min(600)),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,12 +492,14 @@ mod tests {
         let c = load_text(
             "media",
             "[media]\nchannel_last_n = 4\npause_video_on_congestion = true\n\
+             congestion_control = false\n\
              [audio]\nopus_max_average_bitrate = 128000\n\
              stereo = true\ndisable_ap = true\n[rooms.\"h\"]\nvideo_codecs = [\"H264\", \"vp8\"]\n",
         )
         .unwrap();
         assert_eq!(c.media.last_n, Some(4));
         assert!(c.media.pause_video_on_congestion);
+        assert!(!c.media.congestion_control);
         assert_eq!(c.media.opus.max_average_bitrate, Some(128_000));
         assert!(c.media.opus.stereo);
         let audio = &c.client_settings.audio;

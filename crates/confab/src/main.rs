@@ -166,17 +166,23 @@ fn serve(overrides: Overrides) -> ExitCode {
         Err(e) => return fail(&e.to_string()),
     };
     let media_addr = sfu.local_addr();
-    let rooms = Arc::new(Rooms::new(
-        sfu,
-        Limits {
-            max_participants: config.max_participants,
-            ..Limits::default()
-        },
-        config.policy.clone(),
-    ));
+    let rooms = Arc::new(
+        Rooms::new(
+            sfu,
+            Limits {
+                max_participants: config.max_participants,
+                ..Limits::default()
+            },
+            config.policy.clone(),
+        )
+        .with_first_joiner_moderator(config.first_joiner_moderator),
+    );
+    let jitsi = std::mem::take(&mut config.jitsi);
     let state = Arc::new(AppState {
         rooms,
         keys: Keys::new(config.keys.clone()),
+        mode: config.mode,
+        jitsi,
         assets: ASSETS,
         join_token_ttl: Duration::from_secs(6 * 3600),
         client_settings: config.client_settings.clone(),

@@ -7,17 +7,21 @@
 //! - tells every member about changes through its [`RoomEvent`] channel,
 //! - evicts an older session of the same identity,
 //! - turns publications into media-plane subscriptions (auto-subscribe), and
-//! - routes data messages to their destinations.
+//! - routes data messages to their destinations, and
+//! - carries out moderators' decisions ([`admin`]: mute, remove, roles,
+//!   metadata; [`roles`] keeps who moderates).
 //!
 //! Media itself never passes through here: the room drives its
 //! [`confab_sfu::RoomMedia`] handle, which lives on a media worker.
 
+pub mod admin;
 mod ids;
+mod roles;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use confab_sfu::{
     Kind, LayerSize, MediaEvent, PeerId, RoomMedia, Sfu, StreamLabels, TrackId, TrackSpec,
@@ -25,7 +29,15 @@ use confab_sfu::{
 };
 use tokio::sync::mpsc;
 
+pub use admin::{RoomInfo, RoomOptions};
 pub use ids::new_sid;
+use roles::RoleBook;
+
+/// Attribute keys under this prefix are set by the server only: the role
+/// (`confab.role`) and why a participant was removed (`confab.removed_reason`).
+pub const RESERVED_ATTRIBUTE_PREFIX: &str = "confab.";
+pub const ROLE_ATTRIBUTE: &str = "confab.role";
+pub const REMOVED_REASON_ATTRIBUTE: &str = "confab.removed_reason";
 
 /// What a participant may do; from its token, changed only by moderators.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,9 +105,27 @@ pub struct Participant {
     pub joined_at: i64,
     pub version: u32,
     pub client_protocol: i32,
-    /// Free-form key/value state participants set on themselves (raised hand, …).
+    /// Free-form key/value state participants set on themselves (raised hand,
+    /// …), and the server's own keys under [`RESERVED_ATTRIBUTE_PREFIX`].
     pub attributes: BTreeMap<String, String>,
 }
+
+impl Participant {
+    pub fn is_moderator(&self) -> bool {
+        self.attributes.get(ROLE_ATTRIBUTE).map(String::as_str) == Some(MODERATOR)
+    }
+
+    fn set_moderator(&mut self, moderator: bool) {
+        if moderator {
+            self.attributes
+                .insert(ROLE_ATTRIBUTE.to_string(), MODERATOR.to_string());
+        } else {
+            self.attributes.remove(ROLE_ATTRIBUTE);
+        }
+    }
+}
+
+const MODERATOR: &str = "moderator";
 
 /// A published track as the publisher asks for it.
 #[derive(Debug, Clone)]
@@ -149,6 +179,10 @@ impl Default for RoomMediaSettings {
 pub enum LeaveReason {
     DuplicateIdentity,
     RoomClosed,
+    /// A moderator (or the room API) removed the participant.
+    Removed,
+    /// The room was deleted: the meeting ended for everyone.
+    RoomDeleted,
 }
 
 /// What a room tells one member's signalling session.
@@ -158,6 +192,10 @@ pub enum RoomEvent {
     Participants(Vec<Participant>),
     /// This session must end.
     Leave(LeaveReason),
+    /// A moderator muted one of this member's tracks (the client should mute it).
+    Mute { track_sid: String, muted: bool },
+    /// The room's metadata or limits changed.
+    RoomUpdated(RoomInfo),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -174,6 +212,14 @@ pub enum RoomError {
     AttributesTooLarge,
     #[error("media plane unavailable: {0}")]
     Media(String),
+    #[error("no such track")]
+    UnknownTrack,
+    #[error("attribute keys starting with \"{RESERVED_ATTRIBUTE_PREFIX}\" are set by the server")]
+    ReservedAttribute,
+    #[error("too many role decisions on record")]
+    TooManyRoles,
+    #[error("a moderator may mute a track, not unmute it")]
+    RemoteUnmute,
 }
 
 #[derive(Debug, Clone)]
@@ -200,6 +246,8 @@ pub struct JoinRequest {
     pub permission: Permission,
     pub auto_subscribe: bool,
     pub client_protocol: i32,
+    /// The token (or login) makes this participant a moderator.
+    pub moderator: bool,
 }
 
 /// What a new member learns when it joins.
@@ -218,6 +266,8 @@ pub struct Rooms {
     limits: Limits,
     policy: MediaPolicy,
     rooms: Mutex<HashMap<String, Arc<Room>>>,
+    roles: RoleBook,
+    first_joiner_moderator: bool,
 }
 
 impl Rooms {
@@ -227,7 +277,15 @@ impl Rooms {
             limits,
             policy,
             rooms: Mutex::new(HashMap::new()),
+            roles: RoleBook::default(),
+            first_joiner_moderator: false,
         }
+    }
+
+    /// Jitsi's old default: whoever joins a room without a moderator becomes one.
+    pub fn with_first_joiner_moderator(mut self, on: bool) -> Self {
+        self.first_joiner_moderator = on;
+        self
     }
 
     /// Join `name`, creating the room if needed.
@@ -239,21 +297,7 @@ impl Rooms {
         let mut rooms = lock(&self.rooms);
         let room = rooms
             .entry(name.to_string())
-            .or_insert_with(|| {
-                let settings = self.policy.for_room(name).clone();
-                let media = self.sfu.create_room();
-                media.set_last_n(settings.last_n);
-                Arc::new(Room {
-                    name: name.to_string(),
-                    sid: new_sid("RM_"),
-                    created_at: unix_now(),
-                    settings,
-                    media,
-                    limits: self.limits.clone(),
-                    rooms: Arc::downgrade(self),
-                    state: Mutex::new(RoomState::default()),
-                })
-            })
+            .or_insert_with(|| self.new_room(name, RoomOptions::default()))
             .clone();
         let joined = room.join(req);
         if joined.is_err() && lock(&room.state).members.is_empty() {
@@ -271,14 +315,59 @@ impl Rooms {
         self.policy.for_room(name)
     }
 
+    fn new_room(self: &Arc<Self>, name: &str, options: RoomOptions) -> Arc<Room> {
+        let settings = self.policy.for_room(name).clone();
+        let media = self.sfu.create_room();
+        media.set_last_n(settings.last_n);
+        Arc::new(Room {
+            name: name.to_string(),
+            sid: new_sid("RM_"),
+            created_at: unix_now(),
+            settings,
+            media,
+            limits: self.limits.clone(),
+            rooms: Arc::downgrade(self),
+            state: Mutex::new(RoomState {
+                members: HashMap::new(),
+                empty_since: Some(Instant::now()),
+                options,
+            }),
+        })
+    }
+
+    /// Remove `room` if it is still the room of its name and has stood empty
+    /// for its empty timeout.
     fn remove_if_empty(&self, room: &Room) {
         let mut rooms = lock(&self.rooms);
         if let Some(r) = rooms.get(&room.name)
             && std::ptr::eq(Arc::as_ptr(r), room)
-            && lock(&r.state).members.is_empty()
+            && lock(&r.state).expired(Instant::now())
         {
             rooms.remove(&room.name);
         }
+    }
+
+    /// The room just became empty (or was created empty): remove it now, or
+    /// check again once its empty timeout has passed.
+    fn emptied(self: &Arc<Self>, room: &Arc<Room>) {
+        let timeout = lock(&room.state).options.empty_timeout;
+        if timeout.is_zero() {
+            self.remove_if_empty(room);
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.remove_if_empty(room);
+            return;
+        };
+        let rooms = Arc::downgrade(self);
+        let room = Arc::downgrade(room);
+        runtime.spawn(async move {
+            // A little past the deadline, so `expired` agrees.
+            tokio::time::sleep(timeout + Duration::from_millis(10)).await;
+            if let (Some(rooms), Some(room)) = (rooms.upgrade(), room.upgrade()) {
+                rooms.remove_if_empty(&room);
+            }
+        });
     }
 }
 
@@ -293,9 +382,20 @@ pub struct Room {
     state: Mutex<RoomState>,
 }
 
-#[derive(Default)]
 struct RoomState {
     members: HashMap<PeerId, Member>,
+    /// Since when nobody has been in the room.
+    empty_since: Option<Instant>,
+    options: RoomOptions,
+}
+
+impl RoomState {
+    fn expired(&self, now: Instant) -> bool {
+        self.members.is_empty()
+            && self
+                .empty_since
+                .is_none_or(|t| now.saturating_duration_since(t) >= self.options.empty_timeout)
+    }
 }
 
 struct Member {
@@ -355,7 +455,7 @@ impl Room {
         let (events_tx, events) = mpsc::unbounded_channel();
         let (media_tx, media_events) = mpsc::unbounded_channel();
         let peer = PeerId(next_id());
-        let me = Participant {
+        let mut me = Participant {
             peer,
             sid: new_sid("PA_"),
             identity: req.identity.clone(),
@@ -369,6 +469,11 @@ impl Room {
             client_protocol: req.client_protocol,
             attributes: BTreeMap::new(),
         };
+        let registry = self.rooms.upgrade();
+        let decided = registry
+            .as_ref()
+            .and_then(|r| r.roles.get(&self.name, &req.identity));
+        let first_joiner = registry.as_ref().is_some_and(|r| r.first_joiner_moderator);
 
         let mut state = lock(&self.state);
         // A second session with the same identity replaces the first.
@@ -385,9 +490,18 @@ impl Room {
             }
             self.remove_locked(&mut state, old);
         }
-        if state.members.len() >= self.limits.max_participants {
+        let max = match state.options.max_participants {
+            Some(n) => n.min(self.limits.max_participants),
+            None => self.limits.max_participants,
+        };
+        if state.members.len() >= max {
             return Err(RoomError::Full);
         }
+        let moderator = decided.unwrap_or(req.moderator)
+            || (first_joiner
+                && decided.is_none()
+                && !state.members.values().any(|m| m.info.is_moderator()));
+        me.set_moderator(moderator);
         self.media
             .add_peer(peer, media_tx)
             .map_err(|e| RoomError::Media(e.to_string()))?;
@@ -417,6 +531,7 @@ impl Room {
                 events: events_tx,
             },
         );
+        state.empty_since = None;
         drop(state);
         tracing::info!(room = %self.name, identity = %me.identity, sid = %me.sid, "joined");
         Ok(Joined {
@@ -429,13 +544,19 @@ impl Room {
     }
 
     /// The participant left or its session ended.
-    pub fn leave(&self, peer: PeerId) {
+    pub fn leave(self: &Arc<Self>, peer: PeerId) {
         let mut state = lock(&self.state);
+        if !state.members.contains_key(&peer) {
+            return;
+        }
         self.remove_locked(&mut state, peer);
         let empty = state.members.is_empty();
+        if empty {
+            state.empty_since = Some(Instant::now());
+        }
         drop(state);
         if empty && let Some(rooms) = self.rooms.upgrade() {
-            rooms.remove_if_empty(self);
+            rooms.emptied(self);
         }
     }
 
@@ -539,11 +660,15 @@ impl Room {
         });
     }
 
+    /// The publisher muted or unmuted its own track. A muted track's packets
+    /// stop at the bridge, so one muted by a moderator stays silent until its
+    /// publisher unmutes it.
     pub fn set_muted(&self, peer: PeerId, track_sid: &str, muted: bool) {
         self.update_member(peer, |info| {
             match info.tracks.iter_mut().find(|t| t.sid == track_sid) {
                 Some(t) if t.muted != muted => {
                     t.muted = muted;
+                    self.media.set_track_muted(t.id, muted);
                     true
                 }
                 _ => false,
@@ -560,6 +685,12 @@ impl Room {
         metadata: Option<String>,
         attributes: Vec<(String, String)>,
     ) -> Result<(), RoomError> {
+        if attributes
+            .iter()
+            .any(|(k, _)| k.starts_with(RESERVED_ATTRIBUTE_PREFIX))
+        {
+            return Err(RoomError::ReservedAttribute);
+        }
         let mut result = Ok(());
         self.update_member(peer, |info| {
             let mut next = info.attributes.clone();
@@ -588,6 +719,14 @@ impl Room {
             changed
         });
         result
+    }
+
+    /// A member's current permission (moderators may change it).
+    pub fn permission(&self, peer: PeerId) -> Option<Permission> {
+        lock(&self.state)
+            .members
+            .get(&peer)
+            .map(|m| m.info.permission.clone())
     }
 
     /// The session id of a member, for messages that name participants.
@@ -737,6 +876,7 @@ mod tests {
             },
             auto_subscribe: true,
             client_protocol: 0,
+            moderator: false,
         }
     }
 
@@ -782,5 +922,188 @@ mod tests {
         let none = registry(0);
         assert_eq!(none.join("q", request("a")).err(), Some(RoomError::Full));
         assert!(none.get("q").is_none());
+    }
+
+    fn moderator(identity: &str) -> JoinRequest {
+        JoinRequest {
+            moderator: true,
+            ..request(identity)
+        }
+    }
+
+    fn drain(events: &mut mpsc::UnboundedReceiver<RoomEvent>) -> Vec<RoomEvent> {
+        std::iter::from_fn(|| events.try_recv().ok()).collect()
+    }
+
+    #[test]
+    fn the_role_comes_from_the_token_and_a_moderators_decision_outlasts_reconnects() {
+        let rooms = registry(10);
+        let m = rooms.join("r", moderator("mod")).unwrap();
+        let g = rooms.join("r", request("guest")).unwrap();
+        assert!(m.me.is_moderator());
+        assert!(!g.me.is_moderator());
+        assert!(rooms.is_moderator("r", "mod", false));
+        assert!(!rooms.is_moderator("r", "guest", false));
+
+        let grant = admin::ParticipantChange {
+            attributes: vec![(ROLE_ATTRIBUTE.into(), "moderator".into())],
+            ..Default::default()
+        };
+        let p = m.room.update_participant("guest", grant).unwrap();
+        assert!(p.is_moderator());
+        g.room.leave(g.me.peer);
+        let again = rooms.join("r", request("guest")).unwrap();
+        assert!(again.me.is_moderator(), "the grant survives a reconnect");
+
+        let revoke = admin::ParticipantChange {
+            attributes: vec![(ROLE_ATTRIBUTE.into(), String::new())],
+            ..Default::default()
+        };
+        m.room.update_participant("mod", revoke).unwrap();
+        m.room.leave(m.me.peer);
+        let back = rooms.join("r", moderator("mod")).unwrap();
+        assert!(!back.me.is_moderator(), "a revocation outranks the token");
+    }
+
+    #[test]
+    fn the_first_joiner_moderates_only_when_configured() {
+        let plain = registry(10);
+        assert!(!plain.join("r", request("a")).unwrap().me.is_moderator());
+        let sfu_rooms = Arc::try_unwrap(registry(10))
+            .ok()
+            .unwrap()
+            .with_first_joiner_moderator(true);
+        let rooms = Arc::new(sfu_rooms);
+        assert!(rooms.join("r", request("a")).unwrap().me.is_moderator());
+        assert!(!rooms.join("r", request("b")).unwrap().me.is_moderator());
+    }
+
+    #[test]
+    fn participants_cannot_set_server_attributes() {
+        let rooms = registry(10);
+        let a = rooms.join("r", request("a")).unwrap();
+        assert_eq!(
+            a.room.update_self(
+                a.me.peer,
+                None,
+                None,
+                vec![(ROLE_ATTRIBUTE.into(), "moderator".into())]
+            ),
+            Err(RoomError::ReservedAttribute)
+        );
+        assert!(!rooms.is_moderator("r", "a", false));
+    }
+
+    #[test]
+    fn a_removed_participant_learns_why_and_the_others_see_it_go() {
+        let rooms = registry(10);
+        let mut a = rooms.join("r", moderator("a")).unwrap();
+        let mut b = rooms.join("r", request("b")).unwrap();
+        drain(&mut a.events);
+        a.room
+            .remove_participant("b", Some("please use a headset"))
+            .unwrap();
+        let told = drain(&mut b.events);
+        match &told[..] {
+            [
+                RoomEvent::Participants(p),
+                RoomEvent::Leave(LeaveReason::Removed),
+            ] => assert_eq!(
+                p[0].attributes
+                    .get(REMOVED_REASON_ATTRIBUTE)
+                    .map(String::as_str),
+                Some("please use a headset")
+            ),
+            other => panic!("b should be told why, then to leave: {other:?}"),
+        }
+        let seen = drain(&mut a.events);
+        assert!(matches!(&seen[..], [RoomEvent::Participants(p)]
+            if p[0].state == ParticipantState::Disconnected
+                && !p[0].attributes.contains_key(REMOVED_REASON_ATTRIBUTE)));
+        assert_eq!(
+            a.room.remove_participant("b", None),
+            Err(RoomError::UnknownParticipant)
+        );
+    }
+
+    #[test]
+    fn a_moderator_mutes_but_does_not_unmute() {
+        let rooms = registry(10);
+        let a = rooms.join("r", moderator("a")).unwrap();
+        let mut b = rooms.join("r", request("b")).unwrap();
+        let track = a
+            .room
+            .add_track(
+                b.me.peer,
+                NewTrack {
+                    cid: "mic".into(),
+                    kind: Kind::Audio,
+                    source: Source::Microphone,
+                    name: String::new(),
+                    muted: false,
+                    width: 0,
+                    height: 0,
+                    layers: vec![],
+                    simulcast: false,
+                    stream: String::new(),
+                    codec: String::new(),
+                },
+            )
+            .unwrap();
+        drain(&mut b.events);
+        assert_eq!(
+            a.room.mute_track("b", &track.sid, false),
+            Err(RoomError::RemoteUnmute)
+        );
+        assert_eq!(
+            a.room.mute_track("b", "TR_nope", true),
+            Err(RoomError::UnknownTrack)
+        );
+        assert!(a.room.mute_track("b", &track.sid, true).unwrap().muted);
+        let told = drain(&mut b.events);
+        assert!(told.iter().any(|e| matches!(e,
+            RoomEvent::Mute { track_sid, muted: true } if *track_sid == track.sid)));
+        assert!(a.room.participant("b").unwrap().tracks[0].muted);
+    }
+
+    #[test]
+    fn deleting_a_room_ends_the_meeting_for_everyone() {
+        let rooms = registry(10);
+        let mut a = rooms.join("r", request("a")).unwrap();
+        assert!(rooms.delete("r"));
+        assert!(matches!(
+            drain(&mut a.events).last(),
+            Some(RoomEvent::Leave(LeaveReason::RoomDeleted))
+        ));
+        assert!(rooms.get("r").is_none());
+        assert!(!rooms.delete("r"));
+    }
+
+    #[tokio::test]
+    async fn a_created_room_waits_for_its_empty_timeout() {
+        let rooms = registry(10);
+        let room = rooms.create(
+            "planned",
+            RoomOptions {
+                empty_timeout: Duration::from_millis(200),
+                max_participants: Some(1),
+                metadata: "agenda".into(),
+            },
+        );
+        assert_eq!(room.info().metadata, "agenda");
+        assert_eq!(room.info().max_participants, 1);
+        let a = rooms.join("planned", request("a")).unwrap();
+        assert_eq!(a.room.sid, room.sid);
+        assert_eq!(
+            rooms.join("planned", request("b")).err(),
+            Some(RoomError::Full)
+        );
+        a.room.leave(a.me.peer);
+        assert!(
+            rooms.get("planned").is_some(),
+            "kept while the timeout runs"
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(rooms.get("planned").is_none(), "gone after it");
     }
 }

@@ -157,6 +157,9 @@ pub struct MediaSettings {
     /// Pause a video whose lowest layer does not fit the subscriber's
     /// estimate (else every shown video keeps at least its lowest layer).
     pub pause_video_on_congestion: bool,
+    /// Estimate each subscriber's downlink and fit its layers to it; off,
+    /// every subscriber gets the layers its view asks for.
+    pub congestion_control: bool,
 }
 
 impl Default for MediaSettings {
@@ -166,6 +169,7 @@ impl Default for MediaSettings {
             video_codecs: vec![VideoCodec::Vp8, VideoCodec::H264],
             opus: opus::OpusSettings::default(),
             pause_video_on_congestion: false,
+            congestion_control: true,
         }
     }
 }
@@ -399,6 +403,15 @@ impl RoomMedia {
         let _ = self.send(worker::Command::RemoveTrack {
             room: self.inner.room,
             track,
+        });
+    }
+
+    /// A moderator's mute: the track's packets are dropped until unmuted.
+    pub fn set_track_muted(&self, track: TrackId, muted: bool) {
+        let _ = self.send(worker::Command::SetTrackMuted {
+            room: self.inner.room,
+            track,
+            muted,
         });
     }
 

@@ -117,6 +117,11 @@ pub(crate) enum Command {
         track: TrackId,
         labels: StreamLabels,
     },
+    SetTrackMuted {
+        room: u64,
+        track: TrackId,
+        muted: bool,
+    },
     Unsubscribe {
         subscriber: PeerId,
         track: TrackId,
@@ -185,6 +190,9 @@ struct Track {
     /// a lower one would do.
     dynacast_sent: Option<u8>,
     dynacast_lower_since: Option<Instant>,
+    /// Muted by a moderator: its packets go nowhere (a client that ignores
+    /// the mute request is still not heard).
+    muted: bool,
 }
 
 impl Track {
@@ -875,6 +883,9 @@ impl Worker {
         let Some(room) = self.rooms.get_mut(&room_id) else {
             return;
         };
+        if room.tracks.get(&track_id).is_none_or(|t| t.muted) {
+            return;
+        }
         if let Some(level) = packet.header.ext_vals.audio_level {
             room.speakers.observe(track_id, level, now);
             room.dominant.observe(track_id, level, now);
@@ -1011,6 +1022,29 @@ impl Worker {
         }
     }
 
+    fn set_track_muted(&mut self, room: u64, track: TrackId, muted: bool) {
+        let Some(t) = self
+            .rooms
+            .get_mut(&room)
+            .and_then(|r| r.tracks.get_mut(&track))
+        else {
+            return;
+        };
+        if t.muted == muted {
+            return;
+        }
+        t.muted = muted;
+        // Subscribers' decoders missed everything while it was muted; a video
+        // resumes from a keyframe rather than from deltas of unseen frames.
+        if !muted && t.kind == Kind::Video {
+            let publisher = t.publisher;
+            let ssrcs = t.layer_ssrc;
+            for ssrc in ssrcs.into_iter().flatten() {
+                self.request_keyframe(publisher, ssrc);
+            }
+        }
+    }
+
     fn request_keyframe(&mut self, publisher: PeerId, ssrc: Ssrc) {
         let Some(peer) = self.peers.get_mut(&publisher) else {
             return;
@@ -1115,6 +1149,9 @@ impl Worker {
                     self.write_data(p, reliable, &payload);
                 }
             }
+            Command::SetTrackMuted { room, track, muted } => {
+                self.set_track_muted(room, track, muted)
+            }
             Command::SetLastN { room, last_n } => {
                 // The control plane may set it before the first participant.
                 self.rooms
@@ -1140,7 +1177,7 @@ impl Worker {
             .enable_h264(codecs.contains(&VideoCodec::H264))
             .set_send_buffer_video(VIDEO_SEND_BUFFER)
             .set_stats_interval(Some(STATS_INTERVAL));
-        if side == Side::Subscriber {
+        if side == Side::Subscriber && self.settings.congestion_control {
             config = config.enable_bwe(Some(INITIAL_ESTIMATE));
         }
         let mut rtc = config.build(Instant::now());
@@ -1429,6 +1466,7 @@ impl Worker {
                 layer_bytes: [0; 3],
                 dynacast_sent: None,
                 dynacast_lower_since: None,
+                muted: false,
             },
         );
         peer.unmatched.push(spec.id);

@@ -99,8 +99,22 @@ pub enum AuthError {
     TooLong,
     #[error("malformed access token")]
     Malformed,
-    #[error("access token signed with an unsupported algorithm (HS256 only)")]
+    #[error("access token signed with an unsupported algorithm")]
     Algorithm,
+    #[error("access token signed with an algorithm for which no key of that kind is configured")]
+    KeyKind,
+    #[error("access token names a key id (kid) that is not configured")]
+    UnknownKid,
+    #[error("access token repeats a claim")]
+    DuplicateClaim,
+    #[error("access token issued by an issuer (iss) that is not accepted")]
+    WrongIssuer,
+    #[error("access token is for an audience (aud) that is not accepted")]
+    WrongAudience,
+    #[error("access token has no room claim")]
+    NoRoomClaim,
+    #[error("access token for every room (room \"*\") is not accepted")]
+    WildcardRoom,
     #[error("access token issued by an unknown API key")]
     UnknownKey,
     #[error("access token signature is invalid")]

@@ -1,9 +1,24 @@
 //! Between Confab's room types and the LiveKit wire types. This is the only
 //! place that knows both.
 
-use confab_room::{Layer, NewTrack, Participant, ParticipantState, Source, Track};
+use confab_room::{Layer, NewTrack, Participant, ParticipantState, RoomInfo, Source, Track};
 use confab_sfu::Kind;
 use livekit_protocol as lk;
+
+pub fn room(r: &RoomInfo) -> lk::Room {
+    lk::Room {
+        sid: r.sid.clone(),
+        name: r.name.clone(),
+        metadata: r.metadata.clone(),
+        empty_timeout: u32::try_from(r.empty_timeout.as_secs()).unwrap_or(u32::MAX),
+        max_participants: u32::try_from(r.max_participants).unwrap_or(u32::MAX),
+        creation_time: r.created_at,
+        creation_time_ms: r.created_at * 1000,
+        num_participants: u32::try_from(r.num_participants).unwrap_or(u32::MAX),
+        num_publishers: u32::try_from(r.num_publishers).unwrap_or(u32::MAX),
+        ..Default::default()
+    }
+}
 
 pub fn participant(p: &Participant) -> lk::ParticipantInfo {
     lk::ParticipantInfo {

@@ -5,12 +5,15 @@
 //! token gets a 401 with a plain-text reason and no upgrade. An accepted
 //! session ([`session`]) joins its room in `confab-room` and translates between
 //! protobuf signal messages and the room and media-plane APIs ([`convert`]
-//! holds the type mapping). The same router serves the web app's files and the
-//! join endpoint that hands out tokens in open mode.
+//! holds the type mapping). The same router serves the web app's files, the
+//! join endpoint that hands out tokens in open mode, and the room API
+//! ([`room_service`], LiveKit's Twirp RoomService).
 
 pub mod auth;
 mod convert;
+pub mod jitsi;
 mod rate;
+pub mod room_service;
 mod session;
 pub mod settings;
 
@@ -42,9 +45,26 @@ pub struct Asset {
     pub body: &'static [u8],
 }
 
+/// Who may start and join meetings through the Meet app (`/api/join`).
+/// Tokens minted by the operator's own backend (`/rtc` with a LiveKit
+/// token) are admitted in every mode: the backend already decided.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Anyone creates and joins rooms (the development default).
+    #[default]
+    Open,
+    /// Authenticated users (a Jitsi token) create rooms; anonymous guests
+    /// join a room only while a moderator is in it.
+    Secure,
+    /// Everyone needs a token.
+    Token,
+}
+
 pub struct AppState {
     pub rooms: Arc<Rooms>,
     pub keys: Keys,
+    pub mode: Mode,
+    pub jitsi: jitsi::JitsiConfig,
     pub assets: &'static [Asset],
     /// Lifetime of tokens handed out by the join endpoint.
     pub join_token_ttl: Duration,
@@ -62,6 +82,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/join", post(join))
         .route("/api/settings", get(settings::get))
+        .route(
+            "/twirp/livekit.RoomService/{method}",
+            post(room_service::handle)
+                .layer(axum::extract::DefaultBodyLimit::max(room_service::MAX_BODY)),
+        )
         .fallback(get(asset))
         .with_state(state)
 }
@@ -162,7 +187,11 @@ async fn rtc(
 #[derive(Deserialize)]
 struct JoinBody {
     room: String,
+    #[serde(default)]
     name: String,
+    /// A Jitsi-format token, from the Meet app's `?jwt=`.
+    #[serde(default)]
+    jwt: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -174,16 +203,24 @@ struct JoinReply {
 #[derive(Serialize)]
 struct ErrorReply {
     error: String,
+    /// Secure mode: the room has no host yet; ask again later.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    waiting: bool,
 }
 
-fn bad_request(msg: &str) -> Response {
+fn error_reply(status: StatusCode, msg: &str) -> Response {
     (
-        StatusCode::BAD_REQUEST,
+        status,
         axum::Json(ErrorReply {
             error: msg.to_string(),
+            waiting: false,
         }),
     )
         .into_response()
+}
+
+fn bad_request(msg: &str) -> Response {
+    error_reply(StatusCode::BAD_REQUEST, msg)
 }
 
 /// Room names people can type and share in a URL.
@@ -195,7 +232,14 @@ pub fn valid_room_name(name: &str) -> bool {
             .any(|c| c.is_control() || matches!(c, '/' | '\\' | '?' | '#' | '%'))
 }
 
-/// Open mode: anyone may join any room; the server picks the identity.
+fn valid_display_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().count() <= 64 && !name.chars().any(char::is_control)
+}
+
+/// The Meet app's way in: a session token for a room, for an anonymous
+/// person with a display name (as the mode allows) or in exchange for a
+/// Jitsi-format token, whose user becomes the identity and whose
+/// `moderator` claim the role.
 async fn join(
     State(state): State<Arc<AppState>>,
     body: Result<axum::Json<JoinBody>, axum::extract::rejection::JsonRejection>,
@@ -207,21 +251,91 @@ async fn join(
     if !valid_room_name(room) {
         return bad_request("invalid room name: 1 to 128 characters, no / \\ ? # %");
     }
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-        return bad_request("invalid display name: 1 to 64 characters");
-    }
-    let identity = confab_room::new_sid("u_");
+    let typed_name = body.name.trim();
+    let (identity, name, moderator) = match body.jwt.as_deref().filter(|t| !t.is_empty()) {
+        Some(jwt) => {
+            if !state.jitsi.enabled() {
+                return bad_request("this server is not configured for Jitsi tokens ([auth.jwt])");
+            }
+            let user = match state.jitsi.verify(jwt, room).await {
+                Ok(u) => u,
+                Err(e) => {
+                    // The reason, never the token.
+                    tracing::info!(%room, "token refused: {e}");
+                    return error_reply(StatusCode::UNAUTHORIZED, &e.to_string());
+                }
+            };
+            let identity = if user.id.is_empty() {
+                confab_room::new_sid("u_")
+            } else if user.id.len() > 256 || user.id.chars().any(char::is_control) {
+                return error_reply(
+                    StatusCode::UNAUTHORIZED,
+                    "the token's user id is not usable",
+                );
+            } else {
+                user.id
+            };
+            let name: String = if user.name.trim().is_empty() {
+                typed_name.chars().take(64).collect()
+            } else {
+                user.name
+                    .trim()
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(64)
+                    .collect()
+            };
+            (identity, name, user.moderator)
+        }
+        None => {
+            match state.mode {
+                Mode::Open => {}
+                Mode::Token => {
+                    return error_reply(
+                        StatusCode::UNAUTHORIZED,
+                        "this server admits only people with a token: open the meeting from your organisation's site",
+                    );
+                }
+                Mode::Secure => {
+                    let host_in = state.rooms.get(room).is_some_and(|r| {
+                        r.participants()
+                            .iter()
+                            .any(confab_room::Participant::is_moderator)
+                    });
+                    if !host_in {
+                        return (
+                            StatusCode::FORBIDDEN,
+                            axum::Json(ErrorReply {
+                                error: "the meeting has not started: waiting for the host".into(),
+                                waiting: true,
+                            }),
+                        )
+                            .into_response();
+                    }
+                }
+            }
+            if !valid_display_name(typed_name) {
+                return bad_request("invalid display name: 1 to 64 characters");
+            }
+            (confab_room::new_sid("u_"), typed_name.to_string(), false)
+        }
+    };
+    let name = if name.is_empty() {
+        identity.clone()
+    } else {
+        name
+    };
     let grant = VideoGrant {
         room_join: true,
         room: room.to_string(),
+        room_admin: moderator,
         // Raising a hand is an attribute the participant sets on itself.
         can_update_own_metadata: true,
         ..Default::default()
     };
     match state
         .keys
-        .mint(&identity, name, grant, state.join_token_ttl)
+        .mint(&identity, &name, grant, state.join_token_ttl)
     {
         Some(token) => axum::Json(JoinReply { token, identity }).into_response(),
         None => (StatusCode::INTERNAL_SERVER_ERROR, "no signing key").into_response(),

@@ -58,6 +58,10 @@ enum SessionEnd {
     Replaced,
     #[error("media connection lost")]
     MediaLost,
+    #[error("removed from the room")]
+    Removed,
+    #[error("the room was deleted")]
+    RoomDeleted,
 }
 
 pub async fn run(socket: WebSocket, state: Arc<AppState>, claims: Claims, opts: ClientOptions) {
@@ -74,6 +78,7 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, claims: Claims, opts: 
         },
         auto_subscribe: opts.auto_subscribe,
         client_protocol: opts.client_protocol,
+        moderator: claims.video.room_admin,
     };
     let joined = match state.rooms.join(&claims.video.room, request) {
         Ok(j) => j,
@@ -111,6 +116,14 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, claims: Claims, opts: 
         SessionEnd::MediaLost => Some(leave_msg(
             lk::DisconnectReason::UnknownReason,
             lk::leave_request::Action::Reconnect,
+        )),
+        SessionEnd::Removed => Some(leave_msg(
+            lk::DisconnectReason::ParticipantRemoved,
+            lk::leave_request::Action::Disconnect,
+        )),
+        SessionEnd::RoomDeleted => Some(leave_msg(
+            lk::DisconnectReason::RoomDeleted,
+            lk::leave_request::Action::Disconnect,
         )),
         _ => None,
     };
@@ -171,7 +184,16 @@ impl Session {
                         participants: ps.iter().map(convert::participant).collect(),
                     })],
                     Some(RoomEvent::Leave(LeaveReason::DuplicateIdentity)) => return SessionEnd::Replaced,
+                    Some(RoomEvent::Leave(LeaveReason::Removed)) => return SessionEnd::Removed,
+                    Some(RoomEvent::Leave(LeaveReason::RoomDeleted)) => return SessionEnd::RoomDeleted,
                     Some(RoomEvent::Leave(LeaveReason::RoomClosed)) | None => return SessionEnd::Closed,
+                    Some(RoomEvent::Mute { track_sid, muted }) => vec![Resp::Mute(lk::MuteTrackRequest {
+                        sid: track_sid,
+                        muted,
+                    })],
+                    Some(RoomEvent::RoomUpdated(info)) => vec![Resp::RoomUpdate(lk::RoomUpdate {
+                        room: Some(convert::room(&info)),
+                    })],
                 },
                 ev = self.joined.media_events.recv() => match ev {
                     Some(ev) => match self.media_event(ev) {
@@ -193,14 +215,7 @@ impl Session {
     fn join_response(&self) -> lk::JoinResponse {
         let room = &self.joined.room;
         lk::JoinResponse {
-            room: Some(lk::Room {
-                sid: room.sid.clone(),
-                name: room.name.clone(),
-                creation_time: room.created_at,
-                creation_time_ms: room.created_at * 1000,
-                num_participants: room.num_participants() as u32,
-                ..Default::default()
-            }),
+            room: Some(convert::room(&room.info())),
             participant: Some(convert::participant(&self.joined.me)),
             other_participants: self
                 .joined
@@ -355,7 +370,15 @@ impl Session {
                         attributes,
                     )
                     .err()
-                    .map(|e| (lk::request_response::Reason::LimitExceeded, e.to_string()))
+                    .map(|e| {
+                        let reason = match e {
+                            confab_room::RoomError::ReservedAttribute => {
+                                lk::request_response::Reason::NotAllowed
+                            }
+                            _ => lk::request_response::Reason::LimitExceeded,
+                        };
+                        (reason, e.to_string())
+                    })
                 };
                 match refusal {
                     Some((reason, message)) => vec![Resp::RequestResponse(lk::RequestResponse {
@@ -524,7 +547,13 @@ impl Session {
     #[allow(deprecated)]
     fn relay_data(&self, reliable: bool, payload: &[u8]) {
         let me = &self.joined.me;
-        if !me.permission.can_publish_data || payload.len() > MAX_DATA_MESSAGE {
+        // The permission may have changed since joining (a moderator's update).
+        let allowed = self
+            .joined
+            .room
+            .permission(me.peer)
+            .is_some_and(|p| p.can_publish_data);
+        if !allowed || payload.len() > MAX_DATA_MESSAGE {
             return;
         }
         let Ok(mut packet) = lk::DataPacket::decode(payload) else {

@@ -6,7 +6,7 @@ import { icon } from '../icons';
 import { type DeviceKind, type Quality, prefs, qualityLabels } from '../prefs';
 import { h } from '../util';
 
-function dialog(id: string, title: string, ...body: Node[]): HTMLDialogElement {
+export function dialog(id: string, title: string, ...body: Node[]): HTMLDialogElement {
   const d = h(
     'dialog',
     { class: 'dialog', attrs: { id, 'aria-label': title } },

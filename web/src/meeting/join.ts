@@ -4,7 +4,7 @@
 import { ConnectionError, ConnectionErrorReason, Room, VideoPreset } from 'livekit-client';
 import { JoinError, fetchToken, settingsFor, wsUrl } from '../api';
 import { hooks, timing } from '../hooks';
-import { failedPage, header, leftPage, refusedPage, unreachablePage } from '../pages';
+import { failedPage, header, leftPage, refusedPage, unreachablePage, waitingPage } from '../pages';
 import { applyServerSettings, audioCapture, captureFor, prefs } from '../prefs';
 import type { PrejoinResult } from '../prejoin';
 import { rememberRoom } from '../rooms';
@@ -17,6 +17,8 @@ export interface JoinOptions {
   name?: string;
   /** A token from the URL: skips /api/join (the room and name come from the token). */
   token?: string;
+  /** A Jitsi-format token from the URL (`?jwt=`), exchanged at /api/join. */
+  jwt?: string;
   /** Tracks and devices from the prejoin screen. */
   prejoin?: PrejoinResult;
   /** Without prejoin: which devices to turn on once connected. */
@@ -35,10 +37,15 @@ export async function joinMeeting(opts: JoinOptions) {
   let token = opts.token;
   if (!token) {
     try {
-      token = (await fetchToken(opts.room, opts.name ?? '')).token;
+      token = (await fetchToken(opts.room, opts.name ?? '', opts.jwt)).token;
     } catch (e) {
-      releasePreview();
       const err = e instanceof JoinError ? e : new JoinError('other', errorText(e));
+      if (err.kind === 'waiting') {
+        // Keep the preview tracks: the person joins with them once a host is in.
+        waitingPage(opts.room, () => void joinMeeting(opts));
+        return;
+      }
+      releasePreview();
       if (err.kind === 'unreachable') unreachablePage(err.message, retry);
       else if (err.kind === 'refused') refusedPage(err.message, retry);
       else failedPage(err.message, retry);
@@ -87,11 +94,11 @@ export async function joinMeeting(opts: JoinOptions) {
   hooks.firstFrameMs = {};
   hooks.joinedMs = undefined;
 
-  const meeting = new Meeting(room, opts.room, {
+  const meeting = new Meeting(room, opts.room, token, {
     onEnded: (reason, was) => {
       leftPage(
         opts.room,
-        () => void joinMeeting({ room: opts.room, name: opts.name, token: opts.token, camera: was.camera, mic: was.mic }),
+        () => void joinMeeting({ room: opts.room, name: opts.name, token: opts.token, jwt: opts.jwt, camera: was.camera, mic: was.mic }),
         reason,
       );
     },

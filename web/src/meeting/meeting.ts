@@ -24,6 +24,7 @@ import { inviteLink } from '../rooms';
 import { errorText, h, mount } from '../util';
 import { inviteDialog, settingsDialog, shortcutsDialog } from './dialogs';
 import { Layout } from './layout';
+import { REMOVED_REASON_ATTRIBUTE, ROLE_ATTRIBUTE, RoomApi, isModerator, moderationErrorText, removeDialog } from './moderation';
 import { ParticipantsPane, type PersonEntry } from './participants';
 import { REACTIONS_TOPIC, floatReaction, parseReaction, sendReaction } from './reactions';
 import { bindShortcuts } from './shortcuts';
@@ -59,6 +60,8 @@ export class Meeting {
   private readonly settings;
   private readonly shortcuts = shortcutsDialog();
   private readonly invite;
+  private readonly api: RoomApi;
+  private readonly removeDlg = removeDialog();
   private panel: Panel | undefined;
   private speaking = new Set<string>();
   private lastSpeaker: string | undefined;
@@ -74,8 +77,10 @@ export class Meeting {
   constructor(
     readonly room: Room,
     readonly roomName: string,
+    token: string,
     private readonly cb: MeetingCallbacks,
   ) {
+    this.api = new RoomApi(token, roomName);
     const stage = h('div', { class: 'stage', attrs: { 'aria-label': 'Stage' } });
     const filmstrip = h('div', { class: 'filmstrip', attrs: { 'aria-label': 'Other participants' } });
     const grid = h('div', { class: 'grid', attrs: { 'aria-label': 'Participants' } });
@@ -91,7 +96,18 @@ export class Meeting {
       },
       () => this.openPanel(undefined),
     );
-    this.people = new ParticipantsPane(() => this.openPanel(undefined));
+    this.people = new ParticipantsPane(() => this.openPanel(undefined), {
+      mute: (p, what) => this.moderate(this.api.mute(p.identity, (what === 'mic' ? p.micSid : p.camSid) ?? ''), `${p.name}'s ${what === 'mic' ? 'microphone was muted' : 'video was stopped'}`),
+      setModerator: (p, on) => this.moderate(this.api.setModerator(p.identity, on), on ? `${p.name} is now a moderator` : `${p.name} is no longer a moderator`),
+      remove: (p) =>
+        void this.removeDlg.ask(p.name).then((reason) => {
+          if (reason !== undefined) this.moderate(this.api.remove(p.identity, reason), `${p.name} was removed`);
+        }),
+      muteAll: (kind) => this.muteAll(kind),
+      endMeeting: () => {
+        if (confirm('End the meeting for everyone?')) this.moderate(this.api.endMeeting(), 'The meeting was ended');
+      },
+    });
     this.side = h('aside', { class: 'side' }, this.chat.panel, this.people.panel);
     this.side.hidden = true;
 
@@ -147,6 +163,7 @@ export class Meeting {
       this.settings.el,
       this.shortcuts.el,
       this.invite.el,
+      this.removeDlg.el,
     );
     this.wire();
   }
@@ -213,6 +230,9 @@ export class Meeting {
         sync();
       })
       .on(RoomEvent.ParticipantAttributesChanged, (changed, p) => {
+        if (ROLE_ATTRIBUTE in changed && p.isLocal) {
+          this.toasts.show(isModerator(p) ? 'You are now a moderator' : 'You are no longer a moderator');
+        }
         if (HAND_ATTRIBUTE in changed) {
           if (p.isLocal) this.myHand = undefined;
           else if (changed[HAND_ATTRIBUTE]) this.toasts.show(`${p.name || p.identity} raised their hand`, { onClick: () => this.openPanel('participants') });
@@ -263,14 +283,36 @@ export class Meeting {
     this.unbindKeys();
     for (const t of this.tiles.values()) t.destroy();
     this.tiles.clear();
+    const removedFor = this.lp.attributes[REMOVED_REASON_ATTRIBUTE];
     const why =
       reason === undefined || reason === DisconnectReason.CLIENT_INITIATED
         ? undefined
-        : (disconnectText[reason] ?? `Disconnected (${DisconnectReason[reason] ?? reason})`);
+        : reason === DisconnectReason.PARTICIPANT_REMOVED && removedFor
+          ? `A moderator removed you from the meeting: ${removedFor}`
+          : (disconnectText[reason] ?? `Disconnected (${DisconnectReason[reason] ?? reason})`);
     this.cb.onEnded(why, this.devicesAtEnd);
   }
 
   // ---- actions ----------------------------------------------------------------------------
+
+  /** Runs a moderator's call and says how it went. */
+  private moderate(call: Promise<unknown>, done: string) {
+    call.then(
+      () => this.toasts.show(done),
+      (e: unknown) => this.toasts.show(`Not done: ${moderationErrorText(e)}`, { kind: 'error', ms: 8000 }),
+    );
+  }
+
+  /** Mutes every other participant's microphones or cameras, as Jitsi's "Mute everyone". */
+  private muteAll(kind: 'audio' | 'video') {
+    const calls = [...this.room.remoteParticipants.values()].flatMap((p) =>
+      [...(kind === 'audio' ? p.audioTrackPublications : p.videoTrackPublications).values()]
+        .filter((t) => !t.isMuted && (kind === 'audio' || t.source === Track.Source.Camera))
+        .map((t) => this.api.mute(p.identity, t.trackSid)),
+    );
+    const what = kind === 'audio' ? 'muted' : 'without video';
+    this.moderate(Promise.all(calls), calls.length ? `Everyone else is ${what}` : `Everyone else is already ${what}`);
+  }
 
   /** A camera or microphone that failed once already in the meeting: say so, stay in. */
   /** A lasting notice about how this meeting is set up. */
@@ -498,8 +540,12 @@ export class Meeting {
           camOff: !p.isCameraEnabled,
           speaking: this.speaking.has(p.identity),
           hand: handPos.get(p.identity) ?? 0,
+          moderator: isModerator(p),
+          micSid: p.getTrackPublication(Track.Source.Microphone)?.trackSid,
+          camSid: p.getTrackPublication(Track.Source.Camera)?.trackSid,
         }),
       ),
+      isModerator(lp),
     );
     this.devicesAtEnd = { camera: lp.isCameraEnabled, mic: lp.isMicrophoneEnabled };
     this.toolbar.update({

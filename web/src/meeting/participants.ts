@@ -1,5 +1,6 @@
 // The participants pane: who is here, who is muted, and the queue of raised hands first, so whoever
-// runs the meeting can take questions in order.
+// runs the meeting can take questions in order. Moderators also get their controls here: mute,
+// stop video, make or revoke moderator and remove for each person, and mute all and end meeting.
 
 import { icon } from '../icons';
 import { h, hueFor, initials } from '../util';
@@ -17,17 +18,41 @@ export interface PersonState {
 
 export interface PersonEntry extends PersonState {
   identity: string;
+  moderator: boolean;
+  /** Published track sids, for a moderator's mute. */
+  micSid?: string;
+  camSid?: string;
+}
+
+export interface ModeratorActions {
+  mute: (p: PersonEntry, what: 'mic' | 'cam') => void;
+  setModerator: (p: PersonEntry, on: boolean) => void;
+  remove: (p: PersonEntry) => void;
+  muteAll: (kind: 'audio' | 'video') => void;
+  endMeeting: () => void;
 }
 
 export class ParticipantsPane {
   readonly panel: HTMLElement;
   private readonly title: HTMLHeadingElement;
   private readonly list: HTMLUListElement;
+  private readonly modBar: HTMLDivElement;
   private last = '';
 
-  constructor(onClose: () => void) {
+  constructor(
+    onClose: () => void,
+    private readonly actions: ModeratorActions,
+  ) {
     this.title = h('h2', { text: 'Participants' });
     this.list = h('ul', { class: 'people-list' });
+    this.modBar = h(
+      'div',
+      { class: 'moderator-bar' },
+      h('button', { class: 'btn small', text: 'Mute all', attrs: { type: 'button', id: 'mute-all' }, on: { click: () => actions.muteAll('audio') } }),
+      h('button', { class: 'btn small', text: 'Stop all video', attrs: { type: 'button', id: 'stop-all-video' }, on: { click: () => actions.muteAll('video') } }),
+      h('button', { class: 'btn small danger', text: 'End meeting for all', attrs: { type: 'button', id: 'end-meeting' }, on: { click: () => actions.endMeeting() } }),
+    );
+    this.modBar.hidden = true;
     this.panel = h(
       'section',
       { class: 'panel people-panel', attrs: { id: 'participants-panel', 'aria-label': 'Participants' } },
@@ -37,14 +62,17 @@ export class ParticipantsPane {
         this.title,
         h('button', { class: 'round small ghost', title: 'Close', attrs: { type: 'button', 'aria-label': 'Close participants' }, on: { click: onClose } }, icon('close')),
       ),
+      this.modBar,
       h('div', { class: 'panel-scroll' }, this.list),
     );
   }
 
-  render(people: PersonEntry[]) {
-    const sig = JSON.stringify(people);
+  /** `moderating`: the local participant moderates, so the controls are shown. */
+  render(people: PersonEntry[], moderating: boolean) {
+    const sig = JSON.stringify([people, moderating]);
     if (sig === this.last) return;
     this.last = sig;
+    this.modBar.hidden = !moderating;
     const sorted = [...people].sort(
       (a, b) =>
         (a.hand || Infinity) - (b.hand || Infinity) ||
@@ -63,11 +91,28 @@ export class ParticipantsPane {
             return a;
           })(),
           h('span', { class: 'person-name', text: p.isLocal ? `${p.name} (you)` : p.name }),
+          p.moderator ? h('span', { class: 'role-badge', text: 'Moderator', dataset: { role: 'moderator' } }) : null,
           p.hand ? h('span', { class: 'hand-badge', title: `Raised hand, number ${p.hand}` }, icon('hand'), String(p.hand)) : null,
           h('span', { class: `state${p.micMuted ? ' off' : ''}`, title: p.micMuted ? 'Microphone muted' : 'Microphone on' }, icon(p.micMuted ? 'micOff' : 'mic')),
           h('span', { class: `state${p.camOff ? ' off' : ''}`, title: p.camOff ? 'Camera off' : 'Camera on' }, icon(p.camOff ? 'camOff' : 'cam')),
+          moderating && !p.isLocal ? this.controls(p) : null,
         ),
       ),
+    );
+  }
+
+  private controls(p: PersonEntry): HTMLElement {
+    const button = (action: string, text: string, run: () => void, cls = '') =>
+      h('button', { class: `btn tiny${cls}`, text, title: `${text}: ${p.name}`, attrs: { type: 'button' }, dataset: { action }, on: { click: run } });
+    return h(
+      'span',
+      { class: 'person-actions' },
+      p.micSid && !p.micMuted ? button('mute', 'Mute', () => this.actions.mute(p, 'mic')) : null,
+      p.camSid && !p.camOff ? button('stop-video', 'Stop video', () => this.actions.mute(p, 'cam')) : null,
+      p.moderator
+        ? button('revoke-moderator', 'Revoke moderator', () => this.actions.setModerator(p, false))
+        : button('make-moderator', 'Make moderator', () => this.actions.setModerator(p, true)),
+      button('remove', 'Remove', () => this.actions.remove(p), ' danger'),
     );
   }
 }

@@ -132,6 +132,7 @@ impl Worker {
             ..
         } = self;
         let pause_on_congestion = settings.pause_video_on_congestion;
+        let estimating = settings.congestion_control;
         let Some(room) = rooms.get_mut(&room_id) else {
             return;
         };
@@ -230,9 +231,10 @@ impl Worker {
             let minimum = next_step.map_or(0, |step| (audio_bps + used + step).min(desired));
             let short = peer.estimate.is_some_and(|e| e < desired);
             let reprobe = short && now.saturating_duration_since(peer.last_probe) >= PROBE_INTERVAL;
-            if reprobe
-                || desired.abs_diff(peer.desired_bps) * 10 > peer.desired_bps
-                || minimum.abs_diff(peer.minimum_bps) * 10 > peer.minimum_bps
+            if estimating
+                && (reprobe
+                    || desired.abs_diff(peer.desired_bps) * 10 > peer.desired_bps
+                    || minimum.abs_diff(peer.minimum_bps) * 10 > peer.minimum_bps)
             {
                 let mut bwe = peer.subscriber.bwe();
                 if reprobe && let Some(estimate) = peer.estimate {

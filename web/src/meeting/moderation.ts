@@ -1,0 +1,106 @@
+// Moderator controls. They call the server's room API (the Twirp RoomService that server SDKs use)
+// with this participant's own token; the server checks that the caller moderates the room and
+// refuses everyone else, so the buttons shown here are a convenience, not the guard.
+
+import type { Participant } from 'livekit-client';
+import { errorText, h } from '../util';
+import { dialog } from './dialogs';
+
+/** Set by the server only: `moderator` for moderators. */
+export const ROLE_ATTRIBUTE = 'confab.role';
+/** Set by the server on a removed participant just before it is disconnected. */
+export const REMOVED_REASON_ATTRIBUTE = 'confab.removed_reason';
+
+export function isModerator(p: Participant): boolean {
+  return p.attributes[ROLE_ATTRIBUTE] === 'moderator';
+}
+
+export class ModerationError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ModerationError';
+  }
+}
+
+export class RoomApi {
+  constructor(
+    private readonly token: string,
+    private readonly room: string,
+  ) {}
+
+  private async call(method: string, body: Record<string, unknown>): Promise<unknown> {
+    const res = await fetch(`/twirp/livekit.RoomService/${method}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${this.token}` },
+      body: JSON.stringify({ room: this.room, ...body }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const data: unknown = await res.json().catch(() => ({}));
+    if (!res.ok) {
+      const err = (data ?? {}) as { code?: unknown; msg?: unknown };
+      throw new ModerationError(typeof err.code === 'string' ? err.code : 'unknown', typeof err.msg === 'string' ? err.msg : `HTTP ${res.status}`);
+    }
+    return data;
+  }
+
+  mute(identity: string, trackSid: string): Promise<unknown> {
+    return this.call('MutePublishedTrack', { identity, trackSid, muted: true });
+  }
+
+  remove(identity: string, reason: string): Promise<unknown> {
+    return this.call('RemoveParticipant', { identity, reason });
+  }
+
+  setModerator(identity: string, on: boolean): Promise<unknown> {
+    return this.call('UpdateParticipant', { identity, attributes: { [ROLE_ATTRIBUTE]: on ? 'moderator' : '' } });
+  }
+
+  endMeeting(): Promise<unknown> {
+    return this.call('DeleteRoom', {});
+  }
+}
+
+/** Asks for the reason shown to a participant before removing them. */
+export function removeDialog(): { el: HTMLDialogElement; ask: (name: string) => Promise<string | undefined> } {
+  const who = h('p');
+  const reason = h('input', { attrs: { id: 'remove-reason', type: 'text', maxlength: '256', placeholder: 'Reason (shown to them)' } });
+  let settle: ((v: string | undefined) => void) | undefined;
+  const confirm = h('button', {
+    class: 'btn danger',
+    text: 'Remove',
+    attrs: { type: 'button', id: 'remove-confirm' },
+    on: {
+      click: () => {
+        settle?.(reason.value.trim());
+        settle = undefined;
+        d.close();
+      },
+    },
+  });
+  const d = dialog('remove-dialog', 'Remove participant', who, reason, h('div', { class: 'dialog-actions' }, confirm));
+  d.addEventListener('close', () => {
+    settle?.(undefined);
+    settle = undefined;
+  });
+  return {
+    el: d,
+    ask: (name) => {
+      who.textContent = `Remove ${name} from the meeting?`;
+      reason.value = '';
+      d.showModal();
+      reason.focus();
+      return new Promise((resolve) => {
+        settle = resolve;
+      });
+    },
+  };
+}
+
+/** A failed moderator action, in words for a toast. */
+export function moderationErrorText(e: unknown): string {
+  if (e instanceof ModerationError && e.code === 'permission_denied') return 'Only moderators can do that.';
+  return errorText(e);
+}
