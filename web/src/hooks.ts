@@ -5,6 +5,7 @@ import { DataPacket, DataPacket_Kind, UserPacket } from '@livekit/protocol';
  * Test hooks for the browser end-to-end tests (tests/e2e/), on `window.confab`:
  *
  *   room                 the livekit-client Room of the current or last join (undefined before).
+ *   token                the session token the page joined with.
  *   state()              {connected, identity, remotes: identities of the remote participants}.
  *   stats()              per remote identity, the inbound-rtp counters of its camera (`video`) and
  *                        microphone (`audio`) as the browser reports them; a participant we receive
@@ -61,6 +62,8 @@ export interface ReceivedMessage {
 
 export interface ConfabHooks {
   room: Room | undefined;
+  /** The session token the page joined with (what its moderator controls send to the room API). */
+  token: string | undefined;
   state(): { connected: boolean; identity: string; remotes: string[] };
   stats(): Promise<Record<string, RemoteStats>>;
   setVideoSize(identity: string, width: number, height: number): boolean;
@@ -88,6 +91,7 @@ function requireRoom(): Room {
 
 export const hooks: ConfabHooks = {
   room: undefined,
+  token: undefined,
   state: () => {
     const room = hooks.room;
     return {

@@ -90,6 +90,7 @@ export async function joinMeeting(opts: JoinOptions) {
     },
   });
   hooks.room = room;
+  hooks.token = token;
   hooks.messages.length = 0;
   hooks.firstFrameMs = {};
   hooks.joinedMs = undefined;
