@@ -83,7 +83,7 @@ async function rises(read, ms = 3000) {
   return (await read()) - a;
 }
 
-test('moderator with a Jitsi token, guests waiting for the host, mute all, kick, roles across reloads', { timeout: TEST_TIMEOUT }, async () => {
+test('moderator with a Jitsi token: waiting for the host, lobby, password, lock, mute all, kick, roles across reloads', { timeout: TEST_TIMEOUT }, async () => {
   const server = await startServer({
     label: 'moderation',
     config: `${TEST_CONFIG}[auth]\nmode = "secure"\n[auth.jwt]\naccepted_issuers = ["company-site"]\naccepted_audiences = ["confab"]\n`,
@@ -91,10 +91,11 @@ test('moderator with a Jitsi token, guests waiting for the host, mute all, kick,
   });
   const room = 'board-meeting';
   const jwt = jitsiToken({ room, id: 'alice', name: 'Alice Host', moderator: true });
-  const browsers = await Promise.all(['host', 'guest-a', 'guest-b'].map((label) => launchBrowser({ label })));
-  const [hostB, aB, bB] = browsers;
+  const browsers = await Promise.all(['host', 'guest-a', 'guest-b', 'guest-c'].map((label) => launchBrowser({ label })));
+  const [hostB, aB, bB, cB] = browsers;
   const pages = {};
-  const secrets = [jwt, APP_SECRET, server.apiSecret];
+  const password = `pw-${randomBytes(6).toString('hex')}`;
+  const secrets = [jwt, APP_SECRET, server.apiSecret, password];
   try {
     // A guest before the host: secure mode keeps them waiting, and the page keeps asking.
     pages.a = await openUrl(aB, `${server.url}/${room}?skipPrejoin=1&name=Guest%20A`);
@@ -105,12 +106,58 @@ test('moderator with a Jitsi token, guests waiting for the host, mute all, kick,
     await waitFor(() => connected(pages.host), { timeout: 20_000, message: 'the host should connect' });
     assert.equal((await state(pages.host)).identity, 'alice', 'the identity comes from the token');
 
-    // Guest A gets in by itself once the host is there; guest B comes later.
+    // Guest A gets in by itself once the host is there.
     await waitFor(() => connected(pages.a), { timeout: 20_000, message: 'guest A should join once the host is in' });
+
+    // The host turns the lobby on; guests B and C knock; B is admitted and C denied.
+    await openPeople(pages.host);
+    await pages.host.waitForSelector('#lobby-toggle', { visible: true, timeout: 10_000 });
+    await pages.host.click('#lobby-toggle');
+    await waitFor(() => pages.host.$eval('#lobby-toggle', (el) => el.checked), { message: 'the lobby should be on' });
     pages.b = await openUrl(bB, `${server.url}/${room}?skipPrejoin=1&name=Guest%20B`);
-    await waitFor(() => connected(pages.b), { timeout: 20_000, message: 'guest B should connect' });
+    pages.c = await openUrl(cB, `${server.url}/${room}?skipPrejoin=1&name=Guest%20C`);
+    for (const g of ['b', 'c']) await waitFor(async () => (await pageKind(pages[g])) === 'lobby', { message: `guest ${g} should wait in the lobby` });
+    const knock = (name, action) =>
+      pages.host.evaluate(
+        (n, a) => {
+          const button = document.querySelector(`.knock[data-name="${CSS.escape(n)}"] [data-action="${a}"]`);
+          button?.click();
+          return !!button;
+        },
+        name,
+        action,
+      );
+    await waitFor(() => knock('Guest B', 'admit'), { message: 'the host should see guest B knock' });
+    await waitFor(() => knock('Guest C', 'deny'), { message: 'the host should see guest C knock' });
+    await waitFor(() => connected(pages.b), { timeout: 20_000, message: 'guest B should be let in' });
+    await waitFor(async () => (await pageKind(pages.c)) === 'denied', { message: 'guest C should be told no' });
     const [aId, bId] = [(await state(pages.a)).identity, (await state(pages.b)).identity];
     secrets.push(await pages.a.evaluate(() => window.confab.token), await pages.b.evaluate(() => window.confab.token));
+
+    // A password instead of the lobby: a wrong one is refused, the right one lets guest C in.
+    await pages.host.type('#password-input', password);
+    await pages.host.click('#password-set');
+    await waitFor(() => pages.host.$eval('.password-note', (el) => el.textContent === 'A password is set.'), { message: 'the password should be set' });
+    await pages.host.click('#lobby-toggle');
+    await waitFor(() => pages.host.$eval('#lobby-toggle', (el) => !el.checked), { message: 'the lobby should be off' });
+    await pages.c.goto(`${server.url}/${room}?skipPrejoin=1&name=Guest%20C`, { waitUntil: 'load' });
+    await waitFor(async () => (await pageKind(pages.c)) === 'password', { message: 'guest C should be asked for the password' });
+    await pages.c.type('#room-password', 'not-it');
+    await pages.c.click('#password-submit');
+    await waitFor(() => pages.c.evaluate(() => document.querySelector('[data-page="password"] .detail')?.textContent === 'wrong password'), { message: 'a wrong password should be refused' });
+    await pages.c.type('#room-password', password);
+    await pages.c.click('#password-submit');
+    await waitFor(() => connected(pages.c), { timeout: 20_000, message: 'the right password should let guest C in' });
+
+    // Locked: nobody new gets in, not even with the password.
+    await pages.host.click('#lock-toggle');
+    await waitFor(() => pages.host.$eval('#lock-toggle', (el) => el.checked), { message: 'the meeting should be locked' });
+    await pages.c.goto(`${server.url}/${room}?skipPrejoin=1&name=Guest%20C`, { waitUntil: 'load' });
+    await waitFor(async () => (await pageKind(pages.c)) === 'locked', { message: 'a newcomer should find the meeting locked' });
+    for (const g of ['a', 'b', 'c']) {
+      const seen = JSON.stringify(await pages[g].evaluate(() => window.confab.messages));
+      assert.ok(!seen.includes(password), `guest ${g} must never receive the room password`);
+    }
 
     // The host sees moderator controls; a guest sees none.
     await openPeople(pages.host);

@@ -1,13 +1,17 @@
 // Talking to the Confab server before the meeting: the join endpoint that hands out tokens in open
 // mode, and the signalling URL derived from where the app was loaded from.
 
-/** Why joining failed, in the terms the failure pages use. `waiting`: the room has no host yet. */
-export type JoinFailure = 'unreachable' | 'refused' | 'waiting' | 'other';
+/**
+ * Why joining failed, in the terms the failure pages use. `waiting`: the room has no host yet;
+ * `lobby`: knocked, a moderator decides (`ticket`); `password`: the room needs one; `locked`.
+ */
+export type JoinFailure = 'unreachable' | 'refused' | 'waiting' | 'lobby' | 'password' | 'locked' | 'other';
 
 export class JoinError extends Error {
   constructor(
     readonly kind: JoinFailure,
     message: string,
+    readonly ticket?: string,
   ) {
     super(message);
     this.name = 'JoinError';
@@ -20,13 +24,13 @@ export function wsUrl(): string {
 }
 
 /** A session token for `room`: anonymous with a display name, or in exchange for a Jitsi-format token (`jwt`). */
-export async function fetchToken(room: string, name: string, jwt?: string): Promise<{ token: string; identity: string }> {
+export async function fetchToken(room: string, name: string, jwt?: string, password?: string): Promise<{ token: string; identity: string }> {
   let res: Response;
   try {
     res = await fetch('/api/join', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ room, name, ...(jwt ? { jwt } : {}) }),
+      body: JSON.stringify({ room, name, ...(jwt ? { jwt } : {}), ...(password ? { password } : {}) }),
       signal: AbortSignal.timeout(15_000),
     });
   } catch (e) {
@@ -38,12 +42,15 @@ export async function fetchToken(room: string, name: string, jwt?: string): Prom
     const v = body && typeof body === 'object' ? (body as Record<string, unknown>)[key] : undefined;
     return typeof v === 'string' ? v : undefined;
   };
+  const flagged = (key: string) => !!body && typeof body === 'object' && (body as Record<string, unknown>)[key] === true;
+  const ticket = field('ticket');
+  if (res.status === 202 && ticket) throw new JoinError('lobby', field('error') ?? 'Waiting in the lobby', ticket);
+  if (flagged('password')) throw new JoinError('password', field('error') ?? 'This meeting needs a password');
+  if (flagged('locked')) throw new JoinError('locked', field('error') ?? 'The meeting is locked');
   if (!res.ok) {
     // A proxy in front of a stopped server answers 502/503/504: for a person that is "unreachable".
     if (res.status >= 502 && res.status <= 504) throw new JoinError('unreachable', `HTTP ${res.status}`);
-    if (res.status === 403 && body && typeof body === 'object' && (body as Record<string, unknown>).waiting === true) {
-      throw new JoinError('waiting', field('error') ?? 'Waiting for the host');
-    }
+    if (res.status === 403 && flagged('waiting')) throw new JoinError('waiting', field('error') ?? 'Waiting for the host');
     throw new JoinError(res.status < 500 ? 'refused' : 'other', field('error') ?? `HTTP ${res.status}`);
   }
   const token = field('token');
@@ -104,4 +111,22 @@ async function fetchSettings(room: string): Promise<ServerSettings> {
   } catch {
     return DEFAULT_SETTINGS;
   }
+}
+
+export type Verdict = { status: 'waiting' } | { status: 'admitted'; token: string } | { status: 'denied'; reason?: string } | { status: 'gone' };
+
+/** Asks (long poll, about 20 s) whether a moderator let this knock in. */
+export async function waitInLobby(room: string, ticket: string, signal: AbortSignal): Promise<Verdict> {
+  const res = await fetch('/api/lobby/wait', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ room, ticket }),
+    signal,
+  });
+  if (res.status === 404) return { status: 'gone' };
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  const body = (await res.json()) as { status?: string; token?: string; reason?: string };
+  if (body.status === 'admitted' && body.token) return { status: 'admitted', token: body.token };
+  if (body.status === 'denied') return { status: 'denied', reason: body.reason };
+  return { status: 'waiting' };
 }

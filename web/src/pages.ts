@@ -98,6 +98,54 @@ export function waitingPage(room: string, retry: () => void) {
   });
 }
 
+/** Knocked: a moderator decides. */
+export function lobbyPage(room: string, cancel: () => void) {
+  messagePage({
+    kind: 'lobby',
+    title: 'Asking to join…',
+    body: [`A moderator of “${room}” has been told you are here and will let you in.`],
+    actions: [{ label: 'Cancel', run: cancel }],
+  });
+}
+
+export function deniedPage(room: string, reason?: string) {
+  messagePage({
+    kind: 'denied',
+    title: 'You were not let in',
+    body: [`A moderator of “${room}” declined your request to join.`],
+    detail: reason ? `Their reason: ${reason}` : undefined,
+    actions: [goHome],
+  });
+}
+
+export function lockedPage(room: string, retry: () => void) {
+  messagePage({
+    kind: 'locked',
+    title: 'This meeting is locked',
+    body: [`The moderators of “${room}” locked it: nobody new can join until they unlock it.`],
+    actions: [{ label: 'Try again', run: retry, primary: true }, goHome],
+  });
+}
+
+/** The room has a password; `error` says the last one was wrong. */
+export function passwordPage(room: string, error: string | undefined, submit: (password: string) => void) {
+  const input = h('input', { attrs: { id: 'room-password', type: 'password', autocomplete: 'off', maxlength: '128', 'aria-label': 'Meeting password' } });
+  const form = h(
+    'form',
+    { class: 'password-form', on: { submit: (ev: Event) => { ev.preventDefault(); if (input.value) submit(input.value); } } },
+    input,
+    h('button', { class: 'btn primary', text: 'Join', attrs: { type: 'submit', id: 'password-submit' } }),
+  );
+  messagePage({
+    kind: 'password',
+    title: 'This meeting has a password',
+    body: [`Enter the password of “${room}”. The moderators can tell you what it is.`, form],
+    detail: error,
+    actions: [goHome],
+  });
+  input.focus();
+}
+
 export function failedPage(detail: string, retry: () => void) {
   messagePage({
     kind: 'failed',

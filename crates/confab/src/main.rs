@@ -183,6 +183,7 @@ fn serve(overrides: Overrides) -> ExitCode {
         keys: Keys::new(config.keys.clone()),
         mode: config.mode,
         jitsi,
+        gatekeeper: Default::default(),
         assets: ASSETS,
         join_token_ttl: Duration::from_secs(6 * 3600),
         client_settings: config.client_settings.clone(),

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use confab_sfu::PeerId;
 
+use crate::controls::{Gate, GateChange, GateSettings, KnockView, Ticket, Verdict};
 use crate::{
     LeaveReason, Participant, Permission, REMOVED_REASON_ATTRIBUTE, RESERVED_ATTRIBUTE_PREFIX,
     ROLE_ATTRIBUTE, Room, RoomError, RoomEvent, Rooms, Track, lock,
@@ -81,6 +82,7 @@ impl Rooms {
             return false;
         };
         self.roles.forget_room(name);
+        self.controls.forget(name);
         let mut state = lock(&room.state);
         let members: Vec<PeerId> = state.members.keys().copied().collect();
         for peer in members {
@@ -104,6 +106,69 @@ impl Rooms {
                 .get(room)
                 .and_then(|r| r.participant(identity))
                 .is_some_and(|p| p.is_moderator())
+    }
+}
+
+/// The lobby, password and lock of rooms (see [`crate::controls`]).
+impl Rooms {
+    /// What stops `identity` from entering `room` now.
+    pub fn gate(&self, room: &str, identity: &str, moderator: bool) -> Gate {
+        let moderator = self.roles.get(room, identity).unwrap_or(moderator);
+        if moderator {
+            Gate::Open
+        } else {
+            self.controls.gate(room, identity)
+        }
+    }
+
+    pub fn gate_settings(&self, room: &str) -> GateSettings {
+        self.controls.settings(room)
+    }
+
+    /// Open or close a gate; whoever is inside stays admitted.
+    pub fn change_gate(&self, room: &str, change: GateChange) -> Result<GateSettings, RoomError> {
+        let inside: Vec<String> = self
+            .get(room)
+            .map(|r| r.participants().into_iter().map(|p| p.identity).collect())
+            .unwrap_or_default();
+        let live = |name: &str| self.get(name).is_some();
+        let settings = self.controls.change(room, change, &inside, &live)?;
+        tracing::info!(%room, lobby = settings.lobby, locked = settings.locked,
+            password = settings.has_password, "gates changed");
+        Ok(settings)
+    }
+
+    /// Check a password (slow: argon2); the right one admits `identity`.
+    pub fn try_password(
+        &self,
+        room: &str,
+        identity: &str,
+        password: &str,
+    ) -> Result<bool, RoomError> {
+        self.controls.try_password(room, identity, password)
+    }
+
+    pub fn knock(&self, room: &str, identity: &str, name: &str) -> Result<String, RoomError> {
+        self.controls.knock(room, identity, name)
+    }
+
+    pub fn knocks(&self, room: &str) -> Vec<KnockView> {
+        self.controls.knocks(room)
+    }
+
+    /// Admit or deny the knock `id`; returns the knocker's name.
+    pub fn decide(&self, room: &str, id: &str, verdict: Verdict) -> Result<String, RoomError> {
+        self.controls.decide(room, id, verdict)
+    }
+
+    /// Wait up to `timeout` for the verdict on the knock with `ticket`.
+    pub async fn wait_for_verdict(
+        &self,
+        room: &str,
+        ticket: &str,
+        timeout: Duration,
+    ) -> Option<Ticket> {
+        self.controls.wait(room, ticket, timeout).await
     }
 }
 

@@ -15,6 +15,7 @@
 //! [`confab_sfu::RoomMedia`] handle, which lives on a media worker.
 
 pub mod admin;
+pub mod controls;
 mod ids;
 mod roles;
 
@@ -30,6 +31,7 @@ use confab_sfu::{
 use tokio::sync::mpsc;
 
 pub use admin::{RoomInfo, RoomOptions};
+use controls::{ControlBook, Gate};
 pub use ids::new_sid;
 use roles::RoleBook;
 
@@ -220,6 +222,18 @@ pub enum RoomError {
     TooManyRoles,
     #[error("a moderator may mute a track, not unmute it")]
     RemoteUnmute,
+    #[error("the meeting is locked")]
+    Locked,
+    #[error("this meeting needs a password")]
+    PasswordRequired,
+    #[error("waiting in the lobby for a moderator")]
+    InLobby,
+    #[error("no such knock in the lobby")]
+    UnknownKnock,
+    #[error("too many people are waiting in the lobby")]
+    LobbyFull,
+    #[error("a password is 1 to {} bytes", controls::MAX_PASSWORD_LEN)]
+    BadPassword,
 }
 
 #[derive(Debug, Clone)]
@@ -267,6 +281,7 @@ pub struct Rooms {
     policy: MediaPolicy,
     rooms: Mutex<HashMap<String, Arc<Room>>>,
     roles: RoleBook,
+    controls: ControlBook,
     first_joiner_moderator: bool,
 }
 
@@ -278,6 +293,7 @@ impl Rooms {
             policy,
             rooms: Mutex::new(HashMap::new()),
             roles: RoleBook::default(),
+            controls: ControlBook::default(),
             first_joiner_moderator: false,
         }
     }
@@ -294,6 +310,17 @@ impl Rooms {
         // in a room that its last member's departure is removing right now
         // (which would split one name into two rooms). Joins take microseconds;
         // the lock order is always registry, then room state.
+        // The gates are checked where tokens are handed out; this is the
+        // backstop for tokens minted before a gate closed.
+        let moderator = self.roles.get(name, &req.identity).unwrap_or(req.moderator);
+        if !moderator {
+            match self.controls.gate(name, &req.identity) {
+                Gate::Open => {}
+                Gate::Locked => return Err(RoomError::Locked),
+                Gate::Password { .. } => return Err(RoomError::PasswordRequired),
+                Gate::Lobby => return Err(RoomError::InLobby),
+            }
+        }
         let mut rooms = lock(&self.rooms);
         let room = rooms
             .entry(name.to_string())

@@ -12,6 +12,7 @@
 pub mod auth;
 mod convert;
 pub mod jitsi;
+pub mod moderation;
 mod rate;
 pub mod room_service;
 mod session;
@@ -28,6 +29,7 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use confab_room::Rooms;
+use confab_room::controls::Gate;
 use serde::{Deserialize, Serialize};
 
 pub use auth::{AuthError, Claims, Keys, VideoGrant};
@@ -65,6 +67,7 @@ pub struct AppState {
     pub keys: Keys,
     pub mode: Mode,
     pub jitsi: jitsi::JitsiConfig,
+    pub gatekeeper: moderation::Gatekeeper,
     pub assets: &'static [Asset],
     /// Lifetime of tokens handed out by the join endpoint.
     pub join_token_ttl: Duration,
@@ -82,6 +85,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/join", post(join))
         .route("/api/settings", get(settings::get))
+        .route("/api/moderation", post(moderation::moderate))
+        .route("/api/lobby/wait", post(moderation::wait))
         .route(
             "/twirp/livekit.RoomService/{method}",
             post(room_service::handle)
@@ -192,6 +197,9 @@ struct JoinBody {
     /// A Jitsi-format token, from the Meet app's `?jwt=`.
     #[serde(default)]
     jwt: Option<String>,
+    /// The room's password, when it has one.
+    #[serde(default)]
+    password: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -200,23 +208,51 @@ struct JoinReply {
     identity: String,
 }
 
-#[derive(Serialize)]
+/// A refusal, with a flag that tells the Meet app what to show.
+#[derive(Serialize, Default)]
 struct ErrorReply {
     error: String,
     /// Secure mode: the room has no host yet; ask again later.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     waiting: bool,
+    /// The room needs a password (none or a wrong one was given).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    password: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    locked: bool,
+    /// In the lobby: the ticket to ask for the verdict with (`/api/lobby/wait`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ticket: Option<String>,
 }
 
-fn error_reply(status: StatusCode, msg: &str) -> Response {
+pub(crate) fn error_reply(status: StatusCode, msg: &str) -> Response {
     (
         status,
         axum::Json(ErrorReply {
             error: msg.to_string(),
-            waiting: false,
+            ..Default::default()
         }),
     )
         .into_response()
+}
+
+/// A session token for the Meet app: join `room`, raise a hand (an attribute
+/// it sets on itself), and administer the room when a moderator.
+pub(crate) fn mint_session(
+    state: &AppState,
+    room: &str,
+    identity: &str,
+    name: &str,
+    moderator: bool,
+) -> Option<String> {
+    let grant = VideoGrant {
+        room_join: true,
+        room: room.to_string(),
+        room_admin: moderator,
+        can_update_own_metadata: true,
+        ..Default::default()
+    };
+    state.keys.mint(identity, name, grant, state.join_token_ttl)
 }
 
 fn bad_request(msg: &str) -> Response {
@@ -308,6 +344,7 @@ async fn join(
                             axum::Json(ErrorReply {
                                 error: "the meeting has not started: waiting for the host".into(),
                                 waiting: true,
+                                ..Default::default()
                             }),
                         )
                             .into_response();
@@ -325,20 +362,103 @@ async fn join(
     } else {
         name
     };
-    let grant = VideoGrant {
-        room_join: true,
-        room: room.to_string(),
-        room_admin: moderator,
-        // Raising a hand is an attribute the participant sets on itself.
-        can_update_own_metadata: true,
-        ..Default::default()
-    };
-    match state
-        .keys
-        .mint(&identity, &name, grant, state.join_token_ttl)
+    if let Some(refusal) =
+        pass_gates(&state, room, &identity, &name, moderator, body.password).await
     {
+        return refusal;
+    }
+    match mint_session(&state, room, &identity, &name, moderator) {
         Some(token) => axum::Json(JoinReply { token, identity }).into_response(),
         None => (StatusCode::INTERNAL_SERVER_ERROR, "no signing key").into_response(),
+    }
+}
+
+/// The room's lock, password and lobby, in that order: `None` lets the
+/// person in; otherwise the answer says what to do (a password, or the
+/// lobby ticket to wait with). The right password skips the lobby.
+async fn pass_gates(
+    state: &Arc<AppState>,
+    room: &str,
+    identity: &str,
+    name: &str,
+    moderator: bool,
+    password: Option<String>,
+) -> Option<Response> {
+    let refuse = |status, reply: ErrorReply| Some((status, axum::Json(reply)).into_response());
+    match state.rooms.gate(room, identity, moderator) {
+        Gate::Open => return None,
+        Gate::Locked => {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                ErrorReply {
+                    error: "the meeting is locked: nobody new may join".into(),
+                    locked: true,
+                    ..Default::default()
+                },
+            );
+        }
+        Gate::Password { lobby } => match password.filter(|p| !p.is_empty()) {
+            Some(p) => {
+                if !state.gatekeeper.allow_attempt(room) {
+                    return refuse(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        ErrorReply {
+                            error:
+                                "too many password attempts for this meeting: try again in a minute"
+                                    .into(),
+                            password: true,
+                            ..Default::default()
+                        },
+                    );
+                }
+                let (rooms, r, id) = (state.rooms.clone(), room.to_string(), identity.to_string());
+                let right = tokio::task::spawn_blocking(move || rooms.try_password(&r, &id, &p))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .unwrap_or(false);
+                if right {
+                    return None;
+                }
+                tracing::info!(%room, "wrong room password");
+                return refuse(
+                    StatusCode::FORBIDDEN,
+                    ErrorReply {
+                        error: "wrong password".into(),
+                        password: true,
+                        ..Default::default()
+                    },
+                );
+            }
+            None if !lobby => {
+                return refuse(
+                    StatusCode::FORBIDDEN,
+                    ErrorReply {
+                        error: "this meeting needs a password".into(),
+                        password: true,
+                        ..Default::default()
+                    },
+                );
+            }
+            // No password, but the lobby is open: knock instead.
+            None => {}
+        },
+        Gate::Lobby => {}
+    }
+    match state.rooms.knock(room, identity, name) {
+        Ok(ticket) => {
+            tracing::info!(%room, guest = %name, "knocking");
+            moderation::push_status(state, room);
+            refuse(
+                StatusCode::ACCEPTED,
+                ErrorReply {
+                    error: "waiting in the lobby for a moderator to let you in".into(),
+                    ticket: Some(ticket),
+                    ..Default::default()
+                },
+            )
+        }
+        Err(e) => Some(error_reply(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())),
     }
 }
 

@@ -22,6 +22,12 @@ impl TokenBucket {
         }
     }
 
+    /// Whether the bucket has refilled completely by `now` (nothing to remember).
+    pub fn full(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens + elapsed * self.rate >= self.burst
+    }
+
     /// Take `cost` tokens if there are enough.
     pub fn take(&mut self, cost: f64, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();

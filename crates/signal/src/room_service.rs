@@ -44,7 +44,7 @@ const MAX_METADATA: usize = 64 * 1024;
 #[derive(Debug)]
 pub struct TwirpError {
     code: &'static str,
-    msg: String,
+    pub(crate) msg: String,
 }
 
 impl TwirpError {
@@ -64,7 +64,7 @@ impl TwirpError {
         Self::new("not_found", msg)
     }
 
-    fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self.code {
             "unauthenticated" => StatusCode::UNAUTHORIZED,
             "permission_denied" => StatusCode::FORBIDDEN,
@@ -104,6 +104,10 @@ impl From<confab_room::RoomError> for TwirpError {
             E::RemoteUnmute | E::PublishDenied => "permission_denied",
             E::AttributesTooLarge | E::ReservedAttribute => "invalid_argument",
             E::Media(_) => "internal",
+            E::Locked | E::PasswordRequired | E::InLobby => "permission_denied",
+            E::UnknownKnock => "not_found",
+            E::LobbyFull => "resource_exhausted",
+            E::BadPassword => "invalid_argument",
         };
         Self::new(code, e.to_string())
     }
@@ -158,29 +162,8 @@ impl Call<'_> {
         }
     }
 
-    /// May the caller administer `room`? A token for that room with
-    /// `roomAdmin`, or a participant's token whose identity moderates it now.
     fn administer(&self, room: &str) -> Result<(), TwirpError> {
-        let video = &self.claims.video;
-        if video.room != room {
-            return Err(TwirpError::denied(format!(
-                "the token does not grant administering room {room:?}"
-            )));
-        }
-        let allowed = if video.room_join && !self.claims.identity().is_empty() {
-            // A participant's token: its role now decides, so a revoked
-            // moderator loses the controls even with roomAdmin in its token.
-            self.state
-                .rooms
-                .is_moderator(room, self.claims.identity(), video.room_admin)
-        } else {
-            video.room_admin
-        };
-        if allowed {
-            Ok(())
-        } else {
-            Err(TwirpError::denied("only moderators may do this"))
-        }
+        administer(self.state, &self.claims, room)
     }
 
     fn room(&self, name: &str) -> Result<Arc<confab_room::Room>, TwirpError> {
@@ -196,6 +179,31 @@ impl Call<'_> {
             "" => self.claims.iss.as_str(),
             id => id,
         }
+    }
+}
+
+/// May the holder of `claims` administer `room`? A token for that room with
+/// `roomAdmin`, or a participant's token whose identity moderates it now.
+pub(crate) fn administer(state: &AppState, claims: &Claims, room: &str) -> Result<(), TwirpError> {
+    let video = &claims.video;
+    if video.room != room {
+        return Err(TwirpError::denied(format!(
+            "the token does not grant administering room {room:?}"
+        )));
+    }
+    let allowed = if video.room_join && !claims.identity().is_empty() {
+        // A participant's token: its role now decides, so a revoked
+        // moderator loses the controls even with roomAdmin in its token.
+        state
+            .rooms
+            .is_moderator(room, claims.identity(), video.room_admin)
+    } else {
+        video.room_admin
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(TwirpError::denied("only moderators may do this"))
     }
 }
 

@@ -2,9 +2,9 @@
 // and turning every way that can fail into a page a person understands.
 
 import { ConnectionError, ConnectionErrorReason, Room, VideoPreset } from 'livekit-client';
-import { JoinError, fetchToken, settingsFor, wsUrl } from '../api';
+import { JoinError, fetchToken, settingsFor, waitInLobby, wsUrl } from '../api';
 import { hooks, timing } from '../hooks';
-import { failedPage, header, leftPage, refusedPage, unreachablePage, waitingPage } from '../pages';
+import { deniedPage, failedPage, header, leftPage, lobbyPage, lockedPage, passwordPage, refusedPage, unreachablePage, waitingPage } from '../pages';
 import { applyServerSettings, audioCapture, captureFor, prefs } from '../prefs';
 import type { PrejoinResult } from '../prejoin';
 import { rememberRoom } from '../rooms';
@@ -19,6 +19,8 @@ export interface JoinOptions {
   token?: string;
   /** A Jitsi-format token from the URL (`?jwt=`), exchanged at /api/join. */
   jwt?: string;
+  /** The room's password, once the person typed it. */
+  password?: string;
   /** Tracks and devices from the prejoin screen. */
   prejoin?: PrejoinResult;
   /** Without prejoin: which devices to turn on once connected. */
@@ -37,19 +39,30 @@ export async function joinMeeting(opts: JoinOptions) {
   let token = opts.token;
   if (!token) {
     try {
-      token = (await fetchToken(opts.room, opts.name ?? '', opts.jwt)).token;
+      token = (await fetchToken(opts.room, opts.name ?? '', opts.jwt, opts.password)).token;
     } catch (e) {
       const err = e instanceof JoinError ? e : new JoinError('other', errorText(e));
+      // Waiting for the host, in the lobby or at the password: the preview tracks are kept, and
+      // the person joins with them once in.
       if (err.kind === 'waiting') {
-        // Keep the preview tracks: the person joins with them once a host is in.
         waitingPage(opts.room, () => void joinMeeting(opts));
         return;
       }
-      releasePreview();
-      if (err.kind === 'unreachable') unreachablePage(err.message, retry);
-      else if (err.kind === 'refused') refusedPage(err.message, retry);
-      else failedPage(err.message, retry);
-      return;
+      if (err.kind === 'password') {
+        passwordPage(opts.room, opts.password ? err.message : undefined, (password) => void joinMeeting({ ...opts, password }));
+        return;
+      }
+      if (err.kind === 'lobby' && err.ticket) {
+        token = await admission(opts.room, err.ticket, releasePreview);
+        if (!token) return;
+      } else {
+        releasePreview();
+        if (err.kind === 'unreachable') unreachablePage(err.message, retry);
+        else if (err.kind === 'refused') refusedPage(err.message, retry);
+        else if (err.kind === 'locked') lockedPage(opts.room, retry);
+        else failedPage(err.message, retry);
+        return;
+      }
     }
   }
 
@@ -149,6 +162,34 @@ async function publish(room: Room, opts: JoinOptions, meeting: Meeting) {
   // Already in the meeting: a device that fails is a notice, not a reason to throw the person out.
   results.forEach((r, i) => r.status === 'rejected' && meeting.deviceError(r.reason, tasks[i][1]));
   meeting.queueSync();
+}
+
+/**
+ * Waits in the lobby until a moderator decides: the session token when let in; undefined when
+ * denied or the person gave up (a page saying so is shown).
+ */
+async function admission(room: string, ticket: string, release: () => void): Promise<string | undefined> {
+  const stop = new AbortController();
+  lobbyPage(room, () => {
+    stop.abort();
+    release();
+    location.assign('/');
+  });
+  for (;;) {
+    try {
+      const v = await waitInLobby(room, ticket, stop.signal);
+      if (v.status === 'admitted') return v.token;
+      if (v.status === 'denied' || v.status === 'gone') {
+        release();
+        deniedPage(room, v.status === 'denied' ? v.reason : undefined);
+        return undefined;
+      }
+    } catch {
+      if (stop.signal.aborted) return undefined;
+      // The server restarting or a network blip: keep the place in the queue and ask again.
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
 }
 
 function connectingPage(room: string) {

@@ -24,7 +24,17 @@ import { inviteLink } from '../rooms';
 import { errorText, h, mount } from '../util';
 import { inviteDialog, settingsDialog, shortcutsDialog } from './dialogs';
 import { Layout } from './layout';
-import { REMOVED_REASON_ATTRIBUTE, ROLE_ATTRIBUTE, RoomApi, isModerator, moderationErrorText, removeDialog } from './moderation';
+import {
+  type GateStatus,
+  LOBBY_TOPIC,
+  REMOVED_REASON_ATTRIBUTE,
+  ROLE_ATTRIBUTE,
+  RoomApi,
+  isModerator,
+  moderationErrorText,
+  parseGateStatus,
+  removeDialog,
+} from './moderation';
 import { ParticipantsPane, type PersonEntry } from './participants';
 import { REACTIONS_TOPIC, floatReaction, parseReaction, sendReaction } from './reactions';
 import { bindShortcuts } from './shortcuts';
@@ -62,6 +72,8 @@ export class Meeting {
   private readonly invite;
   private readonly api: RoomApi;
   private readonly removeDlg = removeDialog();
+  /** The room's doors, while we moderate. */
+  private gates: GateStatus | undefined;
   private panel: Panel | undefined;
   private speaking = new Set<string>();
   private lastSpeaker: string | undefined;
@@ -107,6 +119,11 @@ export class Meeting {
       endMeeting: () => {
         if (confirm('End the meeting for everyone?')) this.moderate(this.api.endMeeting(), 'The meeting was ended');
       },
+      setLobby: (on) => this.doors(this.api.doors('lobby', { on }), on ? 'Lobby on: guests ask to join' : 'Lobby off'),
+      setLocked: (on) => this.doors(this.api.doors('lock', { on }), on ? 'Meeting locked' : 'Meeting unlocked'),
+      setPassword: (password) => this.doors(this.api.doors('password', { password: password ?? null }), password ? 'Password set' : 'Password removed'),
+      admit: (id) => this.doors(this.api.doors('admit', { id }), 'Admitted'),
+      deny: (id) => this.doors(this.api.doors('deny', { id }), 'Denied'),
     });
     this.side = h('aside', { class: 'side' }, this.chat.panel, this.people.panel);
     this.side.hidden = true;
@@ -188,6 +205,7 @@ export class Meeting {
       },
     });
     this.sync();
+    this.refreshDoors();
   }
 
   // ---- room events ------------------------------------------------------------------------
@@ -232,6 +250,7 @@ export class Meeting {
       .on(RoomEvent.ParticipantAttributesChanged, (changed, p) => {
         if (ROLE_ATTRIBUTE in changed && p.isLocal) {
           this.toasts.show(isModerator(p) ? 'You are now a moderator' : 'You are no longer a moderator');
+          this.refreshDoors();
         }
         if (HAND_ATTRIBUTE in changed) {
           if (p.isLocal) this.myHand = undefined;
@@ -242,6 +261,18 @@ export class Meeting {
       .on(RoomEvent.DataReceived, (payload, participant, _kind, topic, _enc, rawFrom) => {
         const text = decoder.decode(payload);
         hooks.messages.push({ from: participant?.identity, rawFrom, topic, text });
+        // Only the server sends without a participant; anyone could pick the topic.
+        if (!participant && topic === LOBBY_TOPIC) {
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            return;
+          }
+          const status = parseGateStatus(parsed);
+          if (status) this.setGates(status);
+          return;
+        }
         if (!participant) return;
         if (topic === REACTIONS_TOPIC) {
           const emoji = parseReaction(text);
@@ -294,6 +325,36 @@ export class Meeting {
   }
 
   // ---- actions ----------------------------------------------------------------------------
+
+  /** Runs a lobby/lock/password call, shows the new status, and says how it went. */
+  private doors(call: Promise<GateStatus>, done: string) {
+    this.moderate(
+      call.then((s) => this.setGates(s)),
+      done,
+    );
+  }
+
+  private setGates(status: GateStatus) {
+    const before = new Set(this.gates?.knocking.map((k) => k.id));
+    this.gates = status;
+    for (const k of status.knocking) {
+      if (!before.has(k.id)) this.toasts.show(`${k.name} is asking to join`, { onClick: () => this.openPanel('participants') });
+    }
+    this.queueSync();
+  }
+
+  /** Moderators load the doors' status once in, and again when they become moderators. */
+  private refreshDoors() {
+    if (!isModerator(this.lp)) {
+      this.gates = undefined;
+      this.queueSync();
+      return;
+    }
+    this.api.doors('status').then(
+      (s) => this.setGates(s),
+      () => {},
+    );
+  }
 
   /** Runs a moderator's call and says how it went. */
   private moderate(call: Promise<unknown>, done: string) {
@@ -547,6 +608,7 @@ export class Meeting {
       ),
       isModerator(lp),
     );
+    this.people.renderDoors(this.gates, isModerator(lp));
     this.devicesAtEnd = { camera: lp.isCameraEnabled, mic: lp.isMicrophoneEnabled };
     this.toolbar.update({
       mic: lp.isMicrophoneEnabled,

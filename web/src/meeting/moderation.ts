@@ -10,6 +10,26 @@ import { dialog } from './dialogs';
 export const ROLE_ATTRIBUTE = 'confab.role';
 /** Set by the server on a removed participant just before it is disconnected. */
 export const REMOVED_REASON_ATTRIBUTE = 'confab.removed_reason';
+/** Data messages from the server to moderators: the room's gate status. */
+export const LOBBY_TOPIC = 'confab.lobby';
+
+/** The lobby, lock and password of a room, as moderators see them (never the password itself). */
+export interface GateStatus {
+  lobby: boolean;
+  locked: boolean;
+  hasPassword: boolean;
+  knocking: { id: string; name: string; waitingSecs: number }[];
+}
+
+export function parseGateStatus(v: unknown): GateStatus | undefined {
+  if (!v || typeof v !== 'object') return undefined;
+  const o = v as Record<string, unknown>;
+  if (typeof o.lobby !== 'boolean' || typeof o.locked !== 'boolean' || typeof o.hasPassword !== 'boolean' || !Array.isArray(o.knocking)) return undefined;
+  const knocking = o.knocking.filter(
+    (k): k is GateStatus['knocking'][number] => !!k && typeof k === 'object' && typeof (k as Record<string, unknown>).id === 'string' && typeof (k as Record<string, unknown>).name === 'string',
+  );
+  return { lobby: o.lobby, locked: o.locked, hasPassword: o.hasPassword, knocking };
+}
 
 export function isModerator(p: Participant): boolean {
   return p.attributes[ROLE_ATTRIBUTE] === 'moderator';
@@ -60,6 +80,24 @@ export class RoomApi {
 
   endMeeting(): Promise<unknown> {
     return this.call('DeleteRoom', {});
+  }
+
+  /** The lobby, lock and password (`/api/moderation`); answers the new status. */
+  async doors(action: 'status' | 'lobby' | 'lock' | 'password' | 'admit' | 'deny', extra: Record<string, unknown> = {}): Promise<GateStatus> {
+    const res = await fetch('/api/moderation', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${this.token}` },
+      body: JSON.stringify({ room: this.room, action, ...extra }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const data: unknown = await res.json().catch(() => ({}));
+    if (!res.ok) {
+      const msg = (data as { error?: unknown }).error;
+      throw new ModerationError(res.status === 403 ? 'permission_denied' : 'failed', typeof msg === 'string' ? msg : `HTTP ${res.status}`);
+    }
+    const status = parseGateStatus(data);
+    if (!status) throw new ModerationError('failed', 'unexpected answer');
+    return status;
   }
 }
 

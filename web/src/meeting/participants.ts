@@ -4,6 +4,7 @@
 
 import { icon } from '../icons';
 import { h, hueFor, initials } from '../util';
+import type { GateStatus } from './moderation';
 
 /** What the tiles and the participants pane both show of a person. */
 export interface PersonState {
@@ -30,6 +31,12 @@ export interface ModeratorActions {
   remove: (p: PersonEntry) => void;
   muteAll: (kind: 'audio' | 'video') => void;
   endMeeting: () => void;
+  setLobby: (on: boolean) => void;
+  setLocked: (on: boolean) => void;
+  /** undefined removes the password. */
+  setPassword: (password: string | undefined) => void;
+  admit: (id: string) => void;
+  deny: (id: string) => void;
 }
 
 export class ParticipantsPane {
@@ -37,7 +44,13 @@ export class ParticipantsPane {
   private readonly title: HTMLHeadingElement;
   private readonly list: HTMLUListElement;
   private readonly modBar: HTMLDivElement;
+  private readonly doors: HTMLDivElement;
+  private readonly lobbyBox: HTMLInputElement;
+  private readonly lockBox: HTMLInputElement;
+  private readonly passwordNote: HTMLSpanElement;
+  private readonly knockList: HTMLUListElement;
   private last = '';
+  private lastDoors = '';
 
   constructor(
     onClose: () => void,
@@ -53,6 +66,38 @@ export class ParticipantsPane {
       h('button', { class: 'btn small danger', text: 'End meeting for all', attrs: { type: 'button', id: 'end-meeting' }, on: { click: () => actions.endMeeting() } }),
     );
     this.modBar.hidden = true;
+
+    this.lobbyBox = h('input', { attrs: { type: 'checkbox', id: 'lobby-toggle' }, on: { change: () => actions.setLobby(this.lobbyBox.checked) } });
+    this.lockBox = h('input', { attrs: { type: 'checkbox', id: 'lock-toggle' }, on: { change: () => actions.setLocked(this.lockBox.checked) } });
+    const password = h('input', { attrs: { type: 'password', id: 'password-input', maxlength: '128', placeholder: 'New password', autocomplete: 'new-password' } });
+    this.passwordNote = h('span', { class: 'password-note' });
+    this.knockList = h('ul', { class: 'knock-list', attrs: { 'aria-label': 'Waiting in the lobby' } });
+    this.doors = h(
+      'div',
+      { class: 'doors' },
+      h('label', { class: 'door' }, this.lobbyBox, h('span', { text: 'Lobby: guests ask to join' })),
+      h('label', { class: 'door' }, this.lockBox, h('span', { text: 'Lock: nobody new may join' })),
+      h(
+        'div',
+        { class: 'door password-row' },
+        password,
+        h('button', {
+          class: 'btn tiny',
+          text: 'Set password',
+          attrs: { type: 'button', id: 'password-set' },
+          on: {
+            click: () => {
+              if (password.value) actions.setPassword(password.value);
+              password.value = '';
+            },
+          },
+        }),
+        h('button', { class: 'btn tiny', text: 'Remove', attrs: { type: 'button', id: 'password-clear' }, on: { click: () => actions.setPassword(undefined) } }),
+      ),
+      this.passwordNote,
+      this.knockList,
+    );
+    this.doors.hidden = true;
     this.panel = h(
       'section',
       { class: 'panel people-panel', attrs: { id: 'participants-panel', 'aria-label': 'Participants' } },
@@ -63,7 +108,7 @@ export class ParticipantsPane {
         h('button', { class: 'round small ghost', title: 'Close', attrs: { type: 'button', 'aria-label': 'Close participants' }, on: { click: onClose } }, icon('close')),
       ),
       this.modBar,
-      h('div', { class: 'panel-scroll' }, this.list),
+      h('div', { class: 'panel-scroll' }, this.doors, this.list),
     );
   }
 
@@ -96,6 +141,29 @@ export class ParticipantsPane {
           h('span', { class: `state${p.micMuted ? ' off' : ''}`, title: p.micMuted ? 'Microphone muted' : 'Microphone on' }, icon(p.micMuted ? 'micOff' : 'mic')),
           h('span', { class: `state${p.camOff ? ' off' : ''}`, title: p.camOff ? 'Camera off' : 'Camera on' }, icon(p.camOff ? 'camOff' : 'cam')),
           moderating && !p.isLocal ? this.controls(p) : null,
+        ),
+      ),
+    );
+  }
+
+  /** The lobby, lock and password, for moderators. */
+  renderDoors(status: GateStatus | undefined, moderating: boolean) {
+    const sig = JSON.stringify([status, moderating]);
+    if (sig === this.lastDoors) return;
+    this.lastDoors = sig;
+    this.doors.hidden = !moderating || !status;
+    if (!status) return;
+    this.lobbyBox.checked = status.lobby;
+    this.lockBox.checked = status.locked;
+    this.passwordNote.textContent = status.hasPassword ? 'A password is set.' : 'No password.';
+    this.knockList.replaceChildren(
+      ...status.knocking.map((k) =>
+        h(
+          'li',
+          { class: 'knock', dataset: { knockId: k.id, name: k.name } },
+          h('span', { class: 'person-name', text: `${k.name} wants to join` }),
+          h('button', { class: 'btn tiny primary', text: 'Admit', title: `Admit ${k.name}`, attrs: { type: 'button' }, dataset: { action: 'admit' }, on: { click: () => this.actions.admit(k.id) } }),
+          h('button', { class: 'btn tiny danger', text: 'Deny', title: `Deny ${k.name}`, attrs: { type: 'button' }, dataset: { action: 'deny' }, on: { click: () => this.actions.deny(k.id) } }),
         ),
       ),
     );

@@ -1,0 +1,440 @@
+//! Who may enter a room: the lobby, the password and the lock.
+//!
+//! Each gate keeps non-moderators out until they are *admitted*: by a
+//! moderator from the lobby, by the right password, or by being inside when
+//! the gate closed. Admission is kept by identity, so an admitted person's
+//! reload or reconnect is not stopped again. Moderators are never stopped.
+//!
+//! The lobby is a list of knocks. A knock has a random ticket that only the
+//! knocking browser knows; it asks for its verdict with that ticket, and a
+//! knock nobody asks about for [`KNOCK_STALE`] has left and is dropped.
+//!
+//! Settings live by room name, beside the room, so a moderator's reload of
+//! an otherwise empty room does not open the gates. Bounded in memory.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use tokio::sync::Notify;
+
+use crate::{RoomError, lock, new_sid};
+
+/// A knock whose browser stopped asking for this long has gone away.
+pub const KNOCK_STALE: Duration = Duration::from_secs(30);
+pub const MAX_KNOCKS: usize = 100;
+pub const MAX_PASSWORD_LEN: usize = 128;
+const MAX_ROOMS: usize = 10_000;
+const MAX_ADMITTED: usize = 10_000;
+
+/// Why someone is stopped at the door.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    Open,
+    Locked,
+    Password { lobby: bool },
+    Lobby,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Waiting,
+    Admitted,
+    Denied(Option<String>),
+}
+
+/// A knock as moderators see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnockView {
+    pub id: String,
+    pub name: String,
+    pub waiting: Duration,
+}
+
+/// A knock as its own browser sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ticket {
+    pub identity: String,
+    pub name: String,
+    pub verdict: Verdict,
+}
+
+/// A room's gates as moderators see them (never the password).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GateSettings {
+    pub lobby: bool,
+    pub locked: bool,
+    pub has_password: bool,
+}
+
+struct Knock {
+    /// Shown to moderators; they admit or deny by it.
+    id: String,
+    /// The knocking browser's secret.
+    ticket: String,
+    identity: String,
+    name: String,
+    since: Instant,
+    last_poll: Instant,
+    verdict: Verdict,
+}
+
+#[derive(Default)]
+struct Controls {
+    lobby: bool,
+    locked: bool,
+    password_hash: Option<String>,
+    admitted: HashSet<String>,
+    knocks: Vec<Knock>,
+}
+
+impl Controls {
+    fn gate(&self, identity: &str) -> Gate {
+        if self.admitted.contains(identity) {
+            return Gate::Open;
+        }
+        if self.locked {
+            Gate::Locked
+        } else if self.password_hash.is_some() {
+            Gate::Password { lobby: self.lobby }
+        } else if self.lobby {
+            Gate::Lobby
+        } else {
+            Gate::Open
+        }
+    }
+
+    fn admit(&mut self, identity: &str) -> Result<(), RoomError> {
+        if self.admitted.len() >= MAX_ADMITTED && !self.admitted.contains(identity) {
+            return Err(RoomError::TooManyRoles);
+        }
+        self.admitted.insert(identity.to_string());
+        Ok(())
+    }
+
+    fn drop_stale(&mut self, now: Instant) {
+        self.knocks
+            .retain(|k| now.saturating_duration_since(k.last_poll) < KNOCK_STALE);
+    }
+
+    fn settings(&self) -> GateSettings {
+        GateSettings {
+            lobby: self.lobby,
+            locked: self.locked,
+            has_password: self.password_hash.is_some(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct ControlBook {
+    rooms: Mutex<HashMap<String, Controls>>,
+    /// Woken on every verdict, so waiting knocks look again.
+    decided: Notify,
+}
+
+/// A gate opened or closed. Those inside when it closes stay admitted.
+#[derive(Debug, Clone)]
+pub enum GateChange {
+    Lobby(bool),
+    Locked(bool),
+    /// A new password, or none.
+    Password(Option<String>),
+}
+
+impl ControlBook {
+    pub(crate) fn gate(&self, room: &str, identity: &str) -> Gate {
+        lock(&self.rooms)
+            .get(room)
+            .map_or(Gate::Open, |c| c.gate(identity))
+    }
+
+    pub(crate) fn settings(&self, room: &str) -> GateSettings {
+        lock(&self.rooms)
+            .get(room)
+            .map(Controls::settings)
+            .unwrap_or_default()
+    }
+
+    fn with<T>(
+        &self,
+        room: &str,
+        live: &dyn Fn(&str) -> bool,
+        f: impl FnOnce(&mut Controls) -> T,
+    ) -> Result<T, RoomError> {
+        let mut rooms = lock(&self.rooms);
+        if !rooms.contains_key(room) && rooms.len() >= MAX_ROOMS {
+            // Make room by forgetting the settings of rooms that no longer exist.
+            rooms.retain(|name, _| live(name));
+            if rooms.len() >= MAX_ROOMS {
+                return Err(RoomError::TooManyRoles);
+            }
+        }
+        Ok(f(rooms.entry(room.to_string()).or_default()))
+    }
+
+    pub(crate) fn change(
+        &self,
+        room: &str,
+        change: GateChange,
+        inside: &[String],
+        live: &dyn Fn(&str) -> bool,
+    ) -> Result<GateSettings, RoomError> {
+        // Hash outside the lock: argon2 takes tens of milliseconds.
+        let hash = match &change {
+            GateChange::Password(Some(p)) => Some(hash_password(p)?),
+            _ => None,
+        };
+        self.with(room, live, |c| {
+            match change {
+                GateChange::Lobby(on) => c.lobby = on,
+                GateChange::Locked(on) => c.locked = on,
+                GateChange::Password(_) => c.password_hash = hash,
+            }
+            for identity in inside {
+                c.admit(identity)?;
+            }
+            Ok(c.settings())
+        })?
+    }
+
+    /// Whether `password` opens `room`; the right one admits `identity`.
+    pub(crate) fn try_password(
+        &self,
+        room: &str,
+        identity: &str,
+        password: &str,
+    ) -> Result<bool, RoomError> {
+        let Some(hash) = lock(&self.rooms)
+            .get(room)
+            .and_then(|c| c.password_hash.clone())
+        else {
+            return Ok(true);
+        };
+        if password.len() > MAX_PASSWORD_LEN
+            || Argon2::default()
+                .verify_password(password.as_bytes(), hash.as_str())
+                .is_err()
+        {
+            return Ok(false);
+        }
+        let mut rooms = lock(&self.rooms);
+        if let Some(c) = rooms.get_mut(room) {
+            c.admit(identity)?;
+        }
+        Ok(true)
+    }
+
+    /// Knock on `room`'s lobby; returns the ticket only the knocker keeps.
+    pub(crate) fn knock(
+        &self,
+        room: &str,
+        identity: &str,
+        name: &str,
+    ) -> Result<String, RoomError> {
+        let now = Instant::now();
+        let mut rooms = lock(&self.rooms);
+        let c = rooms.get_mut(room).ok_or(RoomError::UnknownKnock)?;
+        c.drop_stale(now);
+        if c.knocks.len() >= MAX_KNOCKS {
+            return Err(RoomError::LobbyFull);
+        }
+        let ticket = format!("{}{}", new_sid("KT_"), new_sid(""));
+        c.knocks.push(Knock {
+            id: new_sid("KN_"),
+            ticket: ticket.clone(),
+            identity: identity.to_string(),
+            name: name.to_string(),
+            since: now,
+            last_poll: now,
+            verdict: Verdict::Waiting,
+        });
+        Ok(ticket)
+    }
+
+    /// The knocks still waiting, oldest first.
+    pub(crate) fn knocks(&self, room: &str) -> Vec<KnockView> {
+        let now = Instant::now();
+        let mut rooms = lock(&self.rooms);
+        let Some(c) = rooms.get_mut(room) else {
+            return Vec::new();
+        };
+        c.drop_stale(now);
+        c.knocks
+            .iter()
+            .filter(|k| k.verdict == Verdict::Waiting)
+            .map(|k| KnockView {
+                id: k.id.clone(),
+                name: k.name.clone(),
+                waiting: now.saturating_duration_since(k.since),
+            })
+            .collect()
+    }
+
+    /// A moderator's answer to the knock `id`; returns who knocked.
+    pub(crate) fn decide(
+        &self,
+        room: &str,
+        id: &str,
+        verdict: Verdict,
+    ) -> Result<String, RoomError> {
+        let mut rooms = lock(&self.rooms);
+        let c = rooms.get_mut(room).ok_or(RoomError::UnknownKnock)?;
+        let k = c
+            .knocks
+            .iter_mut()
+            .find(|k| k.id == id && k.verdict == Verdict::Waiting)
+            .ok_or(RoomError::UnknownKnock)?;
+        k.verdict = verdict;
+        let (identity, name, admitted) = (
+            k.identity.clone(),
+            k.name.clone(),
+            k.verdict == Verdict::Admitted,
+        );
+        if admitted {
+            c.admit(&identity)?;
+        }
+        drop(rooms);
+        self.decided.notify_waiters();
+        Ok(name)
+    }
+
+    /// The knock's state for its own browser. A decided knock is answered
+    /// once and then forgotten.
+    pub(crate) fn poll(&self, room: &str, ticket: &str) -> Option<Ticket> {
+        let now = Instant::now();
+        let mut rooms = lock(&self.rooms);
+        let c = rooms.get_mut(room)?;
+        let i = c.knocks.iter().position(|k| k.ticket == ticket)?;
+        let k = &mut c.knocks[i];
+        k.last_poll = now;
+        let t = Ticket {
+            identity: k.identity.clone(),
+            name: k.name.clone(),
+            verdict: k.verdict.clone(),
+        };
+        if t.verdict != Verdict::Waiting {
+            c.knocks.remove(i);
+        }
+        Some(t)
+    }
+
+    /// Wait up to `timeout` for a verdict on `ticket`.
+    pub(crate) async fn wait(&self, room: &str, ticket: &str, timeout: Duration) -> Option<Ticket> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.decided.notified();
+            // Peek without consuming a verdict; `poll` answers it.
+            let waiting = {
+                let rooms = lock(&self.rooms);
+                let k = rooms
+                    .get(room)?
+                    .knocks
+                    .iter()
+                    .find(|k| k.ticket == ticket)?;
+                k.verdict == Verdict::Waiting
+            };
+            if !waiting || tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.poll(room, ticket);
+            }
+        }
+    }
+
+    pub(crate) fn forget(&self, room: &str) {
+        lock(&self.rooms).remove(room);
+        self.decided.notify_waiters();
+    }
+}
+
+fn hash_password(password: &str) -> Result<String, RoomError> {
+    if password.is_empty() || password.len() > MAX_PASSWORD_LEN {
+        return Err(RoomError::BadPassword);
+    }
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|_| RoomError::BadPassword)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live(_: &str) -> bool {
+        true
+    }
+
+    #[test]
+    fn gates_stop_newcomers_but_not_those_inside() {
+        let book = ControlBook::default();
+        assert_eq!(book.gate("r", "x"), Gate::Open);
+        book.change("r", GateChange::Lobby(true), &["in".into()], &live)
+            .unwrap();
+        assert_eq!(book.gate("r", "in"), Gate::Open);
+        assert_eq!(book.gate("r", "new"), Gate::Lobby);
+        book.change("r", GateChange::Password(Some("s3cret".into())), &[], &live)
+            .unwrap();
+        assert_eq!(book.gate("r", "new"), Gate::Password { lobby: true });
+        assert!(!book.try_password("r", "new", "wrong").unwrap());
+        assert!(book.try_password("r", "new", "s3cret").unwrap());
+        assert_eq!(book.gate("r", "new"), Gate::Open, "the password admits");
+        book.change("r", GateChange::Locked(true), &[], &live)
+            .unwrap();
+        assert_eq!(book.gate("r", "other"), Gate::Locked);
+        assert_eq!(
+            book.settings("r"),
+            GateSettings {
+                lobby: true,
+                locked: true,
+                has_password: true
+            }
+        );
+    }
+
+    #[test]
+    fn a_knock_is_admitted_or_denied_once() {
+        let book = ControlBook::default();
+        book.change("r", GateChange::Lobby(true), &[], &live)
+            .unwrap();
+        let t1 = book.knock("r", "g1", "Guest 1").unwrap();
+        let t2 = book.knock("r", "g2", "Guest 2").unwrap();
+        let knocks = book.knocks("r");
+        assert_eq!(knocks.len(), 2);
+        assert_eq!(book.poll("r", &t1).unwrap().verdict, Verdict::Waiting);
+        book.decide("r", &knocks[0].id, Verdict::Admitted).unwrap();
+        book.decide("r", &knocks[1].id, Verdict::Denied(Some("full".into())))
+            .unwrap();
+        assert_eq!(book.poll("r", &t1).unwrap().verdict, Verdict::Admitted);
+        assert_eq!(book.gate("r", "g1"), Gate::Open);
+        assert_eq!(
+            book.poll("r", &t2).unwrap().verdict,
+            Verdict::Denied(Some("full".into()))
+        );
+        assert_eq!(book.gate("r", "g2"), Gate::Lobby);
+        assert!(book.poll("r", &t1).is_none(), "answered once");
+        assert_eq!(
+            book.decide("r", &knocks[0].id, Verdict::Admitted),
+            Err(RoomError::UnknownKnock)
+        );
+        assert!(book.poll("r", "made-up").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_waiting_knock_hears_its_verdict_at_once() {
+        let book = std::sync::Arc::new(ControlBook::default());
+        book.change("r", GateChange::Lobby(true), &[], &live)
+            .unwrap();
+        let ticket = book.knock("r", "g", "Guest").unwrap();
+        let id = book.knocks("r")[0].id.clone();
+        let b = book.clone();
+        let waiter =
+            tokio::spawn(async move { b.wait("r", &ticket, Duration::from_secs(10)).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = Instant::now();
+        book.decide("r", &id, Verdict::Admitted).unwrap();
+        let t = waiter.await.unwrap().unwrap();
+        assert_eq!(t.verdict, Verdict::Admitted);
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+}
