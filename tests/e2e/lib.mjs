@@ -102,7 +102,8 @@ export async function startServer({ env = {}, args = [], label = 'server', confi
     bin,
     ['serve', '--config', configFile, '--bind', `${host}:${httpPort}`, '--udp-port', String(udpPort), '--public-ip', host, ...args],
     {
-      env: { ...process.env, CONFAB_API_KEY: apiKey, CONFAB_API_SECRET: apiSecret, RUST_LOG: process.env.CONFAB_TEST_LOG ?? 'info', ...env },
+      // Nothing of a test run is kept, unless the test names a database.
+      env: { ...process.env, CONFAB_API_KEY: apiKey, CONFAB_API_SECRET: apiSecret, CONFAB_DATABASE_URL: 'sqlite::memory:', RUST_LOG: process.env.CONFAB_TEST_LOG ?? 'info', ...env },
       stdio: ['ignore', log.fd, log.fd],
     },
   );

@@ -10,6 +10,7 @@ use confab_room::{MediaPolicy, RoomMediaSettings};
 use confab_sfu::{MediaSettings, VideoCodec};
 use confab_signal::Mode;
 use confab_signal::jitsi::{JitsiConfig, Jwks};
+use confab_signal::login::LoginBackend;
 use confab_signal::settings::{AudioSettings, ClientSettings, VideoSettings};
 use serde::Deserialize;
 use std::time::Duration;
@@ -47,6 +48,9 @@ pub struct Overrides {
     /// Secret for HS256 Jitsi-format tokens (`[auth.jwt] app_secret`).
     #[arg(long, env = "CONFAB_JWT_APP_SECRET", hide_env_values = true)]
     pub jwt_app_secret: Option<String>,
+    /// Database: sqlite://FILE (default sqlite://confab.db) or postgres://…
+    #[arg(long, env = "CONFAB_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
 }
 
 /// The TOML file. Every field is optional; see docs/configuration.md.
@@ -60,6 +64,7 @@ pub struct File {
     pub keys: HashMap<String, String>,
     pub room: RoomFile,
     pub auth: AuthFile,
+    pub store: StoreFile,
     pub audio: AudioFile,
     pub video: VideoFile,
     /// Overrides by room name.
@@ -120,6 +125,39 @@ pub struct AuthFile {
     /// "none" or "first_joiner".
     pub auto_moderator: Option<String>,
     pub jwt: JwtFile,
+    pub login: LoginFile,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginFile {
+    /// Check usernames, passwords and codes at this URL instead of the
+    /// built-in user store.
+    pub external_url: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreFile {
+    pub url: Option<String>,
+}
+
+impl std::fmt::Debug for StoreFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreFile")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .finish()
+    }
+}
+
+/// A database URL without its password, for logs and messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://…@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
 }
 
 /// Jitsi-format tokens.
@@ -184,7 +222,20 @@ pub struct Config {
     pub mode: Mode,
     pub first_joiner_moderator: bool,
     pub jitsi: JitsiConfig,
+    pub database_url: DatabaseUrl,
+    pub login: LoginBackend,
 }
+
+/// Where the store lives; printed without its password.
+pub struct DatabaseUrl(pub String);
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://confab.db";
 
 impl Config {
     pub fn load(o: &Overrides) -> Result<Self, ConfigError> {
@@ -286,6 +337,23 @@ impl Config {
             }
         };
         let jitsi = jitsi_config(o.jwt_app_secret.clone(), file.auth.jwt)?;
+        let database_url = DatabaseUrl(
+            o.database_url
+                .clone()
+                .or(file.store.url)
+                .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string()),
+        );
+        let login = match file.auth.login.external_url {
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                LoginBackend::External { url }
+            }
+            Some(url) => {
+                return Err(ConfigError::Invalid(format!(
+                    "[auth.login] external_url must be an http(s) URL, not {url:?}"
+                )));
+            }
+            None => LoginBackend::Builtin,
+        };
         let media = MediaSettings {
             last_n: default_room.last_n,
             // Every session can carry every codec any room allows, so a
@@ -307,6 +375,8 @@ impl Config {
             mode,
             first_joiner_moderator,
             jitsi,
+            database_url,
+            login,
             policy: MediaPolicy {
                 default: default_room,
                 rooms,

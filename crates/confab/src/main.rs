@@ -8,6 +8,7 @@
 
 mod config;
 mod plan_cmd;
+mod user_cmd;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use clap::{Parser, Subcommand};
 use confab_room::{Limits, Rooms};
 use confab_sfu::{Sfu, SfuConfig};
 use confab_signal::{AppState, Asset, Keys, VideoGrant};
+use confab_store::Store;
 use rand::Rng;
 
 use config::{Config, Overrides};
@@ -39,6 +41,13 @@ enum Command {
     },
     /// Size servers for a number of meetings (traffic and machines needed).
     Plan(plan_cmd::PlanArgs),
+    /// Manage the built-in users who sign in with a password (and a code).
+    User {
+        #[command(flatten)]
+        overrides: Overrides,
+        #[command(subcommand)]
+        action: user_cmd::UserAction,
+    },
     /// Print an access token for the configured API key.
     Token {
         #[command(flatten)]
@@ -90,6 +99,16 @@ fn main() -> ExitCode {
             Ok(out) => print_out(&out),
             Err(e) => fail(&e),
         },
+        Command::User { overrides, action } => {
+            let config = match Config::load(&overrides) {
+                Ok(c) => c,
+                Err(e) => return fail(&e.to_string()),
+            };
+            match user_cmd::run(&config.database_url.0, action) {
+                Ok(out) => print_out(&out),
+                Err(e) => fail(&e),
+            }
+        }
         Command::Token {
             overrides,
             room,
@@ -177,18 +196,6 @@ fn serve(overrides: Overrides) -> ExitCode {
         )
         .with_first_joiner_moderator(config.first_joiner_moderator),
     );
-    let jitsi = std::mem::take(&mut config.jitsi);
-    let state = Arc::new(AppState {
-        rooms,
-        keys: Keys::new(config.keys.clone()),
-        mode: config.mode,
-        jitsi,
-        gatekeeper: Default::default(),
-        assets: ASSETS,
-        join_token_ttl: Duration::from_secs(6 * 3600),
-        client_settings: config.client_settings.clone(),
-    });
-
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -197,6 +204,27 @@ fn serve(overrides: Overrides) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
+    let store = match runtime.block_on(Store::open(&config.database_url.0)) {
+        Ok(s) => s,
+        Err(e) => return fail(&format!("store {:?}: {e}", config.database_url)),
+    };
+    let jitsi = std::mem::take(&mut config.jitsi);
+    let login = std::mem::take(&mut config.login);
+    let state = Arc::new(AppState {
+        rooms,
+        keys: Keys::new(config.keys.clone()),
+        mode: config.mode,
+        jitsi,
+        gatekeeper: Default::default(),
+        store,
+        loaded: Default::default(),
+        login,
+        http: reqwest::Client::new(),
+        assets: ASSETS,
+        join_token_ttl: Duration::from_secs(6 * 3600),
+        client_settings: config.client_settings.clone(),
+    });
+
     runtime.block_on(async move {
         let listener = match tokio::net::TcpListener::bind(config.bind).await {
             Ok(l) => l,

@@ -36,6 +36,8 @@ impl ServerProcess {
     pub fn start(bin: &Path, env: &[(&str, &str)]) -> Result<Self, ServerError> {
         let mut child = Command::new(bin)
             .args(["serve", "--bind", "127.0.0.1:0", "--udp-port", "0"])
+            // Nothing of a test run is kept, unless the caller names a database.
+            .env("CONFAB_DATABASE_URL", "sqlite::memory:")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

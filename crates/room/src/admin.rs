@@ -161,6 +161,29 @@ impl Rooms {
         self.controls.decide(room, id, verdict)
     }
 
+    /// The doors as the store keeps them: lobby, lock and password hash.
+    pub fn doors_record(&self, room: &str) -> (bool, bool, Option<String>) {
+        self.controls.record(room)
+    }
+
+    /// Put back a room's doors and moderator decisions read from the store.
+    pub fn restore(
+        &self,
+        room: &str,
+        lobby: bool,
+        locked: bool,
+        password_hash: Option<String>,
+        roles: &[(String, bool)],
+    ) -> Result<(), RoomError> {
+        let live = |name: &str| self.get(name).is_some();
+        self.controls
+            .restore(room, lobby, locked, password_hash, &live)?;
+        for (identity, moderator) in roles {
+            self.roles.set(room, identity, *moderator)?;
+        }
+        Ok(())
+    }
+
     /// Wait up to `timeout` for the verdict on the knock with `ticket`.
     pub async fn wait_for_verdict(
         &self,

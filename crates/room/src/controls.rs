@@ -341,6 +341,31 @@ impl ControlBook {
         }
     }
 
+    /// The doors as they would be stored: lobby, lock, password hash.
+    pub(crate) fn record(&self, room: &str) -> (bool, bool, Option<String>) {
+        lock(&self.rooms)
+            .get(room)
+            .map_or((false, false, None), |c| {
+                (c.lobby, c.locked, c.password_hash.clone())
+            })
+    }
+
+    /// Doors read back from the store after a restart.
+    pub(crate) fn restore(
+        &self,
+        room: &str,
+        lobby: bool,
+        locked: bool,
+        password_hash: Option<String>,
+        live: &dyn Fn(&str) -> bool,
+    ) -> Result<(), RoomError> {
+        self.with(room, live, |c| {
+            c.lobby = lobby;
+            c.locked = locked;
+            c.password_hash = password_hash;
+        })
+    }
+
     pub(crate) fn forget(&self, room: &str) {
         lock(&self.rooms).remove(room);
         self.decided.notify_waiters();

@@ -12,7 +12,9 @@
 pub mod auth;
 mod convert;
 pub mod jitsi;
+pub mod login;
 pub mod moderation;
+mod persist;
 mod rate;
 pub mod room_service;
 mod session;
@@ -68,6 +70,11 @@ pub struct AppState {
     pub mode: Mode,
     pub jitsi: jitsi::JitsiConfig,
     pub gatekeeper: moderation::Gatekeeper,
+    pub store: confab_store::Store,
+    pub loaded: persist::Loaded,
+    pub login: login::LoginBackend,
+    /// For the external sign-in endpoint.
+    pub http: reqwest::Client,
     pub assets: &'static [Asset],
     /// Lifetime of tokens handed out by the join endpoint.
     pub join_token_ttl: Duration,
@@ -85,6 +92,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/join", post(join))
         .route("/api/settings", get(settings::get))
+        .route("/api/login", post(sign_in))
         .route("/api/moderation", post(moderation::moderate))
         .route("/api/lobby/wait", post(moderation::wait))
         .route(
@@ -176,6 +184,7 @@ async fn rtc(
         Ok(u) => u,
         Err(e) => return e.into_response(),
     };
+    persist::load_room(&state, &claims.video.room).await;
     let opts = session::ClientOptions {
         auto_subscribe: params.get("auto_subscribe").is_none_or(|v| v != "0"),
         client_protocol: params
@@ -223,6 +232,9 @@ struct ErrorReply {
     /// In the lobby: the ticket to ask for the verdict with (`/api/lobby/wait`).
     #[serde(skip_serializing_if = "Option::is_none")]
     ticket: Option<String>,
+    /// Sign-in: the account needs a one-time code (none or a wrong one was given).
+    #[serde(rename = "otpRequired", skip_serializing_if = "std::ops::Not::not")]
+    otp_required: bool,
 }
 
 pub(crate) fn error_reply(status: StatusCode, msg: &str) -> Response {
@@ -287,6 +299,7 @@ async fn join(
     if !valid_room_name(room) {
         return bad_request("invalid room name: 1 to 128 characters, no / \\ ? # %");
     }
+    persist::load_room(&state, room).await;
     let typed_name = body.name.trim();
     let (identity, name, moderator) = match body.jwt.as_deref().filter(|t| !t.is_empty()) {
         Some(jwt) => {
@@ -369,6 +382,88 @@ async fn join(
     }
     match mint_session(&state, room, &identity, &name, moderator) {
         Some(token) => axum::Json(JoinReply { token, identity }).into_response(),
+        None => (StatusCode::INTERNAL_SERVER_ERROR, "no signing key").into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    room: String,
+    username: String,
+    password: String,
+    #[serde(default)]
+    otp: String,
+}
+
+/// Sign in with a username, password and (when the account has one) a
+/// one-time code; answers a session token like `/api/join`. A signed-in
+/// user counts as authenticated in every mode, and is a moderator when the
+/// user store or the sign-in endpoint says so.
+async fn sign_in(
+    State(state): State<Arc<AppState>>,
+    body: Result<axum::Json<LoginBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Ok(axum::Json(body)) = body else {
+        return bad_request(
+            "expected JSON {\"room\": \"...\", \"username\": \"...\", \"password\": \"...\", \"otp\": \"...\"}",
+        );
+    };
+    let room = body.room.trim();
+    if !valid_room_name(room) {
+        return bad_request("invalid room name: 1 to 128 characters, no / \\ ? # %");
+    }
+    let user = match login::sign_in(
+        &state,
+        body.username.trim(),
+        &body.password,
+        &body.otp,
+        room,
+    )
+    .await
+    {
+        Ok(u) => u,
+        Err(e) => {
+            // Who tried and why it failed; never the password or the code.
+            tracing::info!(%room, username = %body.username.trim(), "sign-in refused: {e}");
+            let status = match e {
+                login::LoginError::TooMany => StatusCode::TOO_MANY_REQUESTS,
+                login::LoginError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            return (
+                status,
+                axum::Json(ErrorReply {
+                    error: e.to_string(),
+                    otp_required: matches!(
+                        e,
+                        login::LoginError::OtpRequired | login::LoginError::WrongOtp
+                    ),
+                    ..Default::default()
+                }),
+            )
+                .into_response();
+        }
+    };
+    tracing::info!(%room, identity = %user.identity, moderator = user.moderator, "signed in");
+    persist::load_room(&state, room).await;
+    if let Some(refusal) = pass_gates(
+        &state,
+        room,
+        &user.identity,
+        &user.name,
+        user.moderator,
+        None,
+    )
+    .await
+    {
+        return refusal;
+    }
+    match mint_session(&state, room, &user.identity, &user.name, user.moderator) {
+        Some(token) => axum::Json(JoinReply {
+            token,
+            identity: user.identity,
+        })
+        .into_response(),
         None => (StatusCode::INTERNAL_SERVER_ERROR, "no signing key").into_response(),
     }
 }

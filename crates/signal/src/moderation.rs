@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::rate::TokenBucket;
 use crate::room_service::administer;
-use crate::{AppState, error_reply, mint_session};
+use crate::{AppState, error_reply, mint_session, persist};
 
 pub const LOBBY_TOPIC: &str = "confab.lobby";
 /// How long one lobby poll waits for a verdict.
@@ -169,6 +169,8 @@ pub async fn moderate(
     if let Err(e) = administer(&state, &claims, room) {
         return error_reply(e.status(), &e.msg);
     }
+    persist::load_room(&state, room).await;
+    let actor = claims.identity();
     let change = match body.action.as_str() {
         "status" => None,
         "lobby" => Some(GateChange::Lobby(body.on.unwrap_or(true))),
@@ -200,7 +202,8 @@ pub async fn moderate(
             };
             match state.rooms.decide(room, id, verdict) {
                 Ok(guest) => {
-                    tracing::info!(%room, %guest, by = %claims.identity(), action = %body.action, "lobby");
+                    tracing::info!(%room, %guest, by = %actor, action = %body.action, "lobby");
+                    persist::audit(&state, room, actor, &body.action, &guest, "").await;
                 }
                 Err(e) => return error_reply(StatusCode::NOT_FOUND, &e.to_string()),
             }
@@ -220,8 +223,19 @@ pub async fn moderate(
         let result =
             tokio::task::spawn_blocking(move || rooms.change_gate(&room_name, change)).await;
         match result {
-            Ok(Ok(_)) => {
-                tracing::info!(%room, by = %claims.identity(), action = %body.action, "room doors changed");
+            Ok(Ok(s)) => {
+                tracing::info!(%room, by = %actor, action = %body.action, "room doors changed");
+                persist::save_doors(&state, room).await;
+                let detail = match body.action.as_str() {
+                    "lobby" => format!("lobby {}", if s.lobby { "on" } else { "off" }),
+                    "lock" => format!("lock {}", if s.locked { "on" } else { "off" }),
+                    // Whether there is one, never what it is.
+                    _ => format!(
+                        "password {}",
+                        if s.has_password { "set" } else { "removed" }
+                    ),
+                };
+                persist::audit(&state, room, actor, &body.action, "", &detail).await;
             }
             Ok(Err(e)) => return error_reply(StatusCode::BAD_REQUEST, &e.to_string()),
             Err(_) => return error_reply(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),

@@ -29,7 +29,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::auth::Claims;
-use crate::{AppState, convert, valid_room_name};
+use crate::{AppState, convert, persist, valid_room_name};
 
 /// Largest request body; SendData carries the biggest (a data message).
 pub const MAX_BODY: usize = 256 * 1024;
@@ -213,13 +213,13 @@ pub async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match serve(&state, &method, &headers, body) {
+    match serve(&state, &method, &headers, body).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
     }
 }
 
-fn serve(
+async fn serve(
     state: &AppState,
     method: &str,
     headers: &HeaderMap,
@@ -257,16 +257,16 @@ fn serve(
         body,
     };
     match method {
-        "CreateRoom" => create_room(&call),
-        "ListRooms" => list_rooms(&call),
-        "DeleteRoom" => delete_room(&call),
-        "ListParticipants" => list_participants(&call),
-        "GetParticipant" => get_participant(&call),
-        "RemoveParticipant" => remove_participant(&call),
-        "MutePublishedTrack" => mute_published_track(&call),
-        "UpdateParticipant" => update_participant(&call),
-        "UpdateRoomMetadata" => update_room_metadata(&call),
-        "SendData" => send_data(&call),
+        "CreateRoom" => create_room(&call).await,
+        "ListRooms" => list_rooms(&call).await,
+        "DeleteRoom" => delete_room(&call).await,
+        "ListParticipants" => list_participants(&call).await,
+        "GetParticipant" => get_participant(&call).await,
+        "RemoveParticipant" => remove_participant(&call).await,
+        "MutePublishedTrack" => mute_published_track(&call).await,
+        "UpdateParticipant" => update_participant(&call).await,
+        "UpdateRoomMetadata" => update_room_metadata(&call).await,
+        "SendData" => send_data(&call).await,
         _ => Err(TwirpError::new(
             "bad_route",
             format!("no method {method:?} on livekit.RoomService"),
@@ -274,7 +274,7 @@ fn serve(
     }
 }
 
-fn create_room(call: &Call) -> Result<Response, TwirpError> {
+async fn create_room(call: &Call<'_>) -> Result<Response, TwirpError> {
     call.require(call.claims.video.room_create, "roomCreate")?;
     let req: lk::CreateRoomRequest = call.decode()?;
     if !valid_room_name(&req.name) {
@@ -301,7 +301,7 @@ fn create_room(call: &Call) -> Result<Response, TwirpError> {
     Ok(call.reply(&convert::room(&room.info())))
 }
 
-fn list_rooms(call: &Call) -> Result<Response, TwirpError> {
+async fn list_rooms(call: &Call<'_>) -> Result<Response, TwirpError> {
     call.require(call.claims.video.room_list, "roomList")?;
     let req: lk::ListRoomsRequest = call.decode()?;
     let rooms = call
@@ -315,7 +315,7 @@ fn list_rooms(call: &Call) -> Result<Response, TwirpError> {
     Ok(call.reply(&lk::ListRoomsResponse { rooms }))
 }
 
-fn delete_room(call: &Call) -> Result<Response, TwirpError> {
+async fn delete_room(call: &Call<'_>) -> Result<Response, TwirpError> {
     let req: lk::DeleteRoomRequest = call.decode()?;
     if !call.claims.video.room_create {
         call.administer(&req.room)?;
@@ -324,10 +324,12 @@ fn delete_room(call: &Call) -> Result<Response, TwirpError> {
         return Err(TwirpError::not_found(format!("no room {:?}", req.room)));
     }
     tracing::info!(room = %req.room, by = %call.actor(), "DeleteRoom");
+    persist::forget_room(call.state, &req.room).await;
+    persist::audit(call.state, &req.room, call.actor(), "end meeting", "", "").await;
     Ok(call.reply(&lk::DeleteRoomResponse {}))
 }
 
-fn list_participants(call: &Call) -> Result<Response, TwirpError> {
+async fn list_participants(call: &Call<'_>) -> Result<Response, TwirpError> {
     let req: lk::ListParticipantsRequest = call.decode()?;
     call.administer(&req.room)?;
     let mut participants = call.room(&req.room)?.participants();
@@ -337,7 +339,7 @@ fn list_participants(call: &Call) -> Result<Response, TwirpError> {
     }))
 }
 
-fn get_participant(call: &Call) -> Result<Response, TwirpError> {
+async fn get_participant(call: &Call<'_>) -> Result<Response, TwirpError> {
     let req: lk::RoomParticipantIdentity = call.decode()?;
     call.administer(&req.room)?;
     let p = call
@@ -347,7 +349,7 @@ fn get_participant(call: &Call) -> Result<Response, TwirpError> {
     Ok(call.reply(&convert::participant(&p)))
 }
 
-fn remove_participant(call: &Call) -> Result<Response, TwirpError> {
+async fn remove_participant(call: &Call<'_>) -> Result<Response, TwirpError> {
     let req: lk::RoomParticipantIdentity = call.decode()?;
     call.administer(&req.room)?;
     // Confab's Meet app adds a reason the removed person sees; it is not in
@@ -366,22 +368,41 @@ fn remove_participant(call: &Call) -> Result<Response, TwirpError> {
     call.room(&req.room)?
         .remove_participant(&req.identity, extra.reason.as_deref())?;
     tracing::info!(room = %req.room, identity = %req.identity, by = %call.actor(), "RemoveParticipant");
+    let reason = extra.reason.unwrap_or_default();
+    persist::audit(
+        call.state,
+        &req.room,
+        call.actor(),
+        "remove",
+        &req.identity,
+        &reason,
+    )
+    .await;
     Ok(call.reply(&lk::RemoveParticipantResponse {}))
 }
 
-fn mute_published_track(call: &Call) -> Result<Response, TwirpError> {
+async fn mute_published_track(call: &Call<'_>) -> Result<Response, TwirpError> {
     let req: lk::MuteRoomTrackRequest = call.decode()?;
     call.administer(&req.room)?;
     let track = call
         .room(&req.room)?
         .mute_track(&req.identity, &req.track_sid, req.muted)?;
     tracing::info!(room = %req.room, identity = %req.identity, track = %req.track_sid, by = %call.actor(), "MutePublishedTrack");
+    persist::audit(
+        call.state,
+        &req.room,
+        call.actor(),
+        "mute",
+        &req.identity,
+        &req.track_sid,
+    )
+    .await;
     Ok(call.reply(&lk::MuteRoomTrackResponse {
         track: Some(convert::track(&track)),
     }))
 }
 
-fn update_participant(call: &Call) -> Result<Response, TwirpError> {
+async fn update_participant(call: &Call<'_>) -> Result<Response, TwirpError> {
     let req: lk::UpdateParticipantRequest = call.decode()?;
     call.administer(&req.room)?;
     if req.metadata.len() > MAX_METADATA {
@@ -390,6 +411,10 @@ fn update_participant(call: &Call) -> Result<Response, TwirpError> {
     if req.name.chars().count() > 256 {
         return Err(TwirpError::invalid("name too long"));
     }
+    let role = req
+        .attributes
+        .get(confab_room::ROLE_ATTRIBUTE)
+        .map(|v| !v.is_empty());
     let change = ParticipantChange {
         name: Some(req.name).filter(|n| !n.is_empty()),
         metadata: Some(req.metadata).filter(|m| !m.is_empty()),
@@ -405,10 +430,27 @@ fn update_participant(call: &Call) -> Result<Response, TwirpError> {
         .room(&req.room)?
         .update_participant(&req.identity, change)?;
     tracing::info!(room = %req.room, identity = %req.identity, by = %call.actor(), "UpdateParticipant");
+    if let Some(moderator) = role {
+        persist::save_role(call.state, &req.room, &req.identity, moderator).await;
+        let action = if moderator {
+            "grant moderator"
+        } else {
+            "revoke moderator"
+        };
+        persist::audit(
+            call.state,
+            &req.room,
+            call.actor(),
+            action,
+            &req.identity,
+            "",
+        )
+        .await;
+    }
     Ok(call.reply(&convert::participant(&p)))
 }
 
-fn update_room_metadata(call: &Call) -> Result<Response, TwirpError> {
+async fn update_room_metadata(call: &Call<'_>) -> Result<Response, TwirpError> {
     let req: lk::UpdateRoomMetadataRequest = call.decode()?;
     call.administer(&req.room)?;
     if req.metadata.len() > MAX_METADATA {
@@ -420,7 +462,7 @@ fn update_room_metadata(call: &Call) -> Result<Response, TwirpError> {
 }
 
 #[allow(deprecated)]
-fn send_data(call: &Call) -> Result<Response, TwirpError> {
+async fn send_data(call: &Call<'_>) -> Result<Response, TwirpError> {
     let req: lk::SendDataRequest = call.decode()?;
     call.administer(&req.room)?;
     if req.data.len() > MAX_DATA {

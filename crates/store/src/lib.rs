@@ -4,7 +4,8 @@
 //!
 //! One schema and one set of queries serve both databases through sqlx's
 //! `Any` driver: embedded SQLite by default (`sqlite://confab.db`, created on
-//! first use) and PostgreSQL when configured (`postgres://…`). Migrations are
+//! first use; `sqlite::memory:` keeps nothing) and PostgreSQL when
+//! configured (`postgres://…`). Migrations are
 //! embedded and run at open. The server writes through (each change is
 //! stored as it happens) and reads a room's settings when the room is first
 //! used after a start.
@@ -20,7 +21,7 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("unsupported database URL {0:?}: use sqlite://FILE or postgres://…")]
+    #[error("unsupported database URL {0:?}: use sqlite://FILE, sqlite::memory: or postgres://…")]
     Url(String),
     #[error("user {0:?} exists already")]
     UserExists(String),
@@ -75,7 +76,10 @@ impl Store {
     /// schema up to date.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         install_default_drivers();
-        let url = if let Some(path) = url.strip_prefix("sqlite://") {
+        let url = if url == "sqlite::memory:" {
+            // One connection keeps the in-memory database alive (tests, throwaway servers).
+            url.to_string()
+        } else if let Some(path) = url.strip_prefix("sqlite://") {
             // Create the file on first use.
             if path.contains('?') {
                 url.to_string()
@@ -155,12 +159,11 @@ impl Store {
     }
 
     pub async fn room(&self, room: &str) -> Result<Option<RoomRecord>, StoreError> {
-        let settings = sqlx::query(
-            "SELECT lobby, locked, password_hash FROM room_settings WHERE room = $1",
-        )
-        .bind(room)
-        .fetch_optional(&self.pool)
-        .await?;
+        let settings =
+            sqlx::query("SELECT lobby, locked, password_hash FROM room_settings WHERE room = $1")
+                .bind(room)
+                .fetch_optional(&self.pool)
+                .await?;
         let roles = sqlx::query(
             "SELECT identity, moderator FROM room_roles WHERE room = $1 ORDER BY identity",
         )
@@ -206,7 +209,12 @@ impl Store {
         Ok(())
     }
 
-    pub async fn save_role(&self, room: &str, identity: &str, moderator: bool) -> Result<(), StoreError> {
+    pub async fn save_role(
+        &self,
+        room: &str,
+        identity: &str,
+        moderator: bool,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO room_roles (room, identity, moderator) VALUES ($1, $2, $3) \
              ON CONFLICT (room, identity) DO UPDATE SET moderator = $3",
@@ -255,7 +263,11 @@ impl Store {
     }
 
     /// The newest `limit` entries of a room (all rooms when `room` is None), newest last.
-    pub async fn audit_log(&self, room: Option<&str>, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+    pub async fn audit_log(
+        &self,
+        room: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         let rows = match room {
             Some(r) => {
                 sqlx::query(

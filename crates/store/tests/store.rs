@@ -18,19 +18,45 @@ fn user(name: &str) -> User {
 async fn exercise(store: &Store, tag: &str) {
     let alice = format!("alice-{tag}");
     let bob = format!("bob-{tag}");
-    store.add_user(&User { moderator: true, ..user(&alice) }).await.unwrap();
+    store
+        .add_user(&User {
+            moderator: true,
+            ..user(&alice)
+        })
+        .await
+        .unwrap();
     store.add_user(&user(&bob)).await.unwrap();
-    assert!(matches!(store.add_user(&user(&bob)).await, Err(StoreError::UserExists(_))));
+    assert!(matches!(
+        store.add_user(&user(&bob)).await,
+        Err(StoreError::UserExists(_))
+    ));
     let a = store.user(&alice).await.unwrap().unwrap();
     assert!(a.moderator);
     assert_eq!(a.display_name, format!("{alice} the user"));
-    assert!(store.set_totp(&alice, Some("JBSWY3DPEHPK3PXP")).await.unwrap());
+    assert!(
+        store
+            .set_totp(&alice, Some("JBSWY3DPEHPK3PXP"))
+            .await
+            .unwrap()
+    );
     assert_eq!(
-        store.user(&alice).await.unwrap().unwrap().totp_secret.as_deref(),
+        store
+            .user(&alice)
+            .await
+            .unwrap()
+            .unwrap()
+            .totp_secret
+            .as_deref(),
         Some("JBSWY3DPEHPK3PXP")
     );
     assert!(!store.set_totp("nobody", None).await.unwrap());
-    let names: Vec<String> = store.users().await.unwrap().into_iter().map(|u| u.username).collect();
+    let names: Vec<String> = store
+        .users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
     assert!(names.contains(&alice) && names.contains(&bob));
     assert!(store.remove_user(&bob).await.unwrap());
     assert!(!store.remove_user(&bob).await.unwrap());
@@ -38,11 +64,17 @@ async fn exercise(store: &Store, tag: &str) {
 
     let room = format!("room-{tag}");
     assert_eq!(store.room(&room).await.unwrap(), None);
-    store.save_doors(&room, true, false, Some("$argon2id$hash")).await.unwrap();
+    store
+        .save_doors(&room, true, false, Some("$argon2id$hash"))
+        .await
+        .unwrap();
     store.save_role(&room, "carol", true).await.unwrap();
     store.save_role(&room, "dave", true).await.unwrap();
     store.save_role(&room, "dave", false).await.unwrap();
-    store.save_doors(&room, true, true, Some("$argon2id$hash")).await.unwrap();
+    store
+        .save_doors(&room, true, true, Some("$argon2id$hash"))
+        .await
+        .unwrap();
     assert_eq!(
         store.room(&room).await.unwrap(),
         Some(RoomRecord {
@@ -55,13 +87,25 @@ async fn exercise(store: &Store, tag: &str) {
     store.forget_room(&room).await.unwrap();
     assert_eq!(store.room(&room).await.unwrap(), None);
 
-    store.audit(&room, &alice, "mute", "carol", "TR_1").await.unwrap();
-    store.audit(&room, &alice, "remove", "dave", "").await.unwrap();
-    store.audit("elsewhere", &alice, "lock", "", "").await.unwrap();
+    store
+        .audit(&room, &alice, "mute", "carol", "TR_1")
+        .await
+        .unwrap();
+    store
+        .audit(&room, &alice, "remove", "dave", "")
+        .await
+        .unwrap();
+    store
+        .audit("elsewhere", &alice, "lock", "", "")
+        .await
+        .unwrap();
     let log = store.audit_log(Some(&room), 10).await.unwrap();
     assert_eq!(log.len(), 2);
     assert!(log.iter().all(|e| e.room == room && e.actor == alice));
-    assert!(log.iter().any(|e| e.action == "mute" && e.target == "carol"));
+    assert!(
+        log.iter()
+            .any(|e| e.action == "mute" && e.target == "carol")
+    );
 }
 
 #[tokio::test]
@@ -96,5 +140,8 @@ async fn postgres() {
 
 #[tokio::test]
 async fn an_unknown_url_is_refused() {
-    assert!(matches!(Store::open("mysql://x").await, Err(StoreError::Url(_))));
+    assert!(matches!(
+        Store::open("mysql://x").await,
+        Err(StoreError::Url(_))
+    ));
 }

@@ -1,0 +1,161 @@
+//! Built-in users end to end, against the real binary and a SQLite file:
+//! `confab user` adds a moderator with a TOTP secret, the sign-in endpoint
+//! wants the password and then the code (and says which is wrong), the
+//! session it hands out moderates the room, the room's lobby survives a
+//! restart, and a removed user can no longer sign in. The CLI never prints a
+//! password hash.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use confab_loadgen::server::ServerProcess;
+use confab_signal::Keys;
+use serde_json::{Value, json};
+
+const KEY: &str = "testkey";
+const SECRET: &str = "0123456789abcdef0123456789abcdef-secret";
+const PASSWORD: &str = "correct horse battery";
+
+fn confab(db: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args(args)
+        .env("CONFAB_DATABASE_URL", db)
+        .env("CONFAB_USER_PASSWORD", PASSWORD)
+        .stdin(Stdio::null())
+        .output()
+        .expect("confab runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn server(db: &str) -> ServerProcess {
+    ServerProcess::start(
+        Path::new(env!("CARGO_BIN_EXE_confab")),
+        &[
+            ("CONFAB_API_KEY", KEY),
+            ("CONFAB_API_SECRET", SECRET),
+            ("CONFAB_DATABASE_URL", db),
+            ("RUST_LOG", "warn"),
+        ],
+    )
+    .expect("confab starts")
+}
+
+async fn post(http: &str, path: &str, body: Value, bearer: Option<&str>) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("http://{http}{path}"))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(t) = bearer {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let resp = req.send().await.expect("the server answers");
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.unwrap_or_default();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, body)
+}
+
+#[tokio::test]
+async fn built_in_users_sign_in_with_a_code_and_settings_survive_a_restart() {
+    let dir = std::env::temp_dir().join(format!("confab-login-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}/confab.db", dir.display());
+
+    let (ok, out) = confab(
+        &db,
+        &[
+            "user",
+            "add",
+            "ada",
+            "--name",
+            "Ada Lovelace",
+            "--moderator",
+            "--totp",
+        ],
+    );
+    assert!(ok, "{out}");
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("totp secret: "))
+        .expect("the secret is printed once")
+        .to_string();
+    assert!(out.contains("otpauth://totp/Confab:ada?"));
+    let (ok, out) = confab(&db, &["user", "add", "ada"]);
+    assert!(!ok && out.contains("exists already"), "{out}");
+    let (ok, list) = confab(&db, &["user", "list"]);
+    assert!(ok && list.contains("ada\tAda Lovelace\tyes\tyes"), "{list}");
+    assert!(!list.contains("argon2") && !list.contains(&secret));
+
+    let s = server(&db);
+    let room = "design-review";
+    let login = |password: &str, otp: &str| json!({"room": room, "username": "ada", "password": password, "otp": otp});
+    let (status, body) = post(s.http(), "/api/login", login("wrong password", ""), None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("wrong username or password"))
+    );
+    let (status, body) = post(s.http(), "/api/login", login(PASSWORD, ""), None).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["otpRequired"], true, "{body}");
+    let code = confab_signal::login::current_code(&secret, "ada").unwrap();
+    let wrong = format!(
+        "{:06}",
+        (code.parse::<u32>().unwrap() + 500_000) % 1_000_000
+    );
+    let (status, body) = post(s.http(), "/api/login", login(PASSWORD, &wrong), None).await;
+    assert_eq!(status, 401);
+    assert!(
+        body["error"].as_str().unwrap().starts_with("wrong code"),
+        "{body}"
+    );
+    let (status, body) = post(s.http(), "/api/login", login(PASSWORD, &code), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["identity"], "ada");
+    let token = body["token"].as_str().unwrap().to_string();
+    let claims = Keys::new([(KEY.to_string(), SECRET.to_string())].into())
+        .verify(&token)
+        .unwrap();
+    assert!(
+        claims.video.room_admin,
+        "a moderator's session administers the room"
+    );
+    assert_eq!(claims.name, "Ada Lovelace");
+
+    // The signed-in moderator turns the lobby on; it is still on after a restart.
+    let (status, body) = post(
+        s.http(),
+        "/api/moderation",
+        json!({"room": room, "action": "lobby", "on": true}),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(
+        (status, body["lobby"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
+    drop(s);
+    let s = server(&db);
+    let (status, body) = post(
+        s.http(),
+        "/api/join",
+        json!({"room": room, "name": "Guest"}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 202, "a guest knocks after the restart: {body}");
+    assert!(body["ticket"].is_string());
+
+    let (ok, out) = confab(&db, &["user", "remove", "ada"]);
+    assert!(ok, "{out}");
+    let code = confab_signal::login::current_code(&secret, "ada").unwrap();
+    let (status, _) = post(s.http(), "/api/login", login(PASSWORD, &code), None).await;
+    assert_eq!(status, 401, "a removed user cannot sign in");
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,83 @@
+//! Writing moderators' decisions through to the store, and reading a room's
+//! back the first time it is used after a start. A store that fails is
+//! logged and the meeting goes on: the decision still holds in memory.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use crate::AppState;
+
+/// Rooms whose stored settings were read since the start. Bounded: when it
+/// is full it starts over, which only costs a re-read.
+#[derive(Default)]
+pub struct Loaded {
+    rooms: Mutex<HashSet<String>>,
+}
+
+const MAX_LOADED: usize = 10_000;
+
+impl Loaded {
+    fn first_time(&self, room: &str) -> bool {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        if rooms.len() >= MAX_LOADED {
+            rooms.clear();
+        }
+        rooms.insert(room.to_string())
+    }
+}
+
+/// Make sure `room`'s stored doors and roles are in force.
+pub(crate) async fn load_room(state: &AppState, room: &str) {
+    if !state.loaded.first_time(room) {
+        return;
+    }
+    match state.store.room(room).await {
+        Ok(Some(r)) => {
+            if let Err(e) = state
+                .rooms
+                .restore(room, r.lobby, r.locked, r.password_hash, &r.roles)
+            {
+                tracing::warn!(%room, "stored settings not restored: {e}");
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(%room, "cannot read the room's stored settings: {e}"),
+    }
+}
+
+pub(crate) async fn save_doors(state: &AppState, room: &str) {
+    let (lobby, locked, hash) = state.rooms.doors_record(room);
+    if let Err(e) = state
+        .store
+        .save_doors(room, lobby, locked, hash.as_deref())
+        .await
+    {
+        tracing::warn!(%room, "cannot store the room's doors: {e}");
+    }
+}
+
+pub(crate) async fn save_role(state: &AppState, room: &str, identity: &str, moderator: bool) {
+    if let Err(e) = state.store.save_role(room, identity, moderator).await {
+        tracing::warn!(%room, "cannot store a role: {e}");
+    }
+}
+
+pub(crate) async fn forget_room(state: &AppState, room: &str) {
+    if let Err(e) = state.store.forget_room(room).await {
+        tracing::warn!(%room, "cannot forget the room's stored settings: {e}");
+    }
+}
+
+/// One line of the audit log: who did what to whom.
+pub(crate) async fn audit(
+    state: &AppState,
+    room: &str,
+    actor: &str,
+    action: &str,
+    target: &str,
+    detail: &str,
+) {
+    if let Err(e) = state.store.audit(room, actor, action, target, detail).await {
+        tracing::warn!(%room, "cannot write the audit log: {e}");
+    }
+}
