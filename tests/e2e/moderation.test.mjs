@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import { test } from 'node:test';
 import { DataPacket_Kind, Room as RoomProto, RoomServiceClient } from 'livekit-server-sdk';
 import {
@@ -336,4 +337,99 @@ test('room API through livekit-server-sdk, JSON and protobuf, with grants enforc
     await Promise.all(browsers.map((b) => b.close()));
     await server.stop();
   }
+});
+
+/** RFC 6238 TOTP (SHA-1, 6 digits, 30 s) for the test's sign-in service. */
+function totp(secret, at = Date.now()) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 1000 / 30)));
+  const mac = createHmac('sha1', secret).update(counter).digest();
+  const off = mac[mac.length - 1] & 0x0f;
+  return String((mac.readUInt32BE(off) & 0x7fffffff) % 1_000_000).padStart(6, '0');
+}
+
+/**
+ * A company's sign-in service (what mod_auth_custom_http talks to): POST {username, password, otp,
+ * room} answers {allowed, moderator, name}, asking for the code and checking it as TOTP.
+ */
+async function authService(users) {
+  const calls = [];
+  const srv = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const { username, password, otp, room } = JSON.parse(body);
+      calls.push({ username, room, withOtp: !!otp });
+      const u = users[username];
+      let reply;
+      if (!u || u.password !== password) reply = { allowed: false, message: 'wrong username or password' };
+      else if (!otp) reply = { allowed: false, otp_required: true };
+      // One 30 s step either side, as authenticator services allow for clock skew.
+      else if (![-30_000, 0, 30_000].some((d) => otp === totp(u.secret, Date.now() + d))) reply = { allowed: false, message: 'That code is not valid. Use the current code from your authenticator app.' };
+      else reply = { allowed: true, moderator: u.moderator, name: u.name };
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(reply));
+    });
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${srv.address().port}/auth`, calls, close: () => new Promise((r) => srv.close(r)) };
+}
+
+test('sign-in through an external service with a one-time code', { timeout: TEST_TIMEOUT }, async () => {
+  const secret = randomBytes(20);
+  const password = `pw-${randomBytes(6).toString('hex')}`;
+  const auth = await authService({ grace: { password, secret, moderator: true, name: 'Grace Hopper' } });
+  const server = await startServer({ label: 'external-auth', config: `${TEST_CONFIG}[auth]\nmode = "token"\n[auth.login]\nexternal_url = "${auth.url}"\n` });
+  const tb = await launchBrowser({ label: 'grace' });
+  const pages = {};
+  const room = 'ops-review';
+  let otpUsed;
+  try {
+    pages.grace = await openUrl(tb, `${server.url}/${room}?login=1`);
+    await pages.grace.waitForSelector('#login-form', { visible: true, timeout: 10_000 });
+    await pages.grace.type('#login-username', 'grace');
+    await pages.grace.type('#login-password', password);
+    await pages.grace.click('#login-submit');
+    // The password is right: the second step asks for the code.
+    await pages.grace.waitForSelector('#login-otp', { visible: true, timeout: 10_000 });
+    const wrong = String((Number(totp(secret)) + 500_000) % 1_000_000).padStart(6, '0');
+    await pages.grace.type('#login-otp', wrong);
+    await pages.grace.click('#login-submit');
+    await waitFor(() => pages.grace.$eval('#login-error', (el) => !el.hidden && el.textContent), { message: 'a wrong code should be refused with a message' });
+    assert.match(await pages.grace.$eval('#login-error', (el) => el.textContent), /That code is not valid/);
+    assert.equal(await connected(pages.grace), false);
+
+    otpUsed = totp(secret);
+    await pages.grace.type('#login-otp', otpUsed);
+    await pages.grace.click('#login-submit');
+    await waitFor(() => connected(pages.grace), { timeout: 20_000, message: 'the right code should let Grace in' });
+    const me = await pages.grace.evaluate(() => ({
+      identity: window.confab.room.localParticipant.identity,
+      name: window.confab.room.localParticipant.name,
+      role: window.confab.room.localParticipant.attributes['confab.role'],
+    }));
+    assert.deepEqual(me, { identity: 'grace', name: 'Grace Hopper', role: 'moderator' });
+    assert.deepEqual(
+      auth.calls.map((c) => [c.username, c.room, c.withOtp]),
+      [
+        ['grace', room, false],
+        ['grace', room, true],
+        ['grace', room, true],
+      ],
+    );
+
+    // Token mode: nobody gets in anonymously.
+    const anonymous = await fetch(`${server.url}/api/join`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ room, name: 'Anon' }) });
+    assert.equal(anonymous.status, 401);
+  } catch (err) {
+    await screenshotAll(pages, 'external-auth');
+    throw err;
+  } finally {
+    await tb.close();
+    await server.stop();
+    await auth.close();
+  }
+  const log = readFileSync(server.logPath, 'utf8');
+  assert.ok(!log.includes(password), 'the server log must not contain the password');
+  assert.ok(!log.includes(otpUsed), 'the server log must not contain the code');
 });

@@ -130,3 +130,27 @@ export async function waitInLobby(room: string, ticket: string, signal: AbortSig
   if (body.status === 'denied') return { status: 'denied', reason: body.reason };
   return { status: 'waiting' };
 }
+
+export class SignInError extends Error {
+  constructor(
+    message: string,
+    /** The account wants a one-time code (none or a wrong one was sent). */
+    readonly otpRequired: boolean,
+  ) {
+    super(message);
+    this.name = 'SignInError';
+  }
+}
+
+/** Signs in with a username, password and (when the account has one) a one-time code. */
+export async function signIn(room: string, username: string, password: string, otp: string): Promise<string> {
+  const res = await fetch('/api/login', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ room, username, password, otp }),
+    signal: AbortSignal.timeout(15_000),
+  });
+  const body = (await res.json().catch(() => ({}))) as { token?: unknown; error?: unknown; otpRequired?: unknown };
+  if (res.ok && typeof body.token === 'string') return body.token;
+  throw new SignInError(typeof body.error === 'string' ? body.error : `HTTP ${res.status}`, body.otpRequired === true);
+}

@@ -7,6 +7,7 @@
 import './hooks';
 import './style.css';
 import { homePage } from './home';
+import { loginPage } from './login';
 import { joinMeeting } from './meeting/join';
 import { invalidRoomPage } from './pages';
 import { prefs } from './prefs';
@@ -30,6 +31,10 @@ function route() {
   if ('invalid' in found) return invalidRoomPage(found.invalid);
   const room = found.room;
 
+  if (params.get('login') === '1') {
+    loginPage(room, (token) => void joinMeeting({ room, token, camera: flag('camera', true), mic: flag('mic', true) }));
+    return;
+  }
   const token = params.get('token') ?? undefined;
   // A Jitsi-format token from the company's site, as Jitsi Meet takes it.
   const jwt = params.get('jwt') ?? undefined;

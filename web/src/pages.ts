@@ -88,6 +88,13 @@ export function waitingPage(room: string, retry: () => void) {
     body: [`The meeting ${room} has not been started yet. You will join as soon as the host is in; this page checks every few seconds.`],
     actions: [
       {
+        label: 'I am the host: sign in',
+        run: () => {
+          clearTimeout(timer);
+          location.assign('?login=1');
+        },
+      },
+      {
         label: 'Leave',
         run: () => {
           clearTimeout(timer);

@@ -117,6 +117,7 @@ export function prejoinPage(opts: Options) {
       icon('link'),
       h('span', { text: 'Copy invite link' }),
     ),
+    h('a', { class: 'btn ghost small', text: 'Sign in with an account', attrs: { href: `?login=1`, id: 'sign-in-link' } }),
   );
 
   mount(
