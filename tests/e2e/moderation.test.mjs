@@ -170,21 +170,33 @@ test('moderator with a Jitsi token: waiting for the host, lobby, password, lock,
     assert.deepEqual((await row(pages.a, 'Guest B')).actions, [], 'a guest gets no moderator controls');
     assert.equal(await pages.a.$eval('.moderator-bar', (el) => el.hidden), true);
 
-    // Nor may a guest use the API with its own token.
-    const guestTry = await pages.a.evaluate(
-      async (r, target) => {
-        const res = await fetch('/twirp/livekit.RoomService/RemoveParticipant', {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${window.confab.token}` },
-          body: JSON.stringify({ room: r, identity: target }),
-        });
-        return { status: res.status, body: await res.json() };
-      },
-      room,
-      bId,
-    );
-    assert.equal(guestTry.status, 403);
-    assert.equal(guestTry.body.code, 'permission_denied');
+    // Nor may a guest use the API with its own token: neither kick nor mute.
+    const guestTry = (method, body) =>
+      pages.a.evaluate(
+        async (m, b) => {
+          const res = await fetch(`/twirp/livekit.RoomService/${m}`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${window.confab.token}` },
+            body: JSON.stringify(b),
+          });
+          return { status: res.status, code: (await res.json()).code };
+        },
+        method,
+        body,
+      );
+    const bMic = await pages.a.evaluate((id) => window.confab.room.remoteParticipants.get(id)?.getTrackPublication('microphone')?.trackSid, bId);
+    assert.ok(bMic, "guest A should see guest B's microphone");
+    assert.deepEqual(await guestTry('RemoveParticipant', { room, identity: bId }), { status: 403, code: 'permission_denied' });
+    assert.deepEqual(await guestTry('MutePublishedTrack', { room, identity: bId, trackSid: bMic, muted: true }), { status: 403, code: 'permission_denied' });
+    const guestDoors = await pages.a.evaluate(async (r) => {
+      const res = await fetch('/api/moderation', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${window.confab.token}` },
+        body: JSON.stringify({ room: r, action: 'lock', on: false }),
+      });
+      return res.status;
+    }, room);
+    assert.equal(guestDoors, 403, 'a guest cannot unlock the meeting');
     assert.ok((await state(pages.b)).connected, 'guest B is still in');
 
     // The host reloads and is still the moderator.
