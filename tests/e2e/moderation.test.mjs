@@ -84,7 +84,7 @@ async function rises(read, ms = 3000) {
   return (await read()) - a;
 }
 
-test('moderator with a Jitsi token: waiting for the host, lobby, password, lock, mute all, kick, roles across reloads', { timeout: TEST_TIMEOUT }, async () => {
+test('moderator with a Jitsi token: waiting for the host, lobby, password, lock, mute all, kick, roles across reloads', { timeout: TEST_TIMEOUT }, async (t) => {
   const server = await startServer({
     label: 'moderation',
     config: `${TEST_CONFIG}[auth]\nmode = "secure"\n[auth.jwt]\naccepted_issuers = ["company-site"]\naccepted_audiences = ["confab"]\n`,
@@ -129,8 +129,10 @@ test('moderator with a Jitsi token: waiting for the host, lobby, password, lock,
         action,
       );
     await waitFor(() => knock('Guest B', 'admit'), { message: 'the host should see guest B knock' });
+    const admittedAt = Date.now();
     await waitFor(() => knock('Guest C', 'deny'), { message: 'the host should see guest C knock' });
-    await waitFor(() => connected(pages.b), { timeout: 20_000, message: 'guest B should be let in' });
+    await waitFor(() => connected(pages.b), { timeout: 20_000, interval: 50, message: 'guest B should be let in' });
+    t.diagnostic(`admit click to guest B connected: ${Date.now() - admittedAt} ms`);
     await waitFor(async () => (await pageKind(pages.c)) === 'denied', { message: 'guest C should be told no' });
     const [aId, bId] = [(await state(pages.a)).identity, (await state(pages.b)).identity];
     secrets.push(await pages.a.evaluate(() => window.confab.token), await pages.b.evaluate(() => window.confab.token));
@@ -208,6 +210,7 @@ test('moderator with a Jitsi token: waiting for the host, lobby, password, lock,
 
     // Mute all: the guests' microphones are muted, and no audio from them reaches the others.
     await waitFor(async () => (await rises(() => audioBytes(pages.b, aId), 1500)) > 0, { timeout: 15_000, message: 'guest B should hear guest A first' });
+    const mutedAt = Date.now();
     await pages.host.click('#mute-all');
     await waitFor(
       async () => {
@@ -216,7 +219,11 @@ test('moderator with a Jitsi token: waiting for the host, lobby, password, lock,
       },
       { message: 'both guests should show as muted' },
     );
-    await waitFor(() => pages.a.evaluate(() => !window.confab.room.localParticipant.isMicrophoneEnabled), { message: "guest A's own app should have muted its microphone" });
+    await waitFor(() => pages.a.evaluate(() => !window.confab.room.localParticipant.isMicrophoneEnabled), {
+      interval: 50,
+      message: "guest A's own app should have muted its microphone",
+    });
+    t.diagnostic(`mute all click to guest A's microphone muted in its app: ${Date.now() - mutedAt} ms`);
     await sleep(1000);
     const heard = {
       bFromA: await rises(() => audioBytes(pages.b, aId)),

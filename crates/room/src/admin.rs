@@ -6,7 +6,7 @@
 //! verified token and [`Rooms::is_moderator`].
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use confab_sfu::PeerId;
 
@@ -239,7 +239,7 @@ impl Room {
         reason: Option<&str>,
     ) -> Result<(), RoomError> {
         let peer = self.peer_of(identity)?;
-        let mut state = lock(&self.state);
+        let state = lock(&self.state);
         if let Some(m) = state.members.get(&peer) {
             // The reason goes to the removed participant alone, as an update
             // of itself just before the leave (one ordered channel).
@@ -254,15 +254,8 @@ impl Room {
             }
             let _ = m.events.send(RoomEvent::Leave(LeaveReason::Removed));
         }
-        self.remove_locked(&mut state, peer);
-        let empty = state.members.is_empty();
-        if empty {
-            state.empty_since = Some(Instant::now());
-        }
         drop(state);
-        if empty && let Some(rooms) = self.rooms.upgrade() {
-            rooms.emptied(self);
-        }
+        self.leave(peer);
         Ok(())
     }
 

@@ -1033,6 +1033,7 @@ impl Worker {
         if t.muted == muted {
             return;
         }
+        tracing::debug!(track = track.0, muted, "track muted at the bridge");
         t.muted = muted;
         // Subscribers' decoders missed everything while it was muted; a video
         // resumes from a keyframe rather than from deltas of unseen frames.
