@@ -175,14 +175,16 @@ pub async fn moderate(
         "status" => None,
         "lobby" => Some(GateChange::Lobby(body.on.unwrap_or(true))),
         "lock" => Some(GateChange::Locked(body.on.unwrap_or(true))),
-        "password" => match body.password.as_deref().map(str::trim) {
+        // Taken as typed (spaces are allowed in passwords); blank removes it.
+        "password" => match body.password.as_deref() {
             Some(p) if p.len() > MAX_PASSWORD_LEN => {
                 return error_reply(
                     StatusCode::BAD_REQUEST,
                     &format!("a password is at most {MAX_PASSWORD_LEN} bytes"),
                 );
             }
-            Some("") | None => Some(GateChange::Password(None)),
+            Some(p) if p.trim().is_empty() => Some(GateChange::Password(None)),
+            None => Some(GateChange::Password(None)),
             Some(p) => Some(GateChange::Password(Some(p.to_string()))),
         },
         "admit" | "deny" => {
