@@ -154,7 +154,28 @@ impl Session {
         }
         let mut deadline = Instant::now() + PING_TIMEOUT;
         loop {
+            // Biased, room events first: when the room ends this session
+            // (removed, room deleted, replaced) it queues the reason before
+            // the media side closes, and the reason must win over "media
+            // lost", which would tell the client to reconnect.
             let outgoing = tokio::select! {
+                biased;
+                ev = self.joined.events.recv() => match ev {
+                    Some(RoomEvent::Participants(ps)) => vec![Resp::Update(lk::ParticipantUpdate {
+                        participants: ps.iter().map(convert::participant).collect(),
+                    })],
+                    Some(RoomEvent::Leave(LeaveReason::DuplicateIdentity)) => return SessionEnd::Replaced,
+                    Some(RoomEvent::Leave(LeaveReason::Removed)) => return SessionEnd::Removed,
+                    Some(RoomEvent::Leave(LeaveReason::RoomDeleted)) => return SessionEnd::RoomDeleted,
+                    Some(RoomEvent::Leave(LeaveReason::RoomClosed)) | None => return SessionEnd::Closed,
+                    Some(RoomEvent::Mute { track_sid, muted }) => vec![Resp::Mute(lk::MuteTrackRequest {
+                        sid: track_sid,
+                        muted,
+                    })],
+                    Some(RoomEvent::RoomUpdated(info)) => vec![Resp::RoomUpdate(lk::RoomUpdate {
+                        room: Some(convert::room(&info)),
+                    })],
+                },
                 msg = rx.next() => {
                     deadline = Instant::now() + PING_TIMEOUT;
                     match msg {
@@ -179,22 +200,6 @@ impl Session {
                         Some(Err(e)) => return SessionEnd::Protocol(e.to_string()),
                     }
                 }
-                ev = self.joined.events.recv() => match ev {
-                    Some(RoomEvent::Participants(ps)) => vec![Resp::Update(lk::ParticipantUpdate {
-                        participants: ps.iter().map(convert::participant).collect(),
-                    })],
-                    Some(RoomEvent::Leave(LeaveReason::DuplicateIdentity)) => return SessionEnd::Replaced,
-                    Some(RoomEvent::Leave(LeaveReason::Removed)) => return SessionEnd::Removed,
-                    Some(RoomEvent::Leave(LeaveReason::RoomDeleted)) => return SessionEnd::RoomDeleted,
-                    Some(RoomEvent::Leave(LeaveReason::RoomClosed)) | None => return SessionEnd::Closed,
-                    Some(RoomEvent::Mute { track_sid, muted }) => vec![Resp::Mute(lk::MuteTrackRequest {
-                        sid: track_sid,
-                        muted,
-                    })],
-                    Some(RoomEvent::RoomUpdated(info)) => vec![Resp::RoomUpdate(lk::RoomUpdate {
-                        room: Some(convert::room(&info)),
-                    })],
-                },
                 ev = self.joined.media_events.recv() => match ev {
                     Some(ev) => match self.media_event(ev) {
                         Ok(out) => out,
