@@ -16,7 +16,7 @@ use crate::{
     ROLE_ATTRIBUTE, Room, RoomError, RoomEvent, Rooms, Track, lock,
 };
 
-/// The longest reason shown to a removed participant.
+/// The longest reason shown to a removed or denied participant.
 pub const MAX_REASON_LEN: usize = 256;
 
 /// How a room created through the API behaves; rooms created by a join use
@@ -132,10 +132,7 @@ impl Rooms {
             .map(|r| r.participants().into_iter().map(|p| p.identity).collect())
             .unwrap_or_default();
         let live = |name: &str| self.get(name).is_some();
-        let settings = self.controls.change(room, change, &inside, &live)?;
-        tracing::info!(%room, lobby = settings.lobby, locked = settings.locked,
-            password = settings.has_password, "gates changed");
-        Ok(settings)
+        self.controls.change(room, change, &inside, &live)
     }
 
     /// Check a password (slow: argon2); the right one admits `identity`.
@@ -315,7 +312,6 @@ impl Room {
         let peer = self.peer_of(identity)?;
         if let (Some(moderator), Some(rooms)) = (role, self.rooms.upgrade()) {
             rooms.roles.set(&self.name, identity, moderator)?;
-            tracing::info!(room = %self.name, %identity, moderator, "role changed");
         }
         let mut refused = None;
         let mut unsubscribe = false;

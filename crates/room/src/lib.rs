@@ -306,21 +306,18 @@ impl Rooms {
 
     /// Join `name`, creating the room if needed.
     pub fn join(self: &Arc<Self>, name: &str, req: JoinRequest) -> Result<Joined, RoomError> {
+        // The doors are checked where tokens are handed out; this is the
+        // backstop for tokens minted before a door closed.
+        match self.gate(name, &req.identity, req.moderator) {
+            Gate::Open => {}
+            Gate::Locked => return Err(RoomError::Locked),
+            Gate::Password { .. } => return Err(RoomError::PasswordRequired),
+            Gate::Lobby => return Err(RoomError::InLobby),
+        }
         // The registry stays locked for the whole join, so a join cannot land
         // in a room that its last member's departure is removing right now
         // (which would split one name into two rooms). Joins take microseconds;
         // the lock order is always registry, then room state.
-        // The gates are checked where tokens are handed out; this is the
-        // backstop for tokens minted before a gate closed.
-        let moderator = self.roles.get(name, &req.identity).unwrap_or(req.moderator);
-        if !moderator {
-            match self.controls.gate(name, &req.identity) {
-                Gate::Open => {}
-                Gate::Locked => return Err(RoomError::Locked),
-                Gate::Password { .. } => return Err(RoomError::PasswordRequired),
-                Gate::Lobby => return Err(RoomError::InLobby),
-            }
-        }
         let mut rooms = lock(&self.rooms);
         let room = rooms
             .entry(name.to_string())
@@ -462,14 +459,6 @@ fn labels(participant_sid: &str, track_sid: &str) -> StreamLabels {
 }
 
 impl Room {
-    pub fn num_participants(&self) -> usize {
-        lock(&self.state)
-            .members
-            .values()
-            .filter(|m| !m.info.permission.hidden)
-            .count()
-    }
-
     pub fn participants(&self) -> Vec<Participant> {
         lock(&self.state)
             .members

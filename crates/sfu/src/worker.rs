@@ -883,16 +883,17 @@ impl Worker {
         let Some(room) = self.rooms.get_mut(&room_id) else {
             return;
         };
-        if room.tracks.get(&track_id).is_none_or(|t| t.muted) {
+        let Some(track) = room.tracks.get_mut(&track_id) else {
+            return;
+        };
+        // A moderator-muted track is neither forwarded nor heard speaking.
+        if track.muted {
             return;
         }
         if let Some(level) = packet.header.ext_vals.audio_level {
             room.speakers.observe(track_id, level, now);
             room.dominant.observe(track_id, level, now);
         }
-        let Some(track) = room.tracks.get_mut(&track_id) else {
-            return;
-        };
         track.layer_seen[usize::from(layer)] = Some(now);
         track.layer_ssrc[usize::from(layer)] = Some(ssrc);
         track.layer_bytes[usize::from(layer)] += packet.payload.len() as u64;

@@ -78,6 +78,14 @@ impl Claims {
             &self.sub
         }
     }
+    /// Who acts with this token, for logs and the audit log: its identity,
+    /// or for a backend's token without one, its API key.
+    pub fn actor(&self) -> &str {
+        match self.identity() {
+            "" => &self.iss,
+            id => id,
+        }
+    }
     pub fn can_publish(&self) -> bool {
         self.video.can_publish.unwrap_or(true)
     }

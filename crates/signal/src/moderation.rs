@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use confab_room::admin::MAX_REASON_LEN;
 use confab_room::controls::{GateChange, MAX_PASSWORD_LEN, Verdict};
 use livekit_protocol as lk;
 use prost::Message as _;
@@ -35,7 +36,6 @@ const WAIT: Duration = Duration::from_secs(20);
 /// Password guesses per room: a burst, then one every six seconds.
 const PASSWORD_ATTEMPTS: (f64, f64) = (1.0 / 6.0, 10.0);
 const MAX_PASSWORD_ROOMS: usize = 10_000;
-const MAX_REASON: usize = 256;
 
 /// Password attempts per room, so a room's password cannot be guessed fast
 /// (and argon2's cost is not an easy way to load the server).
@@ -170,7 +170,7 @@ pub async fn moderate(
         return error_reply(e.status(), &e.msg);
     }
     persist::load_room(&state, room).await;
-    let actor = claims.identity();
+    let actor = claims.actor();
     let change = match body.action.as_str() {
         "status" => None,
         "lobby" => Some(GateChange::Lobby(body.on.unwrap_or(true))),
@@ -199,14 +199,11 @@ pub async fn moderate(
                         .as_deref()
                         .map(str::trim)
                         .filter(|r| !r.is_empty())
-                        .map(|r| r.chars().take(MAX_REASON).collect()),
+                        .map(|r| r.chars().take(MAX_REASON_LEN).collect()),
                 )
             };
             match state.rooms.decide(room, id, verdict) {
-                Ok(guest) => {
-                    tracing::info!(%room, %guest, by = %actor, action = %body.action, "lobby");
-                    persist::audit(&state, room, actor, &body.action, &guest, "").await;
-                }
+                Ok(guest) => persist::audit(&state, room, actor, &body.action, &guest, "").await,
                 Err(e) => return error_reply(StatusCode::NOT_FOUND, &e.to_string()),
             }
             None
@@ -226,7 +223,6 @@ pub async fn moderate(
             tokio::task::spawn_blocking(move || rooms.change_gate(&room_name, change)).await;
         match result {
             Ok(Ok(s)) => {
-                tracing::info!(%room, by = %actor, action = %body.action, "room doors changed");
                 persist::save_doors(&state, room).await;
                 let detail = match body.action.as_str() {
                     "lobby" => format!("lobby {}", if s.lobby { "on" } else { "off" }),

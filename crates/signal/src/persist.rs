@@ -17,8 +17,13 @@ pub struct Loaded {
 const MAX_LOADED: usize = 10_000;
 
 impl Loaded {
-    fn first_time(&self, room: &str) -> bool {
-        let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+    fn rooms(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.rooms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Record `room` as read; false if another request got there first.
+    fn mark(&self, room: &str) -> bool {
+        let mut rooms = self.rooms();
         if rooms.len() >= MAX_LOADED {
             rooms.clear();
         }
@@ -26,21 +31,28 @@ impl Loaded {
     }
 }
 
-/// Make sure `room`'s stored doors and roles are in force.
+/// Make sure `room`'s stored doors and roles are in force before anyone is
+/// let in: a request that finds the room unread waits for its own read, and
+/// only the first read to finish is applied (a later one could be older than
+/// a change made in between). A failed read is tried again next time.
 pub(crate) async fn load_room(state: &AppState, room: &str) {
-    if !state.loaded.first_time(room) {
+    if state.loaded.rooms().contains(room) {
         return;
     }
     match state.store.room(room).await {
-        Ok(Some(r)) => {
-            if let Err(e) = state
-                .rooms
-                .restore(room, r.lobby, r.locked, r.password_hash, &r.roles)
+        Ok(record) => {
+            if !state.loaded.mark(room) {
+                return;
+            }
+            if let Some(r) = record
+                && let Err(e) =
+                    state
+                        .rooms
+                        .restore(room, r.lobby, r.locked, r.password_hash, &r.roles)
             {
                 tracing::warn!(%room, "stored settings not restored: {e}");
             }
         }
-        Ok(None) => {}
         Err(e) => tracing::warn!(%room, "cannot read the room's stored settings: {e}"),
     }
 }
@@ -68,7 +80,8 @@ pub(crate) async fn forget_room(state: &AppState, room: &str) {
     }
 }
 
-/// One line of the audit log: who did what to whom.
+/// One moderator or room-API action: logged, and a line in the audit log
+/// (who did what to whom; never a password or token).
 pub(crate) async fn audit(
     state: &AppState,
     room: &str,
@@ -77,6 +90,7 @@ pub(crate) async fn audit(
     target: &str,
     detail: &str,
 ) {
+    tracing::info!(%room, %actor, %action, %target, %detail, "moderator action");
     if let Err(e) = state.store.audit(room, actor, action, target, detail).await {
         tracing::warn!(%room, "cannot write the audit log: {e}");
     }

@@ -172,14 +172,6 @@ impl Call<'_> {
             .get(name)
             .ok_or_else(|| TwirpError::not_found(format!("no room {name:?}")))
     }
-
-    /// What is logged of a moderator's action: who did it, never the token.
-    fn actor(&self) -> &str {
-        match self.claims.identity() {
-            "" => self.claims.iss.as_str(),
-            id => id,
-        }
-    }
 }
 
 /// May the holder of `claims` administer `room`? A token for that room with
@@ -297,7 +289,15 @@ async fn create_room(call: &Call<'_>) -> Result<Response, TwirpError> {
             metadata: req.metadata,
         },
     );
-    tracing::info!(room = %room.name, by = %call.actor(), "CreateRoom");
+    persist::audit(
+        call.state,
+        &room.name,
+        call.claims.actor(),
+        "create room",
+        "",
+        "",
+    )
+    .await;
     Ok(call.reply(&convert::room(&room.info())))
 }
 
@@ -323,9 +323,16 @@ async fn delete_room(call: &Call<'_>) -> Result<Response, TwirpError> {
     if !call.state.rooms.delete(&req.room) {
         return Err(TwirpError::not_found(format!("no room {:?}", req.room)));
     }
-    tracing::info!(room = %req.room, by = %call.actor(), "DeleteRoom");
     persist::forget_room(call.state, &req.room).await;
-    persist::audit(call.state, &req.room, call.actor(), "end meeting", "", "").await;
+    persist::audit(
+        call.state,
+        &req.room,
+        call.claims.actor(),
+        "end meeting",
+        "",
+        "",
+    )
+    .await;
     Ok(call.reply(&lk::DeleteRoomResponse {}))
 }
 
@@ -367,12 +374,11 @@ async fn remove_participant(call: &Call<'_>) -> Result<Response, TwirpError> {
     };
     call.room(&req.room)?
         .remove_participant(&req.identity, extra.reason.as_deref())?;
-    tracing::info!(room = %req.room, identity = %req.identity, by = %call.actor(), "RemoveParticipant");
     let reason = extra.reason.unwrap_or_default();
     persist::audit(
         call.state,
         &req.room,
-        call.actor(),
+        call.claims.actor(),
         "remove",
         &req.identity,
         &reason,
@@ -387,11 +393,10 @@ async fn mute_published_track(call: &Call<'_>) -> Result<Response, TwirpError> {
     let track = call
         .room(&req.room)?
         .mute_track(&req.identity, &req.track_sid, req.muted)?;
-    tracing::info!(room = %req.room, identity = %req.identity, track = %req.track_sid, by = %call.actor(), "MutePublishedTrack");
     persist::audit(
         call.state,
         &req.room,
-        call.actor(),
+        call.claims.actor(),
         "mute",
         &req.identity,
         &req.track_sid,
@@ -429,24 +434,23 @@ async fn update_participant(call: &Call<'_>) -> Result<Response, TwirpError> {
     let p = call
         .room(&req.room)?
         .update_participant(&req.identity, change)?;
-    tracing::info!(room = %req.room, identity = %req.identity, by = %call.actor(), "UpdateParticipant");
     if let Some(moderator) = role {
         persist::save_role(call.state, &req.room, &req.identity, moderator).await;
-        let action = if moderator {
-            "grant moderator"
-        } else {
-            "revoke moderator"
-        };
-        persist::audit(
-            call.state,
-            &req.room,
-            call.actor(),
-            action,
-            &req.identity,
-            "",
-        )
-        .await;
     }
+    let action = match role {
+        Some(true) => "grant moderator",
+        Some(false) => "revoke moderator",
+        None => "update participant",
+    };
+    persist::audit(
+        call.state,
+        &req.room,
+        call.claims.actor(),
+        action,
+        &req.identity,
+        "",
+    )
+    .await;
     Ok(call.reply(&convert::participant(&p)))
 }
 
@@ -457,7 +461,15 @@ async fn update_room_metadata(call: &Call<'_>) -> Result<Response, TwirpError> {
         return Err(TwirpError::invalid("metadata too large"));
     }
     let info = call.room(&req.room)?.set_metadata(req.metadata);
-    tracing::info!(room = %req.room, by = %call.actor(), "UpdateRoomMetadata");
+    persist::audit(
+        call.state,
+        &req.room,
+        call.claims.actor(),
+        "update room metadata",
+        "",
+        "",
+    )
+    .await;
     Ok(call.reply(&convert::room(&info)))
 }
 
