@@ -408,7 +408,7 @@ export const FAILURE_PAGES = ['invalid-room', 'unreachable', 'refused', 'failed'
 export async function openParticipant(
   tb,
   server,
-  { room, identity, name, adaptive = false, simulcast = true, capture, mic = true, timeout = 20_000 },
+  { room, identity, name, adaptive = false, simulcast = true, capture, mic = true, camera = true, timeout = 20_000 },
 ) {
   const jwt = await token(server, { room, identity, name });
   const q = new URLSearchParams({
@@ -421,6 +421,7 @@ export async function openParticipant(
   if (capture) q.set('capture', capture);
   // Joins without a microphone (`?mic=0`); the test turns it on later.
   if (!mic) q.set('mic', '0');
+  if (!camera) q.set('camera', '0');
   const [existing] = await tb.browser.pages();
   const page = existing ?? (await tb.browser.newPage());
   logPage(page, tb.log, identity);

@@ -31,10 +31,15 @@
 //! **Hysteresis**: going above the layer a video is receiving now requires the
 //! new layer to fit with [`UPGRADE_HEADROOM`] to spare, and is not allowed at
 //! all for a video that was lowered recently (the caller says so), while going
-//! down happens at once. A layer therefore changes only when the estimate
-//! moves decisively, not with every wobble of the estimator.
+//! down happens at once. The budget itself comes as two figures (see
+//! [`crate::budget`]): what the videos may keep, which follows the estimate
+//! down only when a drop lasts or packets are lost, and what a step up must
+//! fit in, which follows it up only when a rise lasts. A layer therefore
+//! changes only when the estimate moves decisively, not with every wobble of
+//! the estimator.
 
 use crate::TrackId;
+use crate::budget::Limits;
 
 /// A layer above the current one must fit with this fraction to spare.
 pub const UPGRADE_HEADROOM: f64 = 0.2;
@@ -90,17 +95,21 @@ pub fn prioritize(candidates: &mut [Candidate]) {
     candidates.sort_by_key(|c| (!c.on_stage, c.speaker_rank.unwrap_or(usize::MAX), c.order));
 }
 
-/// Allocate `budget_bps` (`None`: unlimited) over candidates already in
-/// priority order; `last_n` of `None` means everyone. Returns one allocation
-/// per candidate, in the same order.
+/// Allocate `limits` (`None`: unlimited) over candidates already in priority
+/// order; `last_n` of `None` means everyone. Returns one allocation per
+/// candidate, in the same order.
+///
+/// Every layer given is charged against both figures of the [`Limits`]:
+/// keeping what a video receives must fit in `keep_bps`, and a step above it
+/// must also fit, with headroom, in `raise_bps` (see [`crate::budget`]).
 pub fn allocate(
     candidates: &[Candidate],
-    budget_bps: Option<u64>,
+    limits: Option<Limits>,
     last_n: Option<usize>,
     allow_pause: bool,
 ) -> Vec<Allocation> {
     let mut out = Vec::with_capacity(candidates.len());
-    let mut remaining = budget_bps.map_or(f64::INFINITY, |b| b as f64);
+    let mut left = Left::new(limits);
     let mut within_last_n = 0usize;
     // Floor pass.
     for c in candidates {
@@ -115,8 +124,8 @@ pub fn allocate(
             }
             (Some(l), Some(_)) => {
                 within_last_n += 1;
-                if !allow_pause || cost(c, l) <= remaining {
-                    remaining -= rate(c, l);
+                if !allow_pause || left.affords(c, None, l) {
+                    left.spend(rate(c, l));
                     Allocation::Layer(l)
                 } else {
                     Allocation::PausedBandwidth
@@ -133,11 +142,10 @@ pub fn allocate(
         while let Some(next) =
             (layer + 1..=ideal.min(2)).find(|&l| c.layer_bps[usize::from(l)].is_some())
         {
-            let extra = cost(c, next) - rate(c, layer);
-            if extra > remaining {
+            if !left.affords(c, Some(layer), next) {
                 break;
             }
-            remaining -= rate(c, next) - rate(c, layer);
+            left.spend(rate(c, next) - rate(c, layer));
             layer = next;
         }
         *allocation = Allocation::Layer(layer);
@@ -145,44 +153,72 @@ pub fn allocate(
     out
 }
 
-/// Bits/s the allocations use, and the smallest increase the budget refused
-/// (a paused video's lowest layer, or a video's next layer, with the headroom
-/// a step up needs). `None`: nothing waits for more bandwidth.
-pub fn usage(candidates: &[Candidate], allocations: &[Allocation]) -> (u64, Option<u64>) {
-    let mut used = 0.0;
-    let mut step: Option<f64> = None;
-    for (c, a) in candidates.iter().zip(allocations) {
-        let next = match (*a, c.ideal) {
-            (Allocation::Layer(l), Some(ideal)) => {
-                used += rate(c, l);
-                (l + 1..=ideal.min(2))
-                    .find(|&n| c.layer_bps[usize::from(n)].is_some())
-                    .map(|n| cost(c, n) - rate(c, l))
-            }
-            (Allocation::Layer(l), None) => {
-                used += rate(c, l);
-                None
-            }
-            (Allocation::PausedBandwidth, _) => (0..3u8)
-                .find(|&l| c.layer_bps[usize::from(l)].is_some())
-                .map(|l| cost(c, l)),
-            _ => None,
-        };
-        if let Some(n) = next.filter(|n| n.is_finite()) {
-            step = Some(step.map_or(n, |s| s.min(n)));
+/// What is left of the two figures while allocating.
+struct Left {
+    keep: f64,
+    raise: f64,
+}
+
+impl Left {
+    fn new(limits: Option<Limits>) -> Left {
+        match limits {
+            Some(l) => Left {
+                keep: l.keep_bps as f64,
+                raise: l.raise_bps as f64,
+            },
+            None => Left {
+                keep: f64::INFINITY,
+                raise: f64::INFINITY,
+            },
         }
     }
-    (used as u64, step.map(|s| s as u64))
+
+    /// Whether `c` can go from `from` (`None`: nothing) to layer `to`.
+    fn affords(&self, c: &Candidate, from: Option<u8>, to: u8) -> bool {
+        let from_bps = from.map_or(0.0, |l| rate(c, l));
+        if rate(c, to) - from_bps > self.keep {
+            return false;
+        }
+        !going_up(c, to) || cost(c, to) - from_bps <= self.raise
+    }
+
+    fn spend(&mut self, bps: f64) {
+        self.keep -= bps;
+        self.raise -= bps;
+    }
+}
+
+/// Bits/s the allocations use.
+pub fn usage(candidates: &[Candidate], allocations: &[Allocation]) -> u64 {
+    candidates
+        .iter()
+        .zip(allocations)
+        .filter_map(|(c, a)| a.layer().map(|l| rate(c, l)))
+        .sum::<f64>() as u64
+}
+
+/// Bits/s the allocated videos would use at the layers their views ask for
+/// (videos outside the last N or not shown count nothing).
+pub fn wanted(candidates: &[Candidate], allocations: &[Allocation]) -> u64 {
+    candidates
+        .iter()
+        .zip(allocations)
+        .filter(|(_, a)| matches!(a, Allocation::Layer(_) | Allocation::PausedBandwidth))
+        .filter_map(|(c, _)| c.ideal.map(|i| rate(c, i)))
+        .sum::<f64>() as u64
 }
 
 fn rate(c: &Candidate, layer: u8) -> f64 {
     c.layer_bps[usize::from(layer)].unwrap_or(0) as f64
 }
 
+fn going_up(c: &Candidate, layer: u8) -> bool {
+    c.current.is_none_or(|cur| layer > cur)
+}
+
 /// What a layer must fit in: its rate, plus headroom when it would be a step up.
 fn cost(c: &Candidate, layer: u8) -> f64 {
-    let going_up = c.current.is_none_or(|cur| layer > cur);
-    if !going_up {
+    if !going_up(c, layer) {
         return rate(c, layer);
     }
     if !c.may_upgrade && c.current.is_some() {
@@ -210,6 +246,14 @@ mod tests {
         }
     }
 
+    /// The same figure to keep and to raise with.
+    fn both(kbps: u64) -> Option<Limits> {
+        Some(Limits {
+            keep_bps: kbps * KBPS,
+            raise_bps: kbps * KBPS,
+        })
+    }
+
     fn layers(a: &[Allocation]) -> Vec<Option<u8>> {
         a.iter().map(|a| a.layer()).collect()
     }
@@ -231,16 +275,16 @@ mod tests {
         assert_eq!(c[0].track, TrackId(3));
         // 2.5 Mbit/s: everyone's floor (450k), then the stage to f (1.7M),
         // leaving 350k: the next in line gets h, the last stays at q.
-        let a = allocate(&c, Some(2_500 * KBPS), None, true);
+        let a = allocate(&c, both(2_500), None, true);
         assert_eq!(layers(&a), [Some(2), Some(1), Some(0)]);
         // 600 kbit/s: floors only (450k); the stage cannot afford h.
-        let a = allocate(&c, Some(600 * KBPS), None, true);
+        let a = allocate(&c, both(600), None, true);
         assert_eq!(layers(&a), [Some(0), Some(0), Some(0)]);
         // 300 kbit/s: the stage's floor and one more; the last one waits.
-        let a = allocate(&c, Some(330 * KBPS), None, true);
+        let a = allocate(&c, both(330), None, true);
         assert_eq!(a[2], Allocation::PausedBandwidth);
         // Unless pausing is off: then everyone keeps the lowest layer.
-        let a = allocate(&c, Some(330 * KBPS), None, false);
+        let a = allocate(&c, both(330), None, false);
         assert_eq!(layers(&a), [Some(0), Some(0), Some(0)]);
     }
 
@@ -268,7 +312,7 @@ mod tests {
     fn hidden_videos_cost_nothing_but_keep_their_place_in_last_n() {
         let mut c = vec![video(1, 0), video(2, 0), video(3, 0)];
         c[0].ideal = None;
-        let a = allocate(&c, Some(200 * KBPS), Some(2), true);
+        let a = allocate(&c, both(200), Some(2), true);
         assert_eq!(
             a,
             [
@@ -295,7 +339,7 @@ mod tests {
     #[test]
     fn upgrades_need_headroom_and_downgrades_do_not() {
         let layer_within =
-            |c: &[Candidate], kbps: u64| layers(&allocate(c, Some(kbps * KBPS), None, true))[0];
+            |c: &[Candidate], kbps: u64| layers(&allocate(c, both(kbps), None, true))[0];
         let mut c = vec![video(1, 2)];
         c[0].current = Some(1);
         // f costs 1.7M; going up needs 2.04M.
@@ -312,24 +356,35 @@ mod tests {
     }
 
     #[test]
-    fn usage_names_the_cheapest_refused_step() {
+    fn a_dip_in_the_estimate_keeps_layers_but_raises_nothing() {
+        let mut c = vec![video(1, 2), video(2, 2)];
+        c[0].current = Some(2);
+        c[1].current = Some(0);
+        // The estimate dipped to 300k; the last two seconds saw 2.5M.
+        let dip = Some(Limits {
+            keep_bps: 2_500 * KBPS,
+            raise_bps: 300 * KBPS,
+        });
+        assert_eq!(layers(&allocate(&c, dip, None, true)), [Some(2), Some(0)]);
+        // Once the keep figure falls too, the layers follow.
+        assert_eq!(
+            layers(&allocate(&c, both(300), None, true)),
+            [Some(0), Some(0)]
+        );
+    }
+
+    #[test]
+    fn usage_counts_the_layers_given() {
         let mut c = vec![video(1, 2), video(2, 0), video(3, 0)];
         c[0].current = Some(0);
-        let a = allocate(&c, Some(350 * KBPS), None, true);
+        let a = allocate(&c, both(350), None, true);
         assert_eq!(a[2], Allocation::PausedBandwidth);
-        let (used, step) = usage(&c, &a);
-        assert_eq!(used, 300 * KBPS);
-        // The paused one's q with headroom (180k) is cheaper than h for the first
-        // (600k - 150k = 450k).
-        assert_eq!(step, Some(180 * KBPS));
-        // Everyone at what they ask for: nothing to wait for.
-        let a = allocate(&c, None, None, true);
-        assert_eq!(usage(&c, &a).1, None);
-        // A video in its hold after a step down is not waiting for bandwidth.
-        c[0].current = Some(1);
-        c[0].may_upgrade = false;
-        let a = allocate(&c, Some(5_000 * KBPS), None, true);
-        assert_eq!(usage(&c, &a), (800 * KBPS, None));
+        assert_eq!(usage(&c, &a), 300 * KBPS);
+        assert_eq!(usage(&c, &allocate(&c, None, None, true)), 2_000 * KBPS);
+        // What the views ask for, whatever the budget gave.
+        assert_eq!(wanted(&c, &a), 2_000 * KBPS);
+        let a = allocate(&c, None, Some(1), true);
+        assert_eq!(wanted(&c, &a), 1_700 * KBPS);
     }
 
     #[test]

@@ -16,14 +16,19 @@
 //! messages, a dead transport). This crate knows nothing of any signalling
 //! protocol: identifiers and labels are given to it.
 //!
-//! Quality: every subscriber session runs str0m's bandwidth estimator; a
-//! periodic pass per room ([`allocator`]) spends each subscriber's estimate on
-//! the videos it watches, ordered by the stage and by the [`dominant`] speaker,
-//! cut at last-N. Its results set each forwarder's target layer, tell the
-//! subscriber which videos are paused, and tell each publisher which of its
-//! layers anybody still needs (dynacast).
+//! Quality: every subscriber session runs str0m's bandwidth estimator, which
+//! [`budget`] steadies into what may be kept and what may be raised into
+//! (raising only into rates the link has been seen to carry, proven by short
+//! padding trials); a periodic pass per room ([`allocator`]) spends that on
+//! the videos the subscriber watches, ordered by the stage and by the
+//! [`dominant`] speaker, cut at last-N. Its results set each forwarder's
+//! target layer, tell the subscriber which videos are paused, and tell each
+//! publisher which of its layers anybody still needs (dynacast). Forwarded
+//! media is not paced: the allocation keeps each subscriber within its
+//! link, and a pacer behind a momentary low estimate would only delay frames.
 
 pub mod allocator;
+pub mod budget;
 pub mod codec_order;
 pub mod dominant;
 pub mod forwarder;

@@ -26,6 +26,7 @@ use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::allocator::Allocation;
+use crate::budget::Budget;
 use crate::dominant::DominantSpeaker;
 use crate::forwarder::{Decision, Forwarder, PacketInfo};
 use crate::keyframe::{self, KeyframeThrottle};
@@ -190,6 +191,8 @@ struct Track {
     /// a lower one would do.
     dynacast_sent: Option<u8>,
     dynacast_lower_since: Option<Instant>,
+    /// Periodic passes that repeat the last dynacast update.
+    dynacast_repeats: u8,
     /// Muted by a moderator: its packets go nowhere (a client that ignores
     /// the mute request is still not heard).
     muted: bool,
@@ -297,8 +300,8 @@ struct Peer {
     reports: [quality::Report; 2],
     last_report: Instant,
     quality: Option<Quality>,
-    /// Subscriber downlink estimate (bits/s) and what BWE was last asked to find.
-    estimate: Option<u64>,
+    /// Subscriber downlink estimates, and what BWE was last asked to find.
+    budget: Budget,
     desired_bps: u64,
     minimum_bps: u64,
     last_probe: Instant,
@@ -742,10 +745,14 @@ impl Worker {
             {
                 if let Some(peer) = self.peers.get_mut(&id) {
                     let estimate = estimate.as_u64();
-                    if peer.estimate.is_none_or(|e| e.abs_diff(estimate) * 5 > e) {
+                    if peer
+                        .budget
+                        .latest()
+                        .is_none_or(|e| e.abs_diff(estimate) * 5 > e)
+                    {
                         tracing::debug!(peer = id.0, estimate, "downlink estimate");
                     }
-                    peer.estimate = Some(estimate);
+                    peer.budget.record(Instant::now(), estimate);
                 }
             }
             Event::Connected if side == Side::Subscriber => {
@@ -1259,7 +1266,7 @@ impl Worker {
                 reports: [quality::Report::default(); 2],
                 last_report: now,
                 quality: None,
-                estimate: None,
+                budget: Budget::default(),
                 desired_bps: 0,
                 minimum_bps: 0,
                 last_probe: now,
@@ -1382,6 +1389,13 @@ impl Worker {
                 .stream_tx_by_mid(mid, None)
                 .map(|s| s.ssrc());
             if let (Some(d), Some(ssrc)) = (peer.downtracks.get_mut(&track), ssrc) {
+                // The allocator is what keeps a subscriber within its
+                // downlink; pacing forwarded media behind a momentary low
+                // estimate would only delay frames (a keyframe by up to
+                // seconds). str0m's pacer still spaces out probes and padding.
+                if let Some(stream) = peer.subscriber.direct_api().stream_tx(&ssrc) {
+                    stream.set_unpaced(true);
+                }
                 d.ready = Some(ssrc);
                 d.out_pts.clear();
             }
@@ -1468,6 +1482,7 @@ impl Worker {
                 layer_bytes: [0; 3],
                 dynacast_sent: None,
                 dynacast_lower_since: None,
+                dynacast_repeats: 0,
                 muted: false,
             },
         );

@@ -144,7 +144,6 @@ impl Worker {
             };
             let mut candidates = Vec::new();
             let mut audio_bps = 0;
-            let mut desired = 0;
             for (track_id, down) in &peer.downtracks {
                 let Some(track) = room.tracks.get(track_id) else {
                     continue;
@@ -155,23 +154,22 @@ impl Worker {
                 if track.kind == Kind::Audio {
                     let bps = track.layer_bps[0].unwrap_or(DEFAULT_AUDIO_BPS);
                     audio_bps += bps;
-                    desired += bps;
                     continue;
                 }
-                let candidate = candidate(room, track, *track_id, down, now);
-                if let Some(ideal) = candidate.ideal {
-                    desired += candidate.layer_bps[usize::from(ideal)].unwrap_or(0);
-                }
-                candidates.push(candidate);
+                candidates.push(candidate(room, track, *track_id, down, now));
             }
             allocator::prioritize(&mut candidates);
-            let budget = peer.estimate.map(|e| e.saturating_sub(audio_bps));
+            let limits = peer
+                .budget
+                .limits(now, peer.reports[1].loss)
+                .map(|l| l.less(audio_bps));
             let allocations =
-                allocator::allocate(&candidates, budget, room.last_n, pause_on_congestion);
+                allocator::allocate(&candidates, limits, room.last_n, pause_on_congestion);
             subscribers += 1;
 
-            let (used, next_step) = allocator::usage(&candidates, &allocations);
+            let used = allocator::usage(&candidates, &allocations);
             let mut states = Vec::new();
+            let mut congested = false;
             for (c, &a) in candidates.iter().zip(&allocations) {
                 let Some(down) = peer.downtracks.get_mut(&c.track) else {
                     continue;
@@ -183,12 +181,19 @@ impl Worker {
                         track = c.track.0,
                         from = ?down.allocation,
                         to = ?a,
-                        budget,
+                        ?limits,
                         "allocation"
                     );
                 }
-                if before.is_some_and(|b| a.layer().is_none_or(|l| l < b)) {
+                let lowered = before.is_some_and(|b| a.layer().is_none_or(|l| l < b));
+                let short_of_view = match a {
+                    Allocation::PausedBandwidth => true,
+                    Allocation::Layer(l) => c.ideal.is_some_and(|ideal| l < ideal),
+                    _ => false,
+                };
+                if lowered {
                     down.lowered_at = Some(now);
+                    congested |= short_of_view;
                 }
                 down.allocation = Some(a);
                 // A video the subscriber stopped showing keeps the state it
@@ -212,6 +217,9 @@ impl Worker {
                     None => needed.push((c.track, a.layer())),
                 }
             }
+            if congested {
+                peer.budget.congested(now, peer.reports[1].loss);
+            }
             if !states.is_empty() {
                 let _ = peer.events.send(MediaEvent::StreamStates(states));
             }
@@ -223,13 +231,28 @@ impl Worker {
             // PROBE_INTERVAL by lowering the desire to the estimate and raising
             // it back.
             //
-            // The estimator also only grows towards rates it sees delivered,
-            // so the minimum is what is sent now plus the next layer step:
-            // str0m pads up to it (never beyond the estimate) and the
-            // estimate can climb to where that layer fits.
-            let desired = desired.max(INITIAL_DESIRED);
-            let minimum = next_step.map_or(0, |step| (audio_bps + used + step).min(desired));
-            let short = peer.estimate.is_some_and(|e| e < desired);
+            // The minimum is what str0m pads up to when media leaves room:
+            // what the allocation sends, so the estimate does not sag while
+            // a picture is still, or a trial's rate (see `budget`).
+            let wanted = audio_bps + allocator::wanted(&candidates, &allocations);
+            let desired = wanted.max(INITIAL_DESIRED);
+            let minimum = if estimating {
+                let with_headroom = audio_bps
+                    + ((wanted - audio_bps) as f64 * (1.0 + allocator::UPGRADE_HEADROOM)) as u64;
+                let minimum = peer.budget.plan(now, audio_bps + used, with_headroom);
+                if minimum.abs_diff(peer.minimum_bps) * 10 > peer.minimum_bps {
+                    tracing::debug!(
+                        subscriber = sub_id.0,
+                        minimum,
+                        proven = peer.budget.proven(),
+                        "padding target"
+                    );
+                }
+                minimum
+            } else {
+                0
+            };
+            let short = peer.budget.latest().is_some_and(|e| e < desired);
             let reprobe = short && now.saturating_duration_since(peer.last_probe) >= PROBE_INTERVAL;
             if estimating
                 && (reprobe
@@ -237,7 +260,7 @@ impl Worker {
                     || minimum.abs_diff(peer.minimum_bps) * 10 > peer.minimum_bps)
             {
                 let mut bwe = peer.subscriber.bwe();
-                if reprobe && let Some(estimate) = peer.estimate {
+                if reprobe && let Some(estimate) = peer.budget.latest() {
                     bwe.set_bitrate(Bitrate::bps(minimum), Bitrate::bps(estimate));
                     peer.last_probe = now;
                 }
@@ -262,7 +285,21 @@ impl Worker {
                 .find(|(t, _)| t == track_id)
                 .and_then(|(_, m)| *m)
                 .unwrap_or(0);
-            if let Some(update) = dynacast_step(track, max, now)
+            // An update is repeated on the next few periodic passes: a
+            // client that gets it before its encoder is set up (the first
+            // one comes as the track is published) may drop it.
+            let update = match dynacast_step(track, max, now) {
+                Some(update) => {
+                    track.dynacast_repeats = STATE_REPEATS;
+                    Some(update)
+                }
+                None if periodic && track.dynacast_repeats > 0 => {
+                    track.dynacast_repeats -= 1;
+                    track.dynacast_sent
+                }
+                None => None,
+            };
+            if let Some(update) = update
                 && let Some(publisher) = peers.get(&track.publisher)
             {
                 let _ = publisher.events.send(MediaEvent::SubscribedLayers {
