@@ -64,6 +64,8 @@ pub const CAUTIOUS_FOR: Duration = Duration::from_secs(60);
 pub const CAUTIOUS_STEP: f64 = 1.25;
 /// A trial must ask for this much more than is proven to be worth it.
 const WORTH_TRYING: f64 = 1.05;
+/// How long after its first measurement the estimator is still converging.
+const SETTLING: Duration = Duration::from_secs(5);
 /// A trial asks for this much more than is wanted, so what it proves still
 /// covers the want when layer rates and the estimate move a little.
 const TRIAL_MARGIN: f64 = 1.1;
@@ -116,9 +118,9 @@ pub struct Budget {
     failure: Option<(u64, Instant)>,
     /// What the allocation sent at the last plan.
     sending_bps: u64,
-    /// An estimate other than the starting one has arrived (the first is
+    /// When an estimate other than the starting one arrived (the first is
     /// the configured start, not a measurement, and no trial is based on it).
-    measured: bool,
+    measured_since: Option<Instant>,
 }
 
 impl Default for Budget {
@@ -131,7 +133,7 @@ impl Default for Budget {
             next_trial_at: None,
             failure: None,
             sending_bps: 0,
-            measured: false,
+            measured_since: None,
         }
     }
 }
@@ -141,7 +143,9 @@ impl Budget {
         if self.latest() == Some(estimate_bps) {
             return;
         }
-        self.measured |= !self.samples.is_empty();
+        if self.measured_since.is_none() && !self.samples.is_empty() {
+            self.measured_since = Some(now);
+        }
         if self.samples.len() == MAX_SAMPLES {
             self.samples.pop_front();
         }
@@ -202,7 +206,12 @@ impl Budget {
             let latest = self.latest().unwrap_or(0);
             if (latest as f64) < trial.estimate.min(trial.bps) as f64 * TRIAL_DROP {
                 self.trial = None;
-                self.failed(now, Some(trial.bps));
+                // While the estimator still converges from its starting
+                // guess, a fall says nothing about this rate.
+                let settled = self
+                    .measured_since
+                    .is_some_and(|t| now.saturating_duration_since(t) >= SETTLING);
+                self.failed(now, settled.then_some(trial.bps));
                 return sending_bps;
             }
             if now.saturating_duration_since(trial.since) < TRIAL_TIME {
@@ -212,7 +221,7 @@ impl Budget {
             self.proven_bps = self.proven_bps.max(trial.bps.min(latest));
             self.backoff = BASE_BACKOFF;
         }
-        if !self.measured
+        if self.measured_since.is_none()
             || desired_bps <= self.proven_bps
             || self.next_trial_at.is_some_and(|t| now < t)
         {
@@ -283,10 +292,10 @@ mod tests {
     const MS: Duration = Duration::from_millis(1);
     const KBPS: u64 = 1000;
 
-    /// A budget past its starting estimate.
-    fn measured() -> Budget {
+    /// A budget whose estimator has been measuring since `t0`.
+    fn measured(t0: Instant) -> Budget {
         Budget {
-            measured: true,
+            measured_since: Some(t0),
             ..Budget::default()
         }
     }
@@ -331,7 +340,7 @@ mod tests {
     #[test]
     fn nothing_is_raised_beyond_what_was_sent_or_tried() {
         let t0 = Instant::now();
-        let mut b = measured();
+        let mut b = measured(t0);
         b.record(t0, 5_000 * KBPS);
         let at = |ms: u64| t0 + Duration::from_millis(ms);
         // Sending 400k: that much is proven, however high the estimate.
@@ -350,7 +359,7 @@ mod tests {
     fn a_trial_reaches_a_little_above_the_lasting_estimate_and_stops_when_it_falls() {
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
-        let mut b = measured();
+        let mut b = measured(t0);
         b.record(t0, 300 * KBPS);
         // A probe burst through a token bucket: a high estimate, briefly. The
         // trial asks only for TRIAL_REACH times what lasted.
@@ -374,7 +383,7 @@ mod tests {
     fn past_the_rate_that_failed_trials_ask_for_everything_again() {
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
-        let mut b = measured();
+        let mut b = measured(t0);
         b.record(t0, 5_000 * KBPS);
         b.plan(at(2500), 600 * KBPS, 600 * KBPS);
         b.congested(at(3000), Some(0.1));
@@ -388,7 +397,7 @@ mod tests {
     fn a_drop_without_loss_does_not_make_trials_gentle() {
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
-        let mut b = measured();
+        let mut b = measured(t0);
         b.record(t0, 5_000 * KBPS);
         b.plan(at(2500), 2_000 * KBPS, 2_000 * KBPS);
         b.congested(at(3000), Some(0.0));
@@ -408,10 +417,25 @@ mod tests {
     }
 
     #[test]
+    fn a_fall_while_the_estimator_settles_only_delays_the_next_trial() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut b = Budget::default();
+        b.record(t0, 1_000 * KBPS);
+        b.record(at(100), 800 * KBPS);
+        assert_eq!(b.plan(at(2200), 200 * KBPS, 1_000 * KBPS), 1_100 * KBPS);
+        b.record(at(2500), 400 * KBPS);
+        assert_eq!(b.plan(at(2600), 200 * KBPS, 1_000 * KBPS), 200 * KBPS);
+        b.record(at(3000), 900 * KBPS);
+        // After the wait, not gently: 1.5 times the lasting 900k, within the want.
+        assert_eq!(b.plan(at(5100), 200 * KBPS, 1_000 * KBPS), 1_100 * KBPS);
+    }
+
+    #[test]
     fn congestion_forgets_what_was_proven_and_backs_off() {
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
-        let mut b = measured();
+        let mut b = measured(t0);
         b.record(t0, 5_000 * KBPS);
         b.plan(at(2500), 2_000 * KBPS, 2_000 * KBPS);
         // The wait doubles with every failure, up to MAX_BACKOFF.

@@ -68,6 +68,9 @@ const MAX_DATA_BACKLOG: usize = 256;
 /// several round trips; str0m's default of 1000 kept 4 s of a thumbnail's
 /// stream and was most of a participant's memory.
 const VIDEO_SEND_BUFFER: usize = 384;
+/// Immediate timeouts one drain feeds a session before leaving the rest to
+/// the worker loop, so one busy session cannot hold up the others.
+const MAX_IMMEDIATE_TIMEOUTS: usize = 256;
 /// How often a worker logs what bandwidth allocation cost it.
 const COST_REPORT_INTERVAL: Duration = Duration::from_secs(60);
 /// The bandwidth estimate a subscriber starts with, before feedback.
@@ -1611,9 +1614,22 @@ fn drain_into(
     queue: &mut VecDeque<(PeerId, Side, Event)>,
     next_timeout: &mut Instant,
 ) {
+    // str0m's pacer asks for a timeout before each packet it releases (an
+    // immediate one when more are ready). Giving it here, rather than on the
+    // worker loop's next turn, sends a keyframe's packets in one go instead
+    // of one per loop turn (which, with many sessions, added milliseconds).
+    let mut immediate = 0;
     loop {
         match peer.rtc(side).poll_output() {
             Ok(Output::Timeout(t)) => {
+                let now = Instant::now();
+                if t <= now
+                    && immediate < MAX_IMMEDIATE_TIMEOUTS
+                    && peer.rtc(side).handle_input(Input::Timeout(now)).is_ok()
+                {
+                    immediate += 1;
+                    continue;
+                }
                 peer.timeouts[side_index(side)] = t;
                 *next_timeout = (*next_timeout).min(t);
                 return;
