@@ -484,6 +484,12 @@ test('shaped downlink: low layers at 600 kbit/s, the stage back to high when lif
   const f1 = await remoteVideos(viewer);
   const freezes600k = Object.fromEntries(Object.keys(f1).map((id) => [id, f1[id].freezeCount - (f0[id]?.freezeCount ?? 0)]));
   record('freezesOver30sAt600kbit', freezes600k);
+  // Connection quality as the viewer's own app shows it: a downlink that cannot carry what the
+  // screen asks for is not excellent.
+  const ownQuality = () => viewer.evaluate(() => window.confab.room.localParticipant.connectionQuality);
+  const qualityAt600k = await ownQuality();
+  record('viewerQualityAt600kbit', qualityAt600k);
+  assert.notEqual(qualityAt600k, 'excellent', 'the viewer is told its connection is not excellent');
   for (const [id, n] of Object.entries(freezes600k)) assert.ok(n <= 1, `${id} froze ${n} times in 30 s at 600 kbit/s`);
   assert.ok(Object.keys(f1).every((id) => f1[id].framesDecoded > f0[id].framesDecoded), 'every video kept decoding');
 
@@ -495,6 +501,7 @@ test('shaped downlink: low layers at 600 kbit/s, the stage back to high when lif
     message: 'the stage should reach the high layer within 15 s of lifting the limit',
   });
   record('highLayerAfterLiftMs', Date.now() - liftedAt);
+  record('viewerQualityAfterLift', await ownQuality());
 
   t.after(clearLoss);
   record('lossyLink', lossyLink());

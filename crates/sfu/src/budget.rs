@@ -33,13 +33,15 @@
 //! frozen keyframe.
 //!
 //! A failed trial, or congestion that takes layers away, doubles the wait
-//! before the next trial (up to [`MAX_BACKOFF`]). After a failed trial or a
-//! lossy congestion, until the proven rate passes the rate that failed (or
-//! for at most [`CAUTIOUS_FOR`]), a trial
+//! before the next trial (up to [`MAX_BACKOFF`]); a successful trial resets
+//! it. After a failed trial or a lossy congestion, until the proven rate
+//! passes the rate that failed (or for at most [`CAUTIOUS_FOR`]), a trial
 //! asks for at most [`CAUTIOUS_STEP`] times the proven rate, so a link just
 //! found short is approached gently, not flooded every few seconds; past
 //! that rate, the link has changed, and trials ask for all that is wanted
-//! again. A successful trial resets the wait.
+//! again. In the first [`SETTLING`] after the first measurement the
+//! estimator is still converging from its starting guess, and a trial that
+//! fails then only waits.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -58,14 +60,14 @@ pub const TRIAL_TIME: Duration = Duration::from_secs(2);
 const BASE_BACKOFF: Duration = Duration::from_secs(2);
 /// ...up to this.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(16);
-/// How long after congestion trials stay gentle.
+/// How long after a failure trials stay gentle at most.
 pub const CAUTIOUS_FOR: Duration = Duration::from_secs(60);
 /// A gentle trial asks for at most this multiple of the proven rate.
 pub const CAUTIOUS_STEP: f64 = 1.25;
 /// A trial must ask for this much more than is proven to be worth it.
 const WORTH_TRYING: f64 = 1.05;
 /// How long after its first measurement the estimator is still converging.
-const SETTLING: Duration = Duration::from_secs(5);
+pub const SETTLING: Duration = Duration::from_secs(5);
 /// A trial asks for this much more than is wanted, so what it proves still
 /// covers the want when layer rates and the estimate move a little.
 const TRIAL_MARGIN: f64 = 1.1;

@@ -301,6 +301,13 @@ struct Peer {
     subscriber_connected: bool,
     /// Latest stats of the publisher and subscriber sessions, and when.
     reports: [quality::Report; 2],
+    /// Highest stream jitter per session since its last stats report.
+    jitter: [Duration; 2],
+    /// Fraction of the video bitrate its views want that the allocation
+    /// sends, while its downlink is known to be short (see `allocation`).
+    delivered: Option<f32>,
+    /// When the allocation last had to lower this subscriber's videos.
+    congested_at: Option<Instant>,
     last_report: Instant,
     quality: Option<Quality>,
     /// Subscriber downlink estimates, and what BWE was last asked to find.
@@ -497,7 +504,7 @@ impl Worker {
                     continue;
                 }
                 let silent = now.saturating_duration_since(p.last_report) > STATS_SILENCE;
-                let (q, score) = quality::assess(&p.reports[0], &p.reports[1], silent);
+                let (q, score) = quality::assess(&p.reports[0], &p.reports[1], p.delivered, silent);
                 if p.quality != Some(q) {
                     p.quality = Some(q);
                     changed.push((*id, q, score));
@@ -596,6 +603,29 @@ impl Worker {
             return;
         };
         self.input(key, Input::Receive(d.at, receive));
+    }
+
+    /// Keep the highest jitter (RTP timestamp units of the stream's codec)
+    /// a session's streams reported since its last stats report.
+    fn note_jitter(&mut self, id: PeerId, side: Side, mid: Mid, units: u32) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let track = match side {
+            Side::Publisher => peer.published.get(&mid),
+            Side::Subscriber => peer.down_by_mid.get(&mid),
+        };
+        let kind = track
+            .and_then(|t| self.rooms.get(&peer.room)?.tracks.get(t))
+            .map(|t| t.kind);
+        let clock_rate = if kind == Some(Kind::Audio) {
+            48_000.0
+        } else {
+            90_000.0
+        };
+        let jitter = Duration::from_secs_f64(f64::from(units) / clock_rate);
+        let slot = &mut peer.jitter[side_index(side)];
+        *slot = (*slot).max(jitter);
     }
 
     fn key_from_stun(&self, data: &[u8]) -> Option<(PeerId, Side)> {
@@ -733,14 +763,22 @@ impl Worker {
             }
             Event::PeerStats(stats) => {
                 if let Some(peer) = self.peers.get_mut(&id) {
-                    peer.reports[side_index(side)] = quality::Report {
+                    let i = side_index(side);
+                    peer.reports[i] = quality::Report {
                         loss: match side {
                             Side::Publisher => stats.ingress_loss_fraction,
                             Side::Subscriber => stats.egress_loss_fraction,
                         },
                         rtt: stats.rtt,
+                        jitter: Some(std::mem::take(&mut peer.jitter[i])),
                     };
                     peer.last_report = Instant::now();
+                }
+            }
+            Event::MediaIngressStats(stats) => self.note_jitter(id, side, stats.mid, stats.jitter),
+            Event::MediaEgressStats(stats) => {
+                if let Some(remote) = stats.remote {
+                    self.note_jitter(id, side, stats.mid, remote.jitter);
                 }
             }
             Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. })
@@ -1267,6 +1305,9 @@ impl Worker {
                 joined_at: now,
                 subscriber_connected: false,
                 reports: [quality::Report::default(); 2],
+                jitter: [Duration::ZERO; 2],
+                delivered: None,
+                congested_at: None,
                 last_report: now,
                 quality: None,
                 budget: Budget::default(),

@@ -29,6 +29,9 @@ const DEFAULT_LAYER_BPS: [u64; 3] = [150_000, 500_000, 1_700_000];
 const DEFAULT_AUDIO_BPS: u64 = 40_000;
 /// How often a subscriber whose estimate falls short is probed for more.
 const PROBE_INTERVAL: Duration = Duration::from_secs(3);
+/// How long after congestion lowered a subscriber's videos its shortfall
+/// counts against its connection quality.
+const SHORTFALL_MEMORY: Duration = Duration::from_secs(30);
 /// Periodic passes that repeat a changed paused/resumed state.
 const STATE_REPEATS: u8 = 3;
 
@@ -219,6 +222,7 @@ impl Worker {
             }
             if congested {
                 peer.budget.congested(now, peer.reports[1].loss);
+                peer.congested_at = Some(now);
             }
             if !states.is_empty() {
                 let _ = peer.events.send(MediaEvent::StreamStates(states));
@@ -234,7 +238,16 @@ impl Worker {
             // The minimum is what str0m pads up to when media leaves room:
             // what the allocation sends, so the estimate does not sag while
             // a picture is still, or a trial's rate (see `budget`).
-            let wanted = audio_bps + allocator::wanted(&candidates, &allocations);
+            // Connection quality counts a shortfall only once congestion has
+            // taken layers away: a subscriber that just joined, or whose
+            // layers wait for a trial, is not short of anything yet.
+            let wanted_video = allocator::wanted(&candidates, &allocations);
+            let downlink_short = peer
+                .congested_at
+                .is_some_and(|t| now.saturating_duration_since(t) < SHORTFALL_MEMORY);
+            peer.delivered = (estimating && downlink_short && wanted_video > 0)
+                .then(|| (used as f64 / wanted_video as f64).min(1.0) as f32);
+            let wanted = audio_bps + wanted_video;
             let desired = wanted.max(INITIAL_DESIRED);
             let minimum = if estimating {
                 let with_headroom = audio_bps
