@@ -25,8 +25,8 @@
 //! goes; to prove more, a **trial** pads the subscriber's stream (str0m's
 //! padding, which fills only what media leaves, and never beyond the
 //! estimate) towards the rate a better allocation would use, for
-//! [`TRIAL_TIME`]. If the estimate holds all along, what it ends at (up to the
-//! trial's rate) is proven, and the next pass raises layers into it; the
+//! [`TRIAL_TIME`]. If the estimate holds all along, the lowest it was (what
+//! the padding could have filled, up to the trial's rate) is proven, and the next pass raises layers into it; the
 //! estimator, seeing the link carry more, grows, and the next trial asks
 //! for more. If the estimate falls well below where it began, the trial
 //! stops at once, having cost some queueing delay on padding rather than a
@@ -219,8 +219,14 @@ impl Budget {
             if now.saturating_duration_since(trial.since) < TRIAL_TIME {
                 return trial.bps;
             }
+            // Padding never exceeds the estimate, so the link carried at
+            // most the lowest estimate in force during the trial.
+            let carried = self
+                .in_force(now, now.saturating_duration_since(trial.since))
+                .min()
+                .unwrap_or(latest);
             self.trial = None;
-            self.proven_bps = self.proven_bps.max(trial.bps.min(latest));
+            self.proven_bps = self.proven_bps.max(trial.bps.min(carried));
             self.backoff = BASE_BACKOFF;
         }
         if self.measured_since.is_none()
@@ -431,6 +437,21 @@ mod tests {
         b.record(at(3000), 900 * KBPS);
         // After the wait, not gently: 1.5 times the lasting 900k, within the want.
         assert_eq!(b.plan(at(5100), 200 * KBPS, 1_000 * KBPS), 1_100 * KBPS);
+    }
+
+    #[test]
+    fn a_trial_proves_no_more_than_the_padding_could_send() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut b = measured(t0);
+        b.record(t0, 1_000 * KBPS);
+        assert_eq!(b.plan(at(2500), 300 * KBPS, 2_000 * KBPS), 1_500 * KBPS);
+        // The estimate wavers but never falls 15 %: the trial holds, and the
+        // lowest estimate during it (padding stops there) is what is proven.
+        b.record(at(3000), 900 * KBPS);
+        b.record(at(4000), 1_200 * KBPS);
+        b.plan(at(4600), 300 * KBPS, 2_000 * KBPS);
+        assert_eq!(b.proven(), 900 * KBPS);
     }
 
     #[test]

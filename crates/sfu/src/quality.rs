@@ -40,7 +40,7 @@ const GOOD_RTT: Duration = Duration::from_millis(400);
 const EXCELLENT_JITTER: Duration = Duration::from_millis(30);
 const GOOD_JITTER: Duration = Duration::from_millis(100);
 /// Fractions of the wanted video bitrate below which quality is capped.
-const EXCELLENT_DELIVERED: f32 = 0.7;
+pub const EXCELLENT_DELIVERED: f32 = 0.7;
 const GOOD_DELIVERED: f32 = 0.33;
 
 fn grade(r: &Report) -> Quality {

@@ -306,8 +306,9 @@ struct Peer {
     /// Fraction of the video bitrate its views want that the allocation
     /// sends, while its downlink is known to be short (see `allocation`).
     delivered: Option<f32>,
-    /// When the allocation last had to lower this subscriber's videos.
-    congested_at: Option<Instant>,
+    /// Congestion lowered this subscriber's videos, and the allocation has
+    /// not since given it most of what its views want.
+    starved: bool,
     last_report: Instant,
     quality: Option<Quality>,
     /// Subscriber downlink estimates, and what BWE was last asked to find.
@@ -1307,7 +1308,7 @@ impl Worker {
                 reports: [quality::Report::default(); 2],
                 jitter: [Duration::ZERO; 2],
                 delivered: None,
-                congested_at: None,
+                starved: false,
                 last_report: now,
                 quality: None,
                 budget: Budget::default(),

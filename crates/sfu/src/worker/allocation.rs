@@ -15,6 +15,7 @@ use str0m::bwe::Bitrate;
 use super::{Room, Track, Worker};
 use crate::allocator::{self, Allocation, Candidate};
 use crate::layers::{self, LayerSize};
+use crate::quality;
 use crate::{Kind, MediaEvent, TrackId};
 
 /// Periodic allocation and rate measurement.
@@ -29,9 +30,6 @@ const DEFAULT_LAYER_BPS: [u64; 3] = [150_000, 500_000, 1_700_000];
 const DEFAULT_AUDIO_BPS: u64 = 40_000;
 /// How often a subscriber whose estimate falls short is probed for more.
 const PROBE_INTERVAL: Duration = Duration::from_secs(3);
-/// How long after congestion lowered a subscriber's videos its shortfall
-/// counts against its connection quality.
-const SHORTFALL_MEMORY: Duration = Duration::from_secs(30);
 /// Periodic passes that repeat a changed paused/resumed state.
 const STATE_REPEATS: u8 = 3;
 
@@ -222,7 +220,7 @@ impl Worker {
             }
             if congested {
                 peer.budget.congested(now, peer.reports[1].loss);
-                peer.congested_at = Some(now);
+                peer.starved = true;
             }
             if !states.is_empty() {
                 let _ = peer.events.send(MediaEvent::StreamStates(states));
@@ -238,15 +236,17 @@ impl Worker {
             // The minimum is what str0m pads up to when media leaves room:
             // what the allocation sends, so the estimate does not sag while
             // a picture is still, or a trial's rate (see `budget`).
-            // Connection quality counts a shortfall only once congestion has
-            // taken layers away: a subscriber that just joined, or whose
-            // layers wait for a trial, is not short of anything yet.
+            // Connection quality counts a shortfall from the moment congestion
+            // takes layers away until the subscriber gets most of what its
+            // views want again: one that just joined, or whose layers wait for
+            // a trial, is not short of anything yet.
             let wanted_video = allocator::wanted(&candidates, &allocations);
-            let downlink_short = peer
-                .congested_at
-                .is_some_and(|t| now.saturating_duration_since(t) < SHORTFALL_MEMORY);
-            peer.delivered = (estimating && downlink_short && wanted_video > 0)
-                .then(|| (used as f64 / wanted_video as f64).min(1.0) as f32);
+            let fraction =
+                (wanted_video > 0).then(|| (used as f64 / wanted_video as f64).min(1.0) as f32);
+            if fraction.is_none_or(|f| f >= quality::EXCELLENT_DELIVERED) {
+                peer.starved = false;
+            }
+            peer.delivered = fraction.filter(|_| estimating && peer.starved);
             let wanted = audio_bps + wanted_video;
             let desired = wanted.max(INITIAL_DESIRED);
             let minimum = if estimating {
