@@ -34,7 +34,8 @@
 //! down happens at once. The budget itself comes as two figures (see
 //! [`crate::budget`]): what the videos may keep, which follows the estimate
 //! down only when a drop lasts or packets are lost, and what a step up must
-//! fit in, which follows it up only when a rise lasts. A layer therefore
+//! fit in, which follows it up only when a rise lasts and never beyond what
+//! the link has been seen to carry. A layer therefore
 //! changes only when the estimate moves decisively, not with every wobble of
 //! the estimator.
 

@@ -128,6 +128,19 @@ struct Call<'a> {
 }
 
 impl Call<'_> {
+    /// Log and audit an action taken with this call's token.
+    async fn audit(&self, room: &str, action: &str, target: &str, detail: &str) {
+        persist::audit(
+            self.state,
+            room,
+            self.claims.actor(),
+            action,
+            target,
+            detail,
+        )
+        .await;
+    }
+
     fn decode<T: prost::Message + Default + DeserializeOwned>(&self) -> Result<T, TwirpError> {
         match self.encoding {
             Encoding::Protobuf => T::decode(self.body.as_ref())
@@ -289,15 +302,7 @@ async fn create_room(call: &Call<'_>) -> Result<Response, TwirpError> {
             metadata: req.metadata,
         },
     );
-    persist::audit(
-        call.state,
-        &room.name,
-        call.claims.actor(),
-        "create room",
-        "",
-        "",
-    )
-    .await;
+    call.audit(&room.name, "create room", "", "").await;
     Ok(call.reply(&convert::room(&room.info())))
 }
 
@@ -324,15 +329,7 @@ async fn delete_room(call: &Call<'_>) -> Result<Response, TwirpError> {
         return Err(TwirpError::not_found(format!("no room {:?}", req.room)));
     }
     persist::forget_room(call.state, &req.room).await;
-    persist::audit(
-        call.state,
-        &req.room,
-        call.claims.actor(),
-        "end meeting",
-        "",
-        "",
-    )
-    .await;
+    call.audit(&req.room, "end meeting", "", "").await;
     Ok(call.reply(&lk::DeleteRoomResponse {}))
 }
 
@@ -375,15 +372,8 @@ async fn remove_participant(call: &Call<'_>) -> Result<Response, TwirpError> {
     call.room(&req.room)?
         .remove_participant(&req.identity, extra.reason.as_deref())?;
     let reason = extra.reason.unwrap_or_default();
-    persist::audit(
-        call.state,
-        &req.room,
-        call.claims.actor(),
-        "remove",
-        &req.identity,
-        &reason,
-    )
-    .await;
+    call.audit(&req.room, "remove", &req.identity, &reason)
+        .await;
     Ok(call.reply(&lk::RemoveParticipantResponse {}))
 }
 
@@ -393,15 +383,8 @@ async fn mute_published_track(call: &Call<'_>) -> Result<Response, TwirpError> {
     let track = call
         .room(&req.room)?
         .mute_track(&req.identity, &req.track_sid, req.muted)?;
-    persist::audit(
-        call.state,
-        &req.room,
-        call.claims.actor(),
-        "mute",
-        &req.identity,
-        &req.track_sid,
-    )
-    .await;
+    call.audit(&req.room, "mute", &req.identity, &req.track_sid)
+        .await;
     Ok(call.reply(&lk::MuteRoomTrackResponse {
         track: Some(convert::track(&track)),
     }))
@@ -442,15 +425,7 @@ async fn update_participant(call: &Call<'_>) -> Result<Response, TwirpError> {
         Some(false) => "revoke moderator",
         None => "update participant",
     };
-    persist::audit(
-        call.state,
-        &req.room,
-        call.claims.actor(),
-        action,
-        &req.identity,
-        "",
-    )
-    .await;
+    call.audit(&req.room, action, &req.identity, "").await;
     Ok(call.reply(&convert::participant(&p)))
 }
 
@@ -461,15 +436,7 @@ async fn update_room_metadata(call: &Call<'_>) -> Result<Response, TwirpError> {
         return Err(TwirpError::invalid("metadata too large"));
     }
     let info = call.room(&req.room)?.set_metadata(req.metadata);
-    persist::audit(
-        call.state,
-        &req.room,
-        call.claims.actor(),
-        "update room metadata",
-        "",
-        "",
-    )
-    .await;
+    call.audit(&req.room, "update room metadata", "", "").await;
     Ok(call.reply(&convert::room(&info)))
 }
 

@@ -30,8 +30,9 @@ const DEFAULT_LAYER_BPS: [u64; 3] = [150_000, 500_000, 1_700_000];
 const DEFAULT_AUDIO_BPS: u64 = 40_000;
 /// How often a subscriber whose estimate falls short is probed for more.
 const PROBE_INTERVAL: Duration = Duration::from_secs(3);
-/// Periodic passes that repeat a changed paused/resumed state.
-const STATE_REPEATS: u8 = 3;
+/// Periodic passes that repeat an update a client may have missed: a
+/// changed paused/resumed state, a dynacast change.
+const UPDATE_REPEATS: u8 = 3;
 
 /// What each layer costs before it is measured: the sender's announced
 /// maximum, else a default by position.
@@ -207,7 +208,7 @@ impl Worker {
                 };
                 if paused != down.paused {
                     down.paused = paused;
-                    down.state_repeats = STATE_REPEATS;
+                    down.state_repeats = UPDATE_REPEATS;
                     states.push((c.track, down.paused));
                 } else if periodic && down.state_repeats > 0 {
                     down.state_repeats -= 1;
@@ -225,17 +226,6 @@ impl Worker {
             if !states.is_empty() {
                 let _ = peer.events.send(MediaEvent::StreamStates(states));
             }
-            // Ask the estimator to find what the full allocation would need.
-            // str0m probes when the desired rate rises above its estimate; a
-            // link that was short once would stay at its old estimate (the
-            // estimator only believes what it saw delivered), so while the
-            // estimate is short of the desire, a probe is asked for again every
-            // PROBE_INTERVAL by lowering the desire to the estimate and raising
-            // it back.
-            //
-            // The minimum is what str0m pads up to when media leaves room:
-            // what the allocation sends, so the estimate does not sag while
-            // a picture is still, or a trial's rate (see `budget`).
             // Connection quality counts a shortfall from the moment congestion
             // takes layers away until the subscriber gets most of what its
             // views want again: one that just joined, or whose layers wait for
@@ -247,21 +237,24 @@ impl Worker {
                 peer.starved = false;
             }
             peer.delivered = fraction.filter(|_| estimating && peer.starved);
+
+            // Ask the estimator to find what the full allocation would need.
+            // str0m probes when the desired rate rises above its estimate; a
+            // link that was short once would stay at its old estimate (the
+            // estimator only believes what it saw delivered), so while the
+            // estimate is short of the desire, a probe is asked for again every
+            // PROBE_INTERVAL by lowering the desire to the estimate and raising
+            // it back.
+            //
+            // The minimum is what str0m pads up to when media leaves room:
+            // what the allocation sends, so the estimate does not sag while
+            // a picture is still, or a trial's rate (see `budget`).
             let wanted = audio_bps + wanted_video;
             let desired = wanted.max(INITIAL_DESIRED);
             let minimum = if estimating {
-                let with_headroom = audio_bps
-                    + ((wanted - audio_bps) as f64 * (1.0 + allocator::UPGRADE_HEADROOM)) as u64;
-                let minimum = peer.budget.plan(now, audio_bps + used, with_headroom);
-                if minimum.abs_diff(peer.minimum_bps) * 10 > peer.minimum_bps {
-                    tracing::debug!(
-                        subscriber = sub_id.0,
-                        minimum,
-                        proven = peer.budget.proven(),
-                        "padding target"
-                    );
-                }
-                minimum
+                let with_headroom =
+                    audio_bps + (wanted_video as f64 * (1.0 + allocator::UPGRADE_HEADROOM)) as u64;
+                peer.budget.plan(now, audio_bps + used, with_headroom)
             } else {
                 0
             };
@@ -278,6 +271,13 @@ impl Worker {
                     peer.last_probe = now;
                 }
                 bwe.set_bitrate(Bitrate::bps(minimum), Bitrate::bps(desired));
+                tracing::debug!(
+                    subscriber = sub_id.0,
+                    minimum,
+                    desired,
+                    proven = peer.budget.proven(),
+                    "bandwidth estimator asked"
+                );
                 peer.desired_bps = desired;
                 peer.minimum_bps = minimum;
                 if !peer.unflushed {
@@ -303,7 +303,7 @@ impl Worker {
             // one comes as the track is published) may drop it.
             let update = match dynacast_step(track, max, now) {
                 Some(update) => {
-                    track.dynacast_repeats = STATE_REPEATS;
+                    track.dynacast_repeats = UPDATE_REPEATS;
                     Some(update)
                 }
                 None if periodic && track.dynacast_repeats > 0 => {
