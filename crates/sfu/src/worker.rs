@@ -736,7 +736,10 @@ impl Worker {
     fn event(&mut self, id: PeerId, side: Side, event: Event) {
         match event {
             Event::RtpPacket(packet) => self.forward(id, packet),
-            Event::MediaAdded(added) if side == Side::Publisher => {
+            // Only m-lines the client sends on carry a published track: the
+            // Rust-core SDKs also offer receive-only placeholders on their
+            // publisher connection, which must not take a track's place.
+            Event::MediaAdded(added) if side == Side::Publisher && receives(added.direction) => {
                 self.match_published_media(id, added.mid)
             }
             Event::MediaChanged(changed) if side == Side::Publisher => {
@@ -870,8 +873,7 @@ impl Worker {
     /// Clients unpublish by renegotiating: the track's m-line stops sending.
     /// A transceiver may later be reused for a newly announced track.
     fn published_media_changed(&mut self, id: PeerId, mid: Mid, direction: Direction) {
-        let receiving = matches!(direction, Direction::RecvOnly | Direction::SendRecv);
-        if receiving {
+        if receives(direction) {
             self.match_published_media(id, mid);
             return;
         }
@@ -1383,6 +1385,7 @@ impl Worker {
     fn publisher_offer(&mut self, id: PeerId, sdp: &str) -> Result<String, SfuError> {
         let peer = self.peers.get_mut(&id).ok_or(SfuError::UnknownPeer)?;
         let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| SfuError::Sdp(e.to_string()))?;
+        tracing::trace!(peer = id.0, %sdp, "publisher offer");
         let answer = peer
             .publisher
             .sdp_api()
@@ -1644,6 +1647,11 @@ impl Worker {
         }
         self.drain(id, Side::Subscriber);
     }
+}
+
+/// Whether an m-line in our direction `direction` brings media from the client.
+fn receives(direction: Direction) -> bool {
+    matches!(direction, Direction::RecvOnly | Direction::SendRecv)
 }
 
 /// Drain one session until it only has a timeout left (str0m's
