@@ -37,6 +37,7 @@ pub mod layers;
 mod net;
 pub mod opus;
 pub mod quality;
+pub mod router;
 pub mod speaker;
 mod worker;
 

@@ -11,7 +11,7 @@ use str0m::Rtc;
 use str0m::format::{Codec, PayloadParams};
 use str0m::media::{Mid, Pt};
 
-use super::DownTrack;
+use super::participant::DownTrack;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CodecKey {
