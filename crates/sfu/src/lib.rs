@@ -1,14 +1,24 @@
 //! Confab's media plane: the selective forwarding unit.
 //!
 //! Data flow: one UDP socket receives every participant's datagrams. The demux
-//! thread ([`net`]) routes each datagram in O(1) to the [`worker`] thread that
+//! thread ([`net`]) routes each datagram in O(1) to the worker thread that
 //! owns the participant's room: by source address once known, otherwise by the
-//! ICE username of the STUN binding request that opens every connection. A
-//! worker owns whole rooms: each participant's two str0m `Rtc` sessions (the
-//! *publisher*, where the browser sends, and the *subscriber*, where we send),
-//! the published tracks and, per subscription, a [`forwarder::Forwarder`] that
-//! picks the simulcast layer and rewrites packets so switches are seamless.
-//! Workers share nothing per packet; they send straight on the shared socket.
+//! ICE username of the STUN binding request that opens every connection.
+//!
+//! A worker owns whole rooms, and is three parts (mediasoup's Worker, Router
+//! and Transport):
+//! - per room, a [`router::Router`]: every media decision, with no I/O.
+//!   It holds the published tracks and, per subscription, a
+//!   [`forwarder::Forwarder`] that picks the simulcast layer and rewrites
+//!   packets so switches are seamless; it is fed packets and time and answers
+//!   with the writes to make, the keyframes to ask for and what to tell
+//!   clients;
+//! - per participant, its WebRTC transport: two str0m `Rtc` sessions (the
+//!   *publisher*, where the client sends, and the *subscriber*, where we
+//!   send) and their negotiation;
+//! - the worker loop: sockets, timers, the address maps, and applying what the
+//!   routers return to the transports. Workers share nothing per packet; they
+//!   send straight on the shared socket.
 //!
 //! The control plane (signalling, room logic; tokio) drives a room through a
 //! [`RoomMedia`] handle: it passes SDP, declares tracks and subscriptions, and
@@ -19,13 +29,14 @@
 //! Quality: every subscriber session runs str0m's bandwidth estimator, which
 //! [`budget`] steadies into what may be kept and what may be raised into
 //! (raising only into rates the link has been seen to carry, proven by short
-//! padding trials); a periodic pass per room ([`allocator`]) spends that on
-//! the videos the subscriber watches, ordered by the stage and by the
-//! [`dominant`] speaker, cut at last-N. Its results set each forwarder's
-//! target layer, tell the subscriber which videos are paused, and tell each
-//! publisher which of its layers anybody still needs (dynacast). Forwarded
-//! media is not paced: the allocation keeps each subscriber within its
-//! link, and a pacer behind a momentary low estimate would only delay frames.
+//! padding trials); a periodic pass per room ([`allocator`], run by the
+//! router) spends that on the videos the subscriber watches, ordered by the
+//! stage and by the [`dominant`] speaker, cut at last-N. Its results set each
+//! forwarder's target layer, tell the subscriber which videos are paused, and
+//! tell each publisher which of its layers anybody still needs (dynacast).
+//! Forwarded media is not paced: the allocation keeps each subscriber within
+//! its link, and a pacer behind a momentary low estimate would only delay
+//! frames.
 
 pub mod allocator;
 pub mod budget;
@@ -128,6 +139,11 @@ pub enum SfuError {
     #[error("cannot bind the media port {addr}: {source}")]
     Bind {
         addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start the media thread {name}: {source}")]
+    Spawn {
+        name: String,
         source: std::io::Error,
     },
     #[error("invalid SDP: {0}")]
@@ -268,13 +284,7 @@ impl Sfu {
                     inbox: pkt_rx,
                 },
             );
-            std::thread::Builder::new()
-                .name(format!("media-worker-{index}"))
-                .spawn(move || w.run())
-                .map_err(|source| SfuError::Bind {
-                    addr: config.bind,
-                    source,
-                })?;
+            spawn(format!("media-worker-{index}"), move || w.run())?;
             workers.push(WorkerHandle {
                 commands: cmd_tx,
                 rooms: Arc::new(AtomicUsize::new(0)),
@@ -283,18 +293,10 @@ impl Sfu {
         let tcp_inboxes = inboxes.clone();
         let tcp_registry = registry.clone();
         let demux = net::Demux::new(socket, public_addr, inboxes, registry, forget_rx);
-        let spawn_error = |source| SfuError::Bind {
-            addr: config.bind,
-            source,
-        };
-        std::thread::Builder::new()
-            .name("media-demux".into())
-            .spawn(move || demux.run())
-            .map_err(spawn_error)?;
-        std::thread::Builder::new()
-            .name("ice-tcp-accept".into())
-            .spawn(move || net::run_tcp(tcp, public_addr, tcp_inboxes, tcp_registry))
-            .map_err(spawn_error)?;
+        spawn("media-demux".into(), move || demux.run())?;
+        spawn("ice-tcp-accept".into(), move || {
+            net::run_tcp(tcp, public_addr, tcp_inboxes, tcp_registry)
+        })?;
         tracing::info!(%local_addr, %public_addr, workers = workers.len(), "media plane started");
         Ok(Self {
             workers,
@@ -322,6 +324,13 @@ impl Sfu {
                 room: worker::next_room_key(),
             }),
         }
+    }
+}
+
+fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> Result<(), SfuError> {
+    match std::thread::Builder::new().name(name.clone()).spawn(f) {
+        Ok(_) => Ok(()),
+        Err(source) => Err(SfuError::Spawn { name, source }),
     }
 }
 
