@@ -29,7 +29,7 @@ use confab_loadgen::config::parse_duration;
 use confab_loadgen::server::{ServerProcess, default_binary};
 use confab_loadgen::{Config, CounterSnapshot, Dialect, LiveCounters, Scenario};
 
-use crate::report::{BenchReport, Comparison, Host, Limits, StepResult, TargetRun};
+use crate::report::{BenchReport, Comparison, Host, StepResult, TargetRun, Thresholds};
 
 const KEY: &str = "bench";
 /// Only for this process's own bridge on loopback.
@@ -165,7 +165,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     };
     let report = BenchReport {
         scenario,
-        limits: Limits::KNEE,
+        limits: Thresholds::KNEE,
         host: Host {
             cpus: procfs::cpus(),
             label: cli.label.clone(),

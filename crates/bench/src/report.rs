@@ -153,14 +153,14 @@ pub struct Host {
 
 /// The knee's thresholds, written into the report so the plots draw the same lines.
 #[derive(Debug, Clone, Serialize)]
-pub struct Limits {
+pub struct Thresholds {
     pub max_loss_percent: f64,
     pub max_p99_ms: f64,
     pub max_cpu_share: f64,
 }
 
-impl Limits {
-    pub const KNEE: Limits = Limits {
+impl Thresholds {
+    pub const KNEE: Thresholds = Thresholds {
         max_loss_percent: MAX_LOSS_PERCENT,
         max_p99_ms: MAX_P99_MS,
         max_cpu_share: MAX_CPU_SHARE,
@@ -170,7 +170,7 @@ impl Limits {
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
     pub scenario: Scenario,
-    pub limits: Limits,
+    pub limits: Thresholds,
     pub host: Host,
     pub hold_seconds: f64,
     pub runs: Vec<TargetRun>,
@@ -418,7 +418,7 @@ mod tests {
                 label: "test".into(),
                 build: "release".into(),
             },
-            limits: Limits::KNEE,
+            limits: Thresholds::KNEE,
             hold_seconds: 10.0,
             runs: vec![run(
                 "confab",

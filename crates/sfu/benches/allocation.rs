@@ -40,7 +40,7 @@ fn room(size: usize) -> Vec<Candidate> {
 }
 
 fn pass(budget: &mut Budget, candidates: &mut [Candidate], now: Instant) -> usize {
-    let limits = budget.limits(now, Some(0.01)).map(|l| l.less(80_000));
+    let limits = budget.allowance(now, Some(0.01)).map(|l| l.less(80_000));
     allocator::prioritize(candidates);
     let allocations = allocator::allocate(candidates, limits, Some(25), false);
     let used = allocator::usage(candidates, &allocations);

@@ -40,7 +40,7 @@
 //! the estimator.
 
 use crate::TrackId;
-use crate::budget::Limits;
+use crate::budget::Allowance;
 
 /// A layer above the current one must fit with this fraction to spare.
 pub const UPGRADE_HEADROOM: f64 = 0.2;
@@ -96,21 +96,21 @@ pub fn prioritize(candidates: &mut [Candidate]) {
     candidates.sort_by_key(|c| (!c.on_stage, c.speaker_rank.unwrap_or(usize::MAX), c.order));
 }
 
-/// Allocate `limits` (`None`: unlimited) over candidates already in priority
+/// Allocate `allowance` (`None`: unlimited) over candidates already in priority
 /// order; `last_n` of `None` means everyone. Returns one allocation per
 /// candidate, in the same order.
 ///
-/// Every layer given is charged against both figures of the [`Limits`]:
+/// Every layer given is charged against both figures of the [`Allowance`]:
 /// keeping what a video receives must fit in `keep_bps`, and a step above it
 /// must also fit, with headroom, in `raise_bps` (see [`crate::budget`]).
 pub fn allocate(
     candidates: &[Candidate],
-    limits: Option<Limits>,
+    allowance: Option<Allowance>,
     last_n: Option<usize>,
     allow_pause: bool,
 ) -> Vec<Allocation> {
     let mut out = Vec::with_capacity(candidates.len());
-    let mut left = Left::new(limits);
+    let mut left = Left::new(allowance);
     let mut within_last_n = 0usize;
     // Floor pass.
     for c in candidates {
@@ -161,8 +161,8 @@ struct Left {
 }
 
 impl Left {
-    fn new(limits: Option<Limits>) -> Left {
-        match limits {
+    fn new(allowance: Option<Allowance>) -> Left {
+        match allowance {
             Some(l) => Left {
                 keep: l.keep_bps as f64,
                 raise: l.raise_bps as f64,
@@ -248,8 +248,8 @@ mod tests {
     }
 
     /// The same figure to keep and to raise with.
-    fn both(kbps: u64) -> Option<Limits> {
-        Some(Limits {
+    fn both(kbps: u64) -> Option<Allowance> {
+        Some(Allowance {
             keep_bps: kbps * KBPS,
             raise_bps: kbps * KBPS,
         })
@@ -362,7 +362,7 @@ mod tests {
         c[0].current = Some(2);
         c[1].current = Some(0);
         // The estimate dipped to 300k; the last two seconds saw 2.5M.
-        let dip = Some(Limits {
+        let dip = Some(Allowance {
             keep_bps: 2_500 * KBPS,
             raise_bps: 300 * KBPS,
         });

@@ -84,15 +84,15 @@ const MAX_SAMPLES: usize = 128;
 
 /// The two figures the allocator spends, in bits per second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub struct Allowance {
     pub keep_bps: u64,
     pub raise_bps: u64,
 }
 
-impl Limits {
+impl Allowance {
     /// Both figures less what is spent elsewhere (the audio).
-    pub fn less(self, bps: u64) -> Limits {
-        Limits {
+    pub fn less(self, bps: u64) -> Allowance {
+        Allowance {
             keep_bps: self.keep_bps.saturating_sub(bps),
             raise_bps: self.raise_bps.saturating_sub(bps),
         }
@@ -164,7 +164,7 @@ impl Budget {
 
     /// The figures to allocate with; `None` before the first estimate.
     /// `loss` is the subscriber's latest reported downlink loss fraction.
-    pub fn limits(&mut self, now: Instant, loss: Option<f32>) -> Option<Limits> {
+    pub fn allowance(&mut self, now: Instant, loss: Option<f32>) -> Option<Allowance> {
         // Forget what was replaced before the longest window began.
         while self.samples.len() > 1
             && self
@@ -180,7 +180,7 @@ impl Budget {
         } else {
             self.in_force(now, KEEP_WINDOW).max().unwrap_or(latest)
         };
-        Some(Limits {
+        Some(Allowance {
             keep_bps: keep,
             raise_bps: self.lasting(now).min(self.proven_bps),
         })
@@ -312,19 +312,22 @@ mod tests {
     fn a_short_dip_keeps_the_layers_and_a_lasting_one_does_not() {
         let t0 = Instant::now();
         let mut b = Budget::default();
-        assert_eq!(b.limits(t0, None), None);
+        assert_eq!(b.allowance(t0, None), None);
         b.record(t0, 2_000 * KBPS);
         b.record(t0 + 100 * MS, 400 * KBPS);
         assert_eq!(
-            b.limits(t0 + 200 * MS, None).unwrap().keep_bps,
+            b.allowance(t0 + 200 * MS, None).unwrap().keep_bps,
             2_000 * KBPS
         );
         // Still low after the window: the drop is believed.
         b.record(t0 + 1500 * MS, 450 * KBPS);
-        assert_eq!(b.limits(t0 + 3600 * MS, None).unwrap().keep_bps, 450 * KBPS);
+        assert_eq!(
+            b.allowance(t0 + 3600 * MS, None).unwrap().keep_bps,
+            450 * KBPS
+        );
         // A steady estimate stands long after it was reported.
         assert_eq!(
-            b.limits(t0 + 60_000 * MS, None).unwrap().keep_bps,
+            b.allowance(t0 + 60_000 * MS, None).unwrap().keep_bps,
             450 * KBPS
         );
     }
@@ -336,11 +339,11 @@ mod tests {
         b.record(t0, 2_000 * KBPS);
         b.record(t0 + 100 * MS, 500 * KBPS);
         assert_eq!(
-            b.limits(t0 + 200 * MS, Some(0.02)).unwrap().keep_bps,
+            b.allowance(t0 + 200 * MS, Some(0.02)).unwrap().keep_bps,
             2_000 * KBPS
         );
         assert_eq!(
-            b.limits(t0 + 200 * MS, Some(0.12)).unwrap().keep_bps,
+            b.allowance(t0 + 200 * MS, Some(0.12)).unwrap().keep_bps,
             500 * KBPS
         );
     }
@@ -353,14 +356,14 @@ mod tests {
         let at = |ms: u64| t0 + Duration::from_millis(ms);
         // Sending 400k: that much is proven, however high the estimate.
         assert_eq!(b.plan(at(2500), 400 * KBPS, 400 * KBPS), 400 * KBPS);
-        assert_eq!(b.limits(at(2500), None).unwrap().raise_bps, 400 * KBPS);
+        assert_eq!(b.allowance(at(2500), None).unwrap().raise_bps, 400 * KBPS);
         // Wanting 2M: a trial pads to it, and a margin, for TRIAL_TIME...
         assert_eq!(b.plan(at(3000), 400 * KBPS, 2_000 * KBPS), 2_200 * KBPS);
         assert_eq!(b.plan(at(4000), 400 * KBPS, 2_000 * KBPS), 2_200 * KBPS);
-        assert_eq!(b.limits(at(4000), None).unwrap().raise_bps, 400 * KBPS);
+        assert_eq!(b.allowance(at(4000), None).unwrap().raise_bps, 400 * KBPS);
         // ...after which that is proven and can be raised into.
         assert_eq!(b.plan(at(5100), 400 * KBPS, 2_000 * KBPS), 400 * KBPS);
-        assert_eq!(b.limits(at(5100), None).unwrap().raise_bps, 2_200 * KBPS);
+        assert_eq!(b.allowance(at(5100), None).unwrap().raise_bps, 2_200 * KBPS);
     }
 
     #[test]
@@ -487,18 +490,18 @@ mod tests {
             b.record(t0, i);
         }
         assert!(b.samples.len() <= MAX_SAMPLES);
-        assert_eq!(b.limits(t0, None).unwrap().keep_bps, 9_999);
+        assert_eq!(b.allowance(t0, None).unwrap().keep_bps, 9_999);
     }
 
     #[test]
     fn less_never_goes_below_zero() {
-        let l = Limits {
+        let l = Allowance {
             keep_bps: 100,
             raise_bps: 50,
         };
         assert_eq!(
             l.less(80),
-            Limits {
+            Allowance {
                 keep_bps: 20,
                 raise_bps: 0
             }

@@ -134,13 +134,13 @@ impl Router {
                 }
             }
             allocator::prioritize(&mut candidates);
-            let limits = downlink
+            let allowance = downlink
                 .budget
-                .limits(now, downlink.loss)
+                .allowance(now, downlink.loss)
                 .map(|l| l.less(audio_bps));
             let allocations = allocator::allocate(
                 &candidates,
-                limits,
+                allowance,
                 settings.last_n,
                 settings.pause_video_on_congestion,
             );
@@ -162,7 +162,7 @@ impl Router {
                         track = c.track.0,
                         from = ?s.allocation,
                         to = ?a,
-                        ?limits,
+                        ?allowance,
                         "allocation"
                     );
                 }
