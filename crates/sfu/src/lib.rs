@@ -264,7 +264,7 @@ impl Sfu {
             source,
         })?;
 
-        let registry = net::Registry::default();
+        let owners = net::UfragOwners::default();
         let (forget_tx, forget_rx) = crossbeam_channel::unbounded();
         let mut inboxes = Vec::new();
         let mut workers = Vec::new();
@@ -278,7 +278,7 @@ impl Sfu {
                 worker::WorkerIo {
                     socket: socket.clone(),
                     local: public_addr,
-                    registry: registry.clone(),
+                    owners: owners.clone(),
                     forget: forget_tx.clone(),
                     commands: cmd_rx,
                     inbox: pkt_rx,
@@ -291,11 +291,11 @@ impl Sfu {
             });
         }
         let tcp_inboxes = inboxes.clone();
-        let tcp_registry = registry.clone();
-        let demux = net::Demux::new(socket, public_addr, inboxes, registry, forget_rx);
+        let tcp_owners = owners.clone();
+        let demux = net::Demux::new(socket, public_addr, inboxes, owners, forget_rx);
         spawn("media-demux".into(), move || demux.run())?;
         spawn("ice-tcp-accept".into(), move || {
-            net::run_tcp(tcp, public_addr, tcp_inboxes, tcp_registry)
+            net::run_tcp(tcp, public_addr, tcp_inboxes, tcp_owners)
         })?;
         tracing::info!(%local_addr, %public_addr, workers = workers.len(), "media plane started");
         Ok(Self {

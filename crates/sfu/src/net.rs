@@ -2,7 +2,7 @@
 //!
 //! **UDP.** One socket receives every participant's datagrams. A browser opens
 //! each of its sessions with a STUN binding request whose USERNAME is
-//! `<our ufrag>:<its ufrag>`; our ufrag was registered by the worker that owns
+//! `<our ufrag>:<its ufrag>`; our ufrag was entered in [`UfragOwners`] by the worker that owns
 //! the session. From then on the source address alone identifies the worker.
 //! Anything else from an unknown address (junk, scans, stale peers) is dropped
 //! here, before it costs a worker anything, and a full worker inbox drops
@@ -40,7 +40,7 @@ pub(crate) struct Datagram {
 
 /// Which worker owns which ICE ufrag. Written when sessions start and end;
 /// read only to place a new connection, never per media packet.
-pub(crate) type Registry = Arc<RwLock<HashMap<String, usize>>>;
+pub(crate) type UfragOwners = Arc<RwLock<HashMap<String, usize>>>;
 
 /// Addresses a worker no longer serves.
 pub(crate) struct Forget(pub Vec<SocketAddr>);
@@ -56,7 +56,7 @@ const TCP_IDLE: Duration = Duration::from_secs(30);
 /// Frames queued towards one TCP client before we drop (it is too slow).
 const TCP_WRITE_QUEUE: usize = 1024;
 
-pub(crate) fn worker_for_stun(registry: &Registry, data: &[u8]) -> Option<usize> {
+pub(crate) fn worker_for_stun(owners: &UfragOwners, data: &[u8]) -> Option<usize> {
     // STUN messages start with two zero bits (RFC 7983 demultiplexing).
     if data.first().is_none_or(|b| *b > 3) {
         return None;
@@ -66,7 +66,7 @@ pub(crate) fn worker_for_stun(registry: &Registry, data: &[u8]) -> Option<usize>
         return None;
     }
     let (ours, _theirs) = msg.split_username()?;
-    registry
+    owners
         .read()
         .unwrap_or_else(|p| p.into_inner())
         .get(ours)
@@ -77,7 +77,7 @@ pub(crate) struct Demux {
     socket: Arc<UdpSocket>,
     local: SocketAddr,
     workers: Vec<Sender<Datagram>>,
-    registry: Registry,
+    owners: UfragOwners,
     forget: Receiver<Forget>,
     by_addr: HashMap<SocketAddr, usize>,
     dropped: u64,
@@ -88,14 +88,14 @@ impl Demux {
         socket: Arc<UdpSocket>,
         local: SocketAddr,
         workers: Vec<Sender<Datagram>>,
-        registry: Registry,
+        owners: UfragOwners,
         forget: Receiver<Forget>,
     ) -> Self {
         Self {
             socket,
             local,
             workers,
-            registry,
+            owners,
             forget,
             by_addr: HashMap::new(),
             dropped: 0,
@@ -141,7 +141,7 @@ impl Demux {
         let worker = match self.by_addr.get(&source) {
             Some(&w) => w,
             None => {
-                let Some(w) = worker_for_stun(&self.registry, data) else {
+                let Some(w) = worker_for_stun(&self.owners, data) else {
                     self.dropped += 1;
                     return;
                 };
@@ -177,7 +177,7 @@ pub(crate) fn run_tcp(
     listener: TcpListener,
     local: SocketAddr,
     workers: Vec<Sender<Datagram>>,
-    registry: Registry,
+    owners: UfragOwners,
 ) {
     let open = Arc::new(AtomicUsize::new(0));
     for conn in listener.incoming() {
@@ -185,12 +185,12 @@ pub(crate) fn run_tcp(
         if open.load(Ordering::Relaxed) >= MAX_TCP_CONNECTIONS {
             continue; // dropped: closes the connection
         }
-        let (workers, registry, open) = (workers.clone(), registry.clone(), open.clone());
+        let (workers, owners, open) = (workers.clone(), owners.clone(), open.clone());
         open.fetch_add(1, Ordering::Relaxed);
         let spawned = std::thread::Builder::new()
             .name("ice-tcp".into())
             .spawn(move || {
-                if let Err(e) = serve_tcp(stream, local, &workers, &registry) {
+                if let Err(e) = serve_tcp(stream, local, &workers, &owners) {
                     tracing::debug!("ice-tcp connection ended: {e}");
                 }
                 open.fetch_sub(1, Ordering::Relaxed);
@@ -216,14 +216,14 @@ fn serve_tcp(
     mut stream: TcpStream,
     local: SocketAddr,
     workers: &[Sender<Datagram>],
-    registry: &Registry,
+    owners: &UfragOwners,
 ) -> std::io::Result<()> {
     let source = stream.peer_addr()?;
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(TCP_FIRST_FRAME))?;
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let n = read_frame(&mut stream, &mut buf)?;
-    let worker = worker_for_stun(registry, &buf[..n])
+    let worker = worker_for_stun(owners, &buf[..n])
         .and_then(|w| workers.get(w))
         .ok_or_else(|| std::io::Error::other("first frame is not a known STUN request"))?;
     stream.set_read_timeout(Some(TCP_IDLE))?;

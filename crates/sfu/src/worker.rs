@@ -29,7 +29,7 @@ use str0m::net::{Receive, TcpType};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig};
 use tokio::sync::mpsc;
 
-use crate::net::{Datagram, Forget, Registry};
+use crate::net::{Datagram, Forget, UfragOwners};
 use crate::quality::{self, Quality};
 use crate::router::{Forwarded, Router, RouterSettings};
 use crate::{Kind, MediaEvent, MediaSettings, PeerId, Side, VideoCodec};
@@ -83,7 +83,7 @@ pub(crate) struct WorkerIo {
     pub socket: Arc<UdpSocket>,
     /// The address advertised in our ICE candidates.
     pub local: SocketAddr,
-    pub registry: Registry,
+    pub owners: UfragOwners,
     pub forget: Sender<Forget>,
     pub commands: Receiver<Command>,
     pub inbox: Receiver<Datagram>,
@@ -104,7 +104,7 @@ pub(crate) struct Worker {
     settings: MediaSettings,
     net: Net,
     local: SocketAddr,
-    registry: Registry,
+    owners: UfragOwners,
     forget: Sender<Forget>,
     commands: Receiver<Command>,
     inbox: Receiver<Datagram>,
@@ -130,7 +130,7 @@ impl Worker {
         let WorkerIo {
             socket,
             local,
-            registry,
+            owners,
             forget,
             commands,
             inbox,
@@ -144,7 +144,7 @@ impl Worker {
                 tcp: HashMap::new(),
             },
             local,
-            registry,
+            owners,
             forget,
             commands,
             inbox,
@@ -597,13 +597,13 @@ impl Worker {
         });
 
         {
-            let mut registry = self.registry.write().unwrap_or_else(|p| p.into_inner());
+            let mut owners = self.owners.write().unwrap_or_else(|p| p.into_inner());
             for (ufrag, side) in [
                 (&pub_ufrag, Side::Publisher),
                 (&sub_ufrag, Side::Subscriber),
             ] {
                 self.by_ufrag.insert(ufrag.clone(), (id, side));
-                registry.insert(ufrag.clone(), self.index);
+                owners.insert(ufrag.clone(), self.index);
             }
         }
         let now = Instant::now();
@@ -649,9 +649,9 @@ impl Worker {
             self.by_ufrag.remove(ufrag);
         }
         {
-            let mut registry = self.registry.write().unwrap_or_else(|p| p.into_inner());
+            let mut owners = self.owners.write().unwrap_or_else(|p| p.into_inner());
             for ufrag in &peer.ufrags {
-                registry.remove(ufrag);
+                owners.remove(ufrag);
             }
         }
         for addr in &peer.addrs {
