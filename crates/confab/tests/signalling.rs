@@ -432,3 +432,31 @@ async fn a_client_flooding_requests_is_cut_off_alone() {
     send(&mut calm, Req::Ping(9)).await;
     expect(&mut calm, "pong", |r| matches!(r, Resp::Pong(9))).await;
 }
+
+#[tokio::test]
+async fn an_offer_beyond_what_a_participant_uses_is_refused() {
+    let server = Server::start();
+    let (mut alice, _) = connect(&server, "alice", "r").await;
+    let (mut mallory, _) = connect(&server, "mallory", "r").await;
+    // 700 audio sections (~60 KB): once answered in full, ~3.7 MB of session state.
+    let sections: String = (0..700)
+        .map(|i| format!("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:{i}\r\na=sendonly\r\na=rtpmap:111 opus/48000/2\r\n"))
+        .collect();
+    let sdp = format!("v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n{sections}");
+    send(
+        &mut mallory,
+        Req::Offer(lk::SessionDescription {
+            r#type: "offer".into(),
+            sdp,
+            id: 1,
+            ..Default::default()
+        }),
+    )
+    .await;
+    // No answer: the session that sent it ends, and nobody else notices.
+    while let Some(r) = next_response(&mut mallory).await {
+        assert!(!matches!(r, Resp::Answer(_)), "the offer was answered");
+    }
+    send(&mut alice, Req::Ping(7)).await;
+    expect(&mut alice, "pong", |r| matches!(r, Resp::Pong(7))).await;
+}

@@ -14,6 +14,31 @@ use crate::{
     codec_order, opus,
 };
 
+/// The largest publisher offer taken. A participant sends a camera, a
+/// microphone and a screen share with its audio; the Rust-core SDKs add six
+/// receive-only placeholders, and a data section: a dozen sections of a few
+/// kilobytes each. An offer beyond these caps could only make us spend memory
+/// on sections nobody uses (every section costs session state, and is
+/// answered).
+pub(crate) const MAX_OFFER_BYTES: usize = 128 * 1024;
+pub(crate) const MAX_OFFER_SECTIONS: usize = 32;
+
+fn check_offer_size(sdp: &str) -> Result<(), SfuError> {
+    if sdp.len() > MAX_OFFER_BYTES {
+        return Err(SfuError::Sdp(format!(
+            "the offer has {} bytes; at most {MAX_OFFER_BYTES} are taken",
+            sdp.len()
+        )));
+    }
+    let sections = sdp.lines().filter(|l| l.starts_with("m=")).count();
+    if sections > MAX_OFFER_SECTIONS {
+        return Err(SfuError::Sdp(format!(
+            "the offer has {sections} media sections; at most {MAX_OFFER_SECTIONS} are taken"
+        )));
+    }
+    Ok(())
+}
+
 impl Worker {
     pub(super) fn match_published_media(&mut self, id: PeerId, mid: Mid) {
         let Some(peer) = self.peers.get_mut(&id) else {
@@ -71,6 +96,7 @@ impl Worker {
 
     pub(super) fn publisher_offer(&mut self, id: PeerId, sdp: &str) -> Result<String, SfuError> {
         let peer = self.peers.get_mut(&id).ok_or(SfuError::UnknownPeer)?;
+        check_offer_size(sdp)?;
         let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| SfuError::Sdp(e.to_string()))?;
         let answer = peer
             .publisher
@@ -285,4 +311,21 @@ impl Worker {
 /// Whether an m-line in our direction `direction` brings media from the client.
 pub(super) fn receives(direction: Direction) -> bool {
     matches!(direction, Direction::RecvOnly | Direction::SendRecv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offers_beyond_what_a_participant_uses_are_refused() {
+        let section = "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n";
+        let offer = |n: usize| format!("v=0\r\n{}", section.repeat(n));
+        assert!(check_offer_size(&offer(MAX_OFFER_SECTIONS)).is_ok());
+        let err = check_offer_size(&offer(700)).unwrap_err().to_string();
+        assert!(err.contains("700 media sections"), "{err}");
+        let padded = format!("{}a={}\r\n", offer(1), "x".repeat(MAX_OFFER_BYTES));
+        let err = check_offer_size(&padded).unwrap_err().to_string();
+        assert!(err.contains("bytes"), "{err}");
+    }
 }
