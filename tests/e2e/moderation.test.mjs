@@ -190,7 +190,7 @@ test('moderator with a Jitsi token: waiting for the host, lobby, password, lock,
     assert.ok(bMic, "guest A should see guest B's microphone");
     assert.deepEqual(await guestTry('RemoveParticipant', { room, identity: bId }), { status: 403, code: 'permission_denied' });
     assert.deepEqual(await guestTry('MutePublishedTrack', { room, identity: bId, trackSid: bMic, muted: true }), { status: 403, code: 'permission_denied' });
-    const guestDoors = await pages.a.evaluate(async (r) => {
+    const guestUnlock = await pages.a.evaluate(async (r) => {
       const res = await fetch('/api/moderation', {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${window.confab.token}` },
@@ -198,7 +198,7 @@ test('moderator with a Jitsi token: waiting for the host, lobby, password, lock,
       });
       return res.status;
     }, room);
-    assert.equal(guestDoors, 403, 'a guest cannot unlock the meeting');
+    assert.equal(guestUnlock, 403, 'a guest cannot unlock the meeting');
     assert.ok((await state(pages.b)).connected, 'guest B is still in');
 
     // The host reloads and is still the moderator.

@@ -215,7 +215,7 @@ fn serve(overrides: Overrides) -> ExitCode {
         keys: Keys::new(config.keys.clone()),
         mode: config.mode,
         jitsi,
-        gatekeeper: Default::default(),
+        password_attempts: Default::default(),
         store,
         loaded: Default::default(),
         login,

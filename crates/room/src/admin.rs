@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use confab_sfu::PeerId;
 
-use crate::controls::{Gate, GateChange, GateSettings, KnockView, Ticket, Verdict};
+use crate::entry::{Entry, EntryChange, EntrySettings, KnockView, Ticket, Verdict};
 use crate::{
     LeaveReason, Participant, Permission, REMOVED_REASON_ATTRIBUTE, RESERVED_ATTRIBUTE_PREFIX,
     ROLE_ATTRIBUTE, Room, RoomError, RoomEvent, Rooms, Track, lock,
@@ -82,7 +82,7 @@ impl Rooms {
             return false;
         };
         self.roles.forget_room(name);
-        self.controls.forget(name);
+        self.entry.forget(name);
         let mut state = lock(&room.state);
         let members: Vec<PeerId> = state.members.keys().copied().collect();
         for peer in members {
@@ -109,30 +109,35 @@ impl Rooms {
     }
 }
 
-/// The lobby, password and lock of rooms (see [`crate::controls`]).
+/// Room entry: the lobby, password and lock (see [`crate::entry`]).
 impl Rooms {
-    /// What stops `identity` from entering `room` now.
-    pub fn gate(&self, room: &str, identity: &str, moderator: bool) -> Gate {
+    /// How `identity` may enter `room` now.
+    pub fn entry(&self, room: &str, identity: &str, moderator: bool) -> Entry {
         let moderator = self.roles.get(room, identity).unwrap_or(moderator);
         if moderator {
-            Gate::Open
+            Entry::Open
         } else {
-            self.controls.gate(room, identity)
+            self.entry.entry(room, identity)
         }
     }
 
-    pub fn gate_settings(&self, room: &str) -> GateSettings {
-        self.controls.settings(room)
+    pub fn entry_settings(&self, room: &str) -> EntrySettings {
+        self.entry.settings(room)
     }
 
-    /// Open or close a gate; whoever is inside stays admitted.
-    pub fn change_gate(&self, room: &str, change: GateChange) -> Result<GateSettings, RoomError> {
+    /// Turn the lobby, password or lock on or off; whoever is inside stays
+    /// admitted.
+    pub fn change_entry(
+        &self,
+        room: &str,
+        change: EntryChange,
+    ) -> Result<EntrySettings, RoomError> {
         let inside: Vec<String> = self
             .get(room)
             .map(|r| r.participants().into_iter().map(|p| p.identity).collect())
             .unwrap_or_default();
         let live = |name: &str| self.get(name).is_some();
-        self.controls.change(room, change, &inside, &live)
+        self.entry.change(room, change, &inside, &live)
     }
 
     /// Check a password (slow: argon2); the right one admits `identity`.
@@ -142,28 +147,30 @@ impl Rooms {
         identity: &str,
         password: &str,
     ) -> Result<bool, RoomError> {
-        self.controls.try_password(room, identity, password)
+        self.entry.try_password(room, identity, password)
     }
 
     pub fn knock(&self, room: &str, identity: &str, name: &str) -> Result<String, RoomError> {
-        self.controls.knock(room, identity, name)
+        self.entry.knock(room, identity, name)
     }
 
     pub fn knocks(&self, room: &str) -> Vec<KnockView> {
-        self.controls.knocks(room)
+        self.entry.knocks(room)
     }
 
     /// Admit or deny the knock `id`; returns the knocker's name.
     pub fn decide(&self, room: &str, id: &str, verdict: Verdict) -> Result<String, RoomError> {
-        self.controls.decide(room, id, verdict)
+        self.entry.decide(room, id, verdict)
     }
 
-    /// The doors as the store keeps them: lobby, lock and password hash.
-    pub fn doors_record(&self, room: &str) -> (bool, bool, Option<String>) {
-        self.controls.record(room)
+    /// The entry options as the store keeps them: lobby, lock and password
+    /// hash.
+    pub fn entry_record(&self, room: &str) -> (bool, bool, Option<String>) {
+        self.entry.record(room)
     }
 
-    /// Put back a room's doors and moderator decisions read from the store.
+    /// Put back a room's entry options and moderator decisions read from the
+    /// store.
     pub fn restore(
         &self,
         room: &str,
@@ -173,7 +180,7 @@ impl Rooms {
         roles: &[(String, bool)],
     ) -> Result<(), RoomError> {
         let live = |name: &str| self.get(name).is_some();
-        self.controls
+        self.entry
             .restore(room, lobby, locked, password_hash, &live)?;
         for (identity, moderator) in roles {
             self.roles.set(room, identity, *moderator)?;
@@ -188,7 +195,7 @@ impl Rooms {
         ticket: &str,
         timeout: Duration,
     ) -> Option<Ticket> {
-        self.controls.wait(room, ticket, timeout).await
+        self.entry.wait(room, ticket, timeout).await
     }
 }
 

@@ -15,7 +15,7 @@
 //! [`confab_sfu::RoomMedia`] handle, which lives on a media worker.
 
 pub mod admin;
-pub mod controls;
+pub mod entry;
 mod ids;
 mod roles;
 
@@ -31,7 +31,7 @@ use confab_sfu::{
 use tokio::sync::mpsc;
 
 pub use admin::{RoomInfo, RoomOptions};
-use controls::{ControlBook, Gate};
+use entry::{Entry, EntryBook};
 pub use ids::new_sid;
 use roles::RoleBook;
 
@@ -232,7 +232,7 @@ pub enum RoomError {
     UnknownKnock,
     #[error("too many people are waiting in the lobby")]
     LobbyFull,
-    #[error("a password is 1 to {} bytes", controls::MAX_PASSWORD_LEN)]
+    #[error("a password is 1 to {} bytes", entry::MAX_PASSWORD_LEN)]
     BadPassword,
 }
 
@@ -281,7 +281,7 @@ pub struct Rooms {
     policy: MediaPolicy,
     rooms: Mutex<HashMap<String, Arc<Room>>>,
     roles: RoleBook,
-    controls: ControlBook,
+    entry: EntryBook,
     first_joiner_moderator: bool,
 }
 
@@ -293,7 +293,7 @@ impl Rooms {
             policy,
             rooms: Mutex::new(HashMap::new()),
             roles: RoleBook::default(),
-            controls: ControlBook::default(),
+            entry: EntryBook::default(),
             first_joiner_moderator: false,
         }
     }
@@ -306,13 +306,13 @@ impl Rooms {
 
     /// Join `name`, creating the room if needed.
     pub fn join(self: &Arc<Self>, name: &str, req: JoinRequest) -> Result<Joined, RoomError> {
-        // The doors are checked where tokens are handed out; this is the
-        // backstop for tokens minted before a door closed.
-        match self.gate(name, &req.identity, req.moderator) {
-            Gate::Open => {}
-            Gate::Locked => return Err(RoomError::Locked),
-            Gate::Password { .. } => return Err(RoomError::PasswordRequired),
-            Gate::Lobby => return Err(RoomError::InLobby),
+        // Entry is checked where tokens are handed out; this is the backstop
+        // for tokens minted before the lobby, password or lock was turned on.
+        match self.entry(name, &req.identity, req.moderator) {
+            Entry::Open => {}
+            Entry::Locked => return Err(RoomError::Locked),
+            Entry::Password { .. } => return Err(RoomError::PasswordRequired),
+            Entry::Lobby => return Err(RoomError::InLobby),
         }
         // The registry stays locked for the whole join, so a join cannot land
         // in a room that its last member's departure is removing right now

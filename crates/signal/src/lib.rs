@@ -31,7 +31,7 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use confab_room::Rooms;
-use confab_room::controls::Gate;
+use confab_room::entry::Entry;
 use serde::{Deserialize, Serialize};
 
 pub use auth::{AuthError, Claims, Keys, VideoGrant};
@@ -69,7 +69,7 @@ pub struct AppState {
     pub keys: Keys,
     pub mode: Mode,
     pub jitsi: jitsi::JitsiConfig,
-    pub gatekeeper: moderation::Gatekeeper,
+    pub password_attempts: moderation::PasswordAttempts,
     pub store: confab_store::Store,
     pub loaded: persist::Loaded,
     pub login: login::LoginBackend,
@@ -376,7 +376,7 @@ async fn join(
         name
     };
     if let Some(refusal) =
-        pass_gates(&state, room, &identity, &name, moderator, body.password).await
+        check_entry(&state, room, &identity, &name, moderator, body.password).await
     {
         return refusal;
     }
@@ -446,7 +446,7 @@ async fn sign_in(
     };
     tracing::info!(%room, identity = %user.identity, moderator = user.moderator, "signed in");
     persist::load_room(&state, room).await;
-    if let Some(refusal) = pass_gates(
+    if let Some(refusal) = check_entry(
         &state,
         room,
         &user.identity,
@@ -471,7 +471,7 @@ async fn sign_in(
 /// The room's lock, password and lobby, in that order: `None` lets the
 /// person in; otherwise the answer says what to do (a password, or the
 /// lobby ticket to wait with). The right password skips the lobby.
-async fn pass_gates(
+async fn check_entry(
     state: &Arc<AppState>,
     room: &str,
     identity: &str,
@@ -480,9 +480,9 @@ async fn pass_gates(
     password: Option<String>,
 ) -> Option<Response> {
     let refuse = |status, reply: ErrorReply| Some((status, axum::Json(reply)).into_response());
-    match state.rooms.gate(room, identity, moderator) {
-        Gate::Open => return None,
-        Gate::Locked => {
+    match state.rooms.entry(room, identity, moderator) {
+        Entry::Open => return None,
+        Entry::Locked => {
             return refuse(
                 StatusCode::FORBIDDEN,
                 ErrorReply {
@@ -492,9 +492,9 @@ async fn pass_gates(
                 },
             );
         }
-        Gate::Password { lobby } => match password.filter(|p| !p.is_empty()) {
+        Entry::Password { lobby } => match password.filter(|p| !p.is_empty()) {
             Some(p) => {
-                if !state.gatekeeper.allow_attempt(room) {
+                if !state.password_attempts.allow_attempt(room) {
                     return refuse(
                         StatusCode::TOO_MANY_REQUESTS,
                         ErrorReply {
@@ -538,7 +538,7 @@ async fn pass_gates(
             // No password, but the lobby is open: knock instead.
             None => {}
         },
-        Gate::Lobby => {}
+        Entry::Lobby => {}
     }
     match state.rooms.knock(room, identity, name) {
         Ok(ticket) => {

@@ -117,7 +117,7 @@ pub async fn sign_in(
         return Err(LoginError::Wrong);
     }
     if !state
-        .gatekeeper
+        .password_attempts
         .allow_attempt(&format!("login\u{0}{username}"))
     {
         return Err(LoginError::TooMany);

@@ -1,11 +1,11 @@
-//! The doors of a room, for the Meet app: the lobby, the password and the
-//! lock (what `confab-room`'s controls keep), over JSON.
+//! Room entry for the Meet app: the lobby, the password and the lock (what
+//! `confab-room`'s [`entry`](confab_room::entry) keeps), over JSON.
 //!
 //! - `POST /api/moderation` with the caller's session token
 //!   (`Authorization: Bearer`), for moderators: `{room, action}` where action
 //!   is `status`, `lobby` / `lock` (with `on`), `password` (with `password`,
 //!   or null to clear it), `admit` / `deny` (with the knock's `id`, and an
-//!   optional `reason` for a denial). Answers the room's gate status.
+//!   optional `reason` for a denial). Answers the room's entry status.
 //! - `POST /api/lobby/wait` `{room, ticket}`: a knocking guest's browser asks
 //!   for its verdict (long poll). Admitted, it gets its session token.
 //!
@@ -21,7 +21,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use confab_room::admin::MAX_REASON_LEN;
-use confab_room::controls::{GateChange, MAX_PASSWORD_LEN, Verdict};
+use confab_room::entry::{EntryChange, MAX_PASSWORD_LEN, Verdict};
 use livekit_protocol as lk;
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
@@ -40,11 +40,11 @@ const MAX_PASSWORD_ROOMS: usize = 10_000;
 /// Password attempts per room, so a room's password cannot be guessed fast
 /// (and argon2's cost is not an easy way to load the server).
 #[derive(Default)]
-pub struct Gatekeeper {
+pub struct PasswordAttempts {
     attempts: Mutex<HashMap<String, TokenBucket>>,
 }
 
-impl Gatekeeper {
+impl PasswordAttempts {
     pub(crate) fn allow_attempt(&self, room: &str) -> bool {
         let now = Instant::now();
         let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
@@ -71,16 +71,16 @@ struct KnockJson {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct GateStatus {
+pub(crate) struct EntryStatus {
     lobby: bool,
     locked: bool,
     has_password: bool,
     knocking: Vec<KnockJson>,
 }
 
-pub(crate) fn status(state: &AppState, room: &str) -> GateStatus {
-    let s = state.rooms.gate_settings(room);
-    GateStatus {
+pub(crate) fn status(state: &AppState, room: &str) -> EntryStatus {
+    let s = state.rooms.entry_settings(room);
+    EntryStatus {
         lobby: s.lobby,
         locked: s.locked,
         has_password: s.has_password,
@@ -97,7 +97,7 @@ pub(crate) fn status(state: &AppState, room: &str) -> GateStatus {
     }
 }
 
-/// Tell the moderators in `room` how its doors stand now.
+/// Tell the moderators in `room` how its entry options stand now.
 pub(crate) fn push_status(state: &AppState, room: &str) {
     let Some(r) = state.rooms.get(room) else {
         return;
@@ -173,8 +173,8 @@ pub async fn moderate(
     let actor = claims.actor();
     let change = match body.action.as_str() {
         "status" => None,
-        "lobby" => Some(GateChange::Lobby(body.on.unwrap_or(true))),
-        "lock" => Some(GateChange::Locked(body.on.unwrap_or(true))),
+        "lobby" => Some(EntryChange::Lobby(body.on.unwrap_or(true))),
+        "lock" => Some(EntryChange::Locked(body.on.unwrap_or(true))),
         // Taken as typed (spaces are allowed in passwords); blank removes it.
         "password" => match body.password.as_deref() {
             Some(p) if p.len() > MAX_PASSWORD_LEN => {
@@ -183,9 +183,9 @@ pub async fn moderate(
                     &format!("a password is at most {MAX_PASSWORD_LEN} bytes"),
                 );
             }
-            Some(p) if p.trim().is_empty() => Some(GateChange::Password(None)),
-            None => Some(GateChange::Password(None)),
-            Some(p) => Some(GateChange::Password(Some(p.to_string()))),
+            Some(p) if p.trim().is_empty() => Some(EntryChange::Password(None)),
+            None => Some(EntryChange::Password(None)),
+            Some(p) => Some(EntryChange::Password(Some(p.to_string()))),
         },
         "admit" | "deny" => {
             let Some(id) = body.id.as_deref() else {
@@ -220,10 +220,10 @@ pub async fn moderate(
         let rooms = state.rooms.clone();
         let room_name = room.to_string();
         let result =
-            tokio::task::spawn_blocking(move || rooms.change_gate(&room_name, change)).await;
+            tokio::task::spawn_blocking(move || rooms.change_entry(&room_name, change)).await;
         match result {
             Ok(Ok(s)) => {
-                persist::save_doors(&state, room).await;
+                persist::save_entry(&state, room).await;
                 let detail = match body.action.as_str() {
                     "lobby" => format!("lobby {}", if s.lobby { "on" } else { "off" }),
                     "lock" => format!("lock {}", if s.locked { "on" } else { "off" }),

@@ -31,7 +31,7 @@ impl Loaded {
     }
 }
 
-/// Make sure `room`'s stored doors and roles are in force before anyone is
+/// Make sure `room`'s stored entry options and roles are in force before anyone is
 /// let in: a request that finds the room unread waits for its own read, and
 /// only the first read to finish is applied (a later one could be older than
 /// a change made in between). A failed read is tried again next time.
@@ -57,14 +57,14 @@ pub(crate) async fn load_room(state: &AppState, room: &str) {
     }
 }
 
-pub(crate) async fn save_doors(state: &AppState, room: &str) {
-    let (lobby, locked, hash) = state.rooms.doors_record(room);
+pub(crate) async fn save_entry(state: &AppState, room: &str) {
+    let (lobby, locked, hash) = state.rooms.entry_record(room);
     if let Err(e) = state
         .store
-        .save_doors(room, lobby, locked, hash.as_deref())
+        .save_entry(room, lobby, locked, hash.as_deref())
         .await
     {
-        tracing::warn!(%room, "cannot store the room's doors: {e}");
+        tracing::warn!(%room, "cannot store the room's entry options: {e}");
     }
 }
 

@@ -1,5 +1,5 @@
-//! What Confab keeps across restarts: built-in users, rooms' doors (lobby,
-//! lock, password hash) and moderator decisions, and the audit log of
+//! What Confab keeps across restarts: built-in users, rooms' entry options
+//! (lobby, lock, password hash) and moderator decisions, and the audit log of
 //! moderators' actions.
 //!
 //! One schema and one set of queries serve both databases through sqlx's
@@ -37,7 +37,7 @@ pub struct User {
     pub created_at: i64,
 }
 
-/// A room's doors and moderator decisions, as stored.
+/// A room's entry options and moderator decisions, as stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RoomRecord {
     pub lobby: bool,
@@ -187,7 +187,7 @@ impl Store {
         Ok(Some(record))
     }
 
-    pub async fn save_doors(
+    pub async fn save_entry(
         &self,
         room: &str,
         lobby: bool,
@@ -227,7 +227,7 @@ impl Store {
         Ok(())
     }
 
-    /// Forget a room's doors and roles (the meeting was ended).
+    /// Forget a room's entry options and roles (the meeting was ended).
     pub async fn forget_room(&self, room: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM room_settings WHERE room = $1")
             .bind(room)

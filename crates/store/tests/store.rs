@@ -65,14 +65,14 @@ async fn exercise(store: &Store, tag: &str) {
     let room = format!("room-{tag}");
     assert_eq!(store.room(&room).await.unwrap(), None);
     store
-        .save_doors(&room, true, false, Some("$argon2id$hash"))
+        .save_entry(&room, true, false, Some("$argon2id$hash"))
         .await
         .unwrap();
     store.save_role(&room, "carol", true).await.unwrap();
     store.save_role(&room, "dave", true).await.unwrap();
     store.save_role(&room, "dave", false).await.unwrap();
     store
-        .save_doors(&room, true, true, Some("$argon2id$hash"))
+        .save_entry(&room, true, true, Some("$argon2id$hash"))
         .await
         .unwrap();
     assert_eq!(

@@ -25,14 +25,14 @@ import { errorText, h, mount } from '../util';
 import { inviteDialog, settingsDialog, shortcutsDialog } from './dialogs';
 import { Layout } from './layout';
 import {
-  type GateStatus,
+  type EntryStatus,
   LOBBY_TOPIC,
   REMOVED_REASON_ATTRIBUTE,
   ROLE_ATTRIBUTE,
   RoomApi,
   isModerator,
   moderationErrorText,
-  parseGateStatus,
+  parseEntryStatus,
   removeDialog,
 } from './moderation';
 import { ParticipantsPane, type PersonEntry } from './participants';
@@ -72,8 +72,8 @@ export class Meeting {
   private readonly invite;
   private readonly api: RoomApi;
   private readonly removeDlg = removeDialog();
-  /** The room's doors, while we moderate. */
-  private gates: GateStatus | undefined;
+  /** The room's entry status (lobby, lock, password, knocks), while we moderate. */
+  private entryStatus: EntryStatus | undefined;
   private panel: Panel | undefined;
   private speaking = new Set<string>();
   private lastSpeaker: string | undefined;
@@ -119,11 +119,11 @@ export class Meeting {
       endMeeting: () => {
         if (confirm('End the meeting for everyone?')) this.moderate(this.api.endMeeting(), 'The meeting was ended');
       },
-      setLobby: (on) => this.doors(this.api.doors('lobby', { on }), on ? 'Lobby on: guests ask to join' : 'Lobby off'),
-      setLocked: (on) => this.doors(this.api.doors('lock', { on }), on ? 'Meeting locked' : 'Meeting unlocked'),
-      setPassword: (password) => this.doors(this.api.doors('password', { password: password ?? null }), password ? 'Password set' : 'Password removed'),
-      admit: (id) => this.doors(this.api.doors('admit', { id }), 'Admitted'),
-      deny: (id) => this.doors(this.api.doors('deny', { id }), 'Denied'),
+      setLobby: (on) => this.changeEntry(this.api.entry('lobby', { on }), on ? 'Lobby on: guests ask to join' : 'Lobby off'),
+      setLocked: (on) => this.changeEntry(this.api.entry('lock', { on }), on ? 'Meeting locked' : 'Meeting unlocked'),
+      setPassword: (password) => this.changeEntry(this.api.entry('password', { password: password ?? null }), password ? 'Password set' : 'Password removed'),
+      admit: (id) => this.changeEntry(this.api.entry('admit', { id }), 'Admitted'),
+      deny: (id) => this.changeEntry(this.api.entry('deny', { id }), 'Denied'),
     });
     this.side = h('aside', { class: 'side' }, this.chat.panel, this.people.panel);
     this.side.hidden = true;
@@ -205,7 +205,7 @@ export class Meeting {
       },
     });
     this.sync();
-    this.refreshDoors();
+    this.refreshEntry();
   }
 
   // ---- room events ------------------------------------------------------------------------
@@ -250,7 +250,7 @@ export class Meeting {
       .on(RoomEvent.ParticipantAttributesChanged, (changed, p) => {
         if (ROLE_ATTRIBUTE in changed && p.isLocal) {
           this.toasts.show(isModerator(p) ? 'You are now a moderator' : 'You are no longer a moderator');
-          this.refreshDoors();
+          this.refreshEntry();
         }
         if (HAND_ATTRIBUTE in changed) {
           if (p.isLocal) this.myHand = undefined;
@@ -269,8 +269,8 @@ export class Meeting {
           } catch {
             return;
           }
-          const status = parseGateStatus(parsed);
-          if (status) this.setGates(status);
+          const status = parseEntryStatus(parsed);
+          if (status) this.setEntry(status);
           return;
         }
         if (!participant) return;
@@ -327,31 +327,31 @@ export class Meeting {
   // ---- actions ----------------------------------------------------------------------------
 
   /** Runs a lobby/lock/password call, shows the new status, and says how it went. */
-  private doors(call: Promise<GateStatus>, done: string) {
+  private changeEntry(call: Promise<EntryStatus>, done: string) {
     this.moderate(
-      call.then((s) => this.setGates(s)),
+      call.then((s) => this.setEntry(s)),
       done,
     );
   }
 
-  private setGates(status: GateStatus) {
-    const before = new Set(this.gates?.knocking.map((k) => k.id));
-    this.gates = status;
+  private setEntry(status: EntryStatus) {
+    const before = new Set(this.entryStatus?.knocking.map((k) => k.id));
+    this.entryStatus = status;
     for (const k of status.knocking) {
       if (!before.has(k.id)) this.toasts.show(`${k.name} is asking to join`, { onClick: () => this.openPanel('participants') });
     }
     this.queueSync();
   }
 
-  /** Moderators load the doors' status once in, and again when they become moderators. */
-  private refreshDoors() {
+  /** Moderators load the entry status once in, and again when they become moderators. */
+  private refreshEntry() {
     if (!isModerator(this.lp)) {
-      this.gates = undefined;
+      this.entryStatus = undefined;
       this.queueSync();
       return;
     }
-    this.api.doors('status').then(
-      (s) => this.setGates(s),
+    this.api.entry('status').then(
+      (s) => this.setEntry(s),
       () => {},
     );
   }
@@ -608,7 +608,7 @@ export class Meeting {
       ),
       isModerator(lp),
     );
-    this.people.renderDoors(this.gates, isModerator(lp));
+    this.people.renderEntry(this.entryStatus, isModerator(lp));
     this.devicesAtEnd = { camera: lp.isCameraEnabled, mic: lp.isMicrophoneEnabled };
     this.toolbar.update({
       mic: lp.isMicrophoneEnabled,

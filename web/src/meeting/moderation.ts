@@ -10,23 +10,23 @@ import { dialog } from './dialogs';
 export const ROLE_ATTRIBUTE = 'confab.role';
 /** Set by the server on a removed participant just before it is disconnected. */
 export const REMOVED_REASON_ATTRIBUTE = 'confab.removed_reason';
-/** Data messages from the server to moderators: the room's gate status. */
+/** Data messages from the server to moderators: the room's entry status. */
 export const LOBBY_TOPIC = 'confab.lobby';
 
-/** The lobby, lock and password of a room, as moderators see them (never the password itself). */
-export interface GateStatus {
+/** Room entry: the lobby, lock and password of a room, as moderators see them (never the password itself). */
+export interface EntryStatus {
   lobby: boolean;
   locked: boolean;
   hasPassword: boolean;
   knocking: { id: string; name: string; waitingSecs: number }[];
 }
 
-export function parseGateStatus(v: unknown): GateStatus | undefined {
+export function parseEntryStatus(v: unknown): EntryStatus | undefined {
   if (!v || typeof v !== 'object') return undefined;
   const o = v as Record<string, unknown>;
   if (typeof o.lobby !== 'boolean' || typeof o.locked !== 'boolean' || typeof o.hasPassword !== 'boolean' || !Array.isArray(o.knocking)) return undefined;
   const knocking = o.knocking.filter(
-    (k): k is GateStatus['knocking'][number] => !!k && typeof k === 'object' && typeof (k as Record<string, unknown>).id === 'string' && typeof (k as Record<string, unknown>).name === 'string',
+    (k): k is EntryStatus['knocking'][number] => !!k && typeof k === 'object' && typeof (k as Record<string, unknown>).id === 'string' && typeof (k as Record<string, unknown>).name === 'string',
   );
   return { lobby: o.lobby, locked: o.locked, hasPassword: o.hasPassword, knocking };
 }
@@ -82,8 +82,8 @@ export class RoomApi {
     return this.call('DeleteRoom', {});
   }
 
-  /** The lobby, lock and password (`/api/moderation`); answers the new status. */
-  async doors(action: 'status' | 'lobby' | 'lock' | 'password' | 'admit' | 'deny', extra: Record<string, unknown> = {}): Promise<GateStatus> {
+  /** Room entry: the lobby, lock and password (`/api/moderation`); answers the new status. */
+  async entry(action: 'status' | 'lobby' | 'lock' | 'password' | 'admit' | 'deny', extra: Record<string, unknown> = {}): Promise<EntryStatus> {
     const res = await fetch('/api/moderation', {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${this.token}` },
@@ -95,7 +95,7 @@ export class RoomApi {
       const msg = (data as { error?: unknown }).error;
       throw new ModerationError(res.status === 403 ? 'permission_denied' : 'failed', typeof msg === 'string' ? msg : `HTTP ${res.status}`);
     }
-    const status = parseGateStatus(data);
+    const status = parseEntryStatus(data);
     if (!status) throw new ModerationError('failed', 'unexpected answer');
     return status;
   }

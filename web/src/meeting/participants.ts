@@ -4,7 +4,7 @@
 
 import { icon } from '../icons';
 import { h, hueFor, initials } from '../util';
-import type { GateStatus } from './moderation';
+import type { EntryStatus } from './moderation';
 
 /** What the tiles and the participants pane both show of a person. */
 export interface PersonState {
@@ -44,13 +44,13 @@ export class ParticipantsPane {
   private readonly title: HTMLHeadingElement;
   private readonly list: HTMLUListElement;
   private readonly modBar: HTMLDivElement;
-  private readonly doors: HTMLDivElement;
+  private readonly entryOptions: HTMLDivElement;
   private readonly lobbyBox: HTMLInputElement;
   private readonly lockBox: HTMLInputElement;
   private readonly passwordNote: HTMLSpanElement;
   private readonly knockList: HTMLUListElement;
   private last = '';
-  private lastDoors = '';
+  private lastEntry = '';
 
   constructor(
     onClose: () => void,
@@ -72,14 +72,14 @@ export class ParticipantsPane {
     const password = h('input', { attrs: { type: 'password', id: 'password-input', maxlength: '128', placeholder: 'New password', autocomplete: 'new-password' } });
     this.passwordNote = h('span', { class: 'password-note' });
     this.knockList = h('ul', { class: 'knock-list', attrs: { 'aria-label': 'Waiting in the lobby' } });
-    this.doors = h(
+    this.entryOptions = h(
       'div',
-      { class: 'doors' },
-      h('label', { class: 'door' }, this.lobbyBox, h('span', { text: 'Lobby: guests ask to join' })),
-      h('label', { class: 'door' }, this.lockBox, h('span', { text: 'Lock: nobody new may join' })),
+      { class: 'entry-options' },
+      h('label', { class: 'entry-option' }, this.lobbyBox, h('span', { text: 'Lobby: guests ask to join' })),
+      h('label', { class: 'entry-option' }, this.lockBox, h('span', { text: 'Lock: nobody new may join' })),
       h(
         'div',
-        { class: 'door password-row' },
+        { class: 'entry-option password-row' },
         password,
         h('button', {
           class: 'btn tiny',
@@ -97,7 +97,7 @@ export class ParticipantsPane {
       this.passwordNote,
       this.knockList,
     );
-    this.doors.hidden = true;
+    this.entryOptions.hidden = true;
     this.panel = h(
       'section',
       { class: 'panel people-panel', attrs: { id: 'participants-panel', 'aria-label': 'Participants' } },
@@ -108,7 +108,7 @@ export class ParticipantsPane {
         h('button', { class: 'round small ghost', title: 'Close', attrs: { type: 'button', 'aria-label': 'Close participants' }, on: { click: onClose } }, icon('close')),
       ),
       this.modBar,
-      h('div', { class: 'panel-scroll' }, this.doors, this.list),
+      h('div', { class: 'panel-scroll' }, this.entryOptions, this.list),
     );
   }
 
@@ -146,12 +146,12 @@ export class ParticipantsPane {
     );
   }
 
-  /** The lobby, lock and password, for moderators. */
-  renderDoors(status: GateStatus | undefined, moderating: boolean) {
+  /** Room entry (the lobby, lock and password), for moderators. */
+  renderEntry(status: EntryStatus | undefined, moderating: boolean) {
     const sig = JSON.stringify([status, moderating]);
-    if (sig === this.lastDoors) return;
-    this.lastDoors = sig;
-    this.doors.hidden = !moderating || !status;
+    if (sig === this.lastEntry) return;
+    this.lastEntry = sig;
+    this.entryOptions.hidden = !moderating || !status;
     if (!status) return;
     this.lobbyBox.checked = status.lobby;
     this.lockBox.checked = status.locked;

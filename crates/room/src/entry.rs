@@ -1,8 +1,9 @@
-//! Who may enter a room: the lobby, the password and the lock.
+//! Room entry: the lobby, the password and the lock, which decide how
+//! newcomers may enter a room.
 //!
-//! Each gate keeps non-moderators out until they are *admitted*: by a
+//! Each keeps non-moderators out until they are *admitted*: by a
 //! moderator from the lobby, by the right password, or by being inside when
-//! the gate closed. Admission is kept by identity, so an admitted person's
+//! it was turned on. Admission is kept by identity, so an admitted person's
 //! reload or reconnect is not stopped again. Moderators are never stopped.
 //!
 //! The lobby is a list of knocks. A knock has a random ticket that only the
@@ -10,7 +11,7 @@
 //! knock nobody asks about for [`KNOCK_STALE`] has left and is dropped.
 //!
 //! Settings live by room name, beside the room, so a moderator's reload of
-//! an otherwise empty room does not open the gates. Bounded in memory.
+//! an otherwise empty room does not turn them off. Bounded in memory.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -28,9 +29,9 @@ pub const MAX_PASSWORD_LEN: usize = 128;
 const MAX_ROOMS: usize = 10_000;
 const MAX_ADMITTED: usize = 10_000;
 
-/// Why someone is stopped at the door.
+/// How a newcomer may enter a room now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Gate {
+pub enum Entry {
     Open,
     Locked,
     Password { lobby: bool },
@@ -60,9 +61,9 @@ pub struct Ticket {
     pub verdict: Verdict,
 }
 
-/// A room's gates as moderators see them (never the password).
+/// A room's entry options as moderators see them (never the password).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GateSettings {
+pub struct EntrySettings {
     pub lobby: bool,
     pub locked: bool,
     pub has_password: bool,
@@ -80,8 +81,9 @@ struct Knock {
     verdict: Verdict,
 }
 
+/// One room's entry options and who was admitted past them.
 #[derive(Default)]
-struct Controls {
+struct RoomEntry {
     lobby: bool,
     locked: bool,
     password_hash: Option<String>,
@@ -89,19 +91,19 @@ struct Controls {
     knocks: Vec<Knock>,
 }
 
-impl Controls {
-    fn gate(&self, identity: &str) -> Gate {
+impl RoomEntry {
+    fn entry(&self, identity: &str) -> Entry {
         if self.admitted.contains(identity) {
-            return Gate::Open;
+            return Entry::Open;
         }
         if self.locked {
-            Gate::Locked
+            Entry::Locked
         } else if self.password_hash.is_some() {
-            Gate::Password { lobby: self.lobby }
+            Entry::Password { lobby: self.lobby }
         } else if self.lobby {
-            Gate::Lobby
+            Entry::Lobby
         } else {
-            Gate::Open
+            Entry::Open
         }
     }
 
@@ -118,8 +120,8 @@ impl Controls {
             .retain(|k| now.saturating_duration_since(k.last_poll) < KNOCK_STALE);
     }
 
-    fn settings(&self) -> GateSettings {
-        GateSettings {
+    fn settings(&self) -> EntrySettings {
+        EntrySettings {
             lobby: self.lobby,
             locked: self.locked,
             has_password: self.password_hash.is_some(),
@@ -128,32 +130,33 @@ impl Controls {
 }
 
 #[derive(Default)]
-pub(crate) struct ControlBook {
-    rooms: Mutex<HashMap<String, Controls>>,
+pub(crate) struct EntryBook {
+    rooms: Mutex<HashMap<String, RoomEntry>>,
     /// Woken on every verdict, so waiting knocks look again.
     decided: Notify,
 }
 
-/// A gate opened or closed. Those inside when it closes stay admitted.
+/// An entry option turned on or off. Those inside when it is turned on stay
+/// admitted.
 #[derive(Debug, Clone)]
-pub enum GateChange {
+pub enum EntryChange {
     Lobby(bool),
     Locked(bool),
     /// A new password, or none.
     Password(Option<String>),
 }
 
-impl ControlBook {
-    pub(crate) fn gate(&self, room: &str, identity: &str) -> Gate {
+impl EntryBook {
+    pub(crate) fn entry(&self, room: &str, identity: &str) -> Entry {
         lock(&self.rooms)
             .get(room)
-            .map_or(Gate::Open, |c| c.gate(identity))
+            .map_or(Entry::Open, |c| c.entry(identity))
     }
 
-    pub(crate) fn settings(&self, room: &str) -> GateSettings {
+    pub(crate) fn settings(&self, room: &str) -> EntrySettings {
         lock(&self.rooms)
             .get(room)
-            .map(Controls::settings)
+            .map(RoomEntry::settings)
             .unwrap_or_default()
     }
 
@@ -161,7 +164,7 @@ impl ControlBook {
         &self,
         room: &str,
         live: &dyn Fn(&str) -> bool,
-        f: impl FnOnce(&mut Controls) -> T,
+        f: impl FnOnce(&mut RoomEntry) -> T,
     ) -> Result<T, RoomError> {
         let mut rooms = lock(&self.rooms);
         if !rooms.contains_key(room) && rooms.len() >= MAX_ROOMS {
@@ -177,20 +180,20 @@ impl ControlBook {
     pub(crate) fn change(
         &self,
         room: &str,
-        change: GateChange,
+        change: EntryChange,
         inside: &[String],
         live: &dyn Fn(&str) -> bool,
-    ) -> Result<GateSettings, RoomError> {
+    ) -> Result<EntrySettings, RoomError> {
         // Hash outside the lock: argon2 takes tens of milliseconds.
         let hash = match &change {
-            GateChange::Password(Some(p)) => Some(hash_password(p)?),
+            EntryChange::Password(Some(p)) => Some(hash_password(p)?),
             _ => None,
         };
         self.with(room, live, |c| {
             match change {
-                GateChange::Lobby(on) => c.lobby = on,
-                GateChange::Locked(on) => c.locked = on,
-                GateChange::Password(_) => c.password_hash = hash,
+                EntryChange::Lobby(on) => c.lobby = on,
+                EntryChange::Locked(on) => c.locked = on,
+                EntryChange::Password(_) => c.password_hash = hash,
             }
             for identity in inside {
                 c.admit(identity)?;
@@ -341,7 +344,7 @@ impl ControlBook {
         }
     }
 
-    /// The doors as they would be stored: lobby, lock, password hash.
+    /// The entry options as they would be stored: lobby, lock, password hash.
     pub(crate) fn record(&self, room: &str) -> (bool, bool, Option<String>) {
         lock(&self.rooms)
             .get(room)
@@ -350,7 +353,7 @@ impl ControlBook {
             })
     }
 
-    /// Doors read back from the store after a restart.
+    /// Entry options read back from the store after a restart.
     pub(crate) fn restore(
         &self,
         room: &str,
@@ -391,25 +394,30 @@ mod tests {
     }
 
     #[test]
-    fn gates_stop_newcomers_but_not_those_inside() {
-        let book = ControlBook::default();
-        assert_eq!(book.gate("r", "x"), Gate::Open);
-        book.change("r", GateChange::Lobby(true), &["in".into()], &live)
+    fn entry_options_stop_newcomers_but_not_those_inside() {
+        let book = EntryBook::default();
+        assert_eq!(book.entry("r", "x"), Entry::Open);
+        book.change("r", EntryChange::Lobby(true), &["in".into()], &live)
             .unwrap();
-        assert_eq!(book.gate("r", "in"), Gate::Open);
-        assert_eq!(book.gate("r", "new"), Gate::Lobby);
-        book.change("r", GateChange::Password(Some("s3cret".into())), &[], &live)
-            .unwrap();
-        assert_eq!(book.gate("r", "new"), Gate::Password { lobby: true });
+        assert_eq!(book.entry("r", "in"), Entry::Open);
+        assert_eq!(book.entry("r", "new"), Entry::Lobby);
+        book.change(
+            "r",
+            EntryChange::Password(Some("s3cret".into())),
+            &[],
+            &live,
+        )
+        .unwrap();
+        assert_eq!(book.entry("r", "new"), Entry::Password { lobby: true });
         assert!(!book.try_password("r", "new", "wrong").unwrap());
         assert!(book.try_password("r", "new", "s3cret").unwrap());
-        assert_eq!(book.gate("r", "new"), Gate::Open, "the password admits");
-        book.change("r", GateChange::Locked(true), &[], &live)
+        assert_eq!(book.entry("r", "new"), Entry::Open, "the password admits");
+        book.change("r", EntryChange::Locked(true), &[], &live)
             .unwrap();
-        assert_eq!(book.gate("r", "other"), Gate::Locked);
+        assert_eq!(book.entry("r", "other"), Entry::Locked);
         assert_eq!(
             book.settings("r"),
-            GateSettings {
+            EntrySettings {
                 lobby: true,
                 locked: true,
                 has_password: true
@@ -419,8 +427,8 @@ mod tests {
 
     #[test]
     fn a_knock_is_admitted_or_denied_once() {
-        let book = ControlBook::default();
-        book.change("r", GateChange::Lobby(true), &[], &live)
+        let book = EntryBook::default();
+        book.change("r", EntryChange::Lobby(true), &[], &live)
             .unwrap();
         let t1 = book.knock("r", "g1", "Guest 1").unwrap();
         let t2 = book.knock("r", "g2", "Guest 2").unwrap();
@@ -431,12 +439,12 @@ mod tests {
         book.decide("r", &knocks[1].id, Verdict::Denied(Some("full".into())))
             .unwrap();
         assert_eq!(book.poll("r", &t1).unwrap().verdict, Verdict::Admitted);
-        assert_eq!(book.gate("r", "g1"), Gate::Open);
+        assert_eq!(book.entry("r", "g1"), Entry::Open);
         assert_eq!(
             book.poll("r", &t2).unwrap().verdict,
             Verdict::Denied(Some("full".into()))
         );
-        assert_eq!(book.gate("r", "g2"), Gate::Lobby);
+        assert_eq!(book.entry("r", "g2"), Entry::Lobby);
         assert!(book.poll("r", &t1).is_none(), "answered once");
         assert_eq!(
             book.decide("r", &knocks[0].id, Verdict::Admitted),
@@ -447,8 +455,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiting_knock_hears_its_verdict_at_once() {
-        let book = std::sync::Arc::new(ControlBook::default());
-        book.change("r", GateChange::Lobby(true), &[], &live)
+        let book = std::sync::Arc::new(EntryBook::default());
+        book.change("r", EntryChange::Lobby(true), &[], &live)
             .unwrap();
         let ticket = book.knock("r", "g", "Guest").unwrap();
         let id = book.knocks("r")[0].id.clone();
