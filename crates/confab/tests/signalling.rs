@@ -460,3 +460,43 @@ async fn an_offer_beyond_what_a_participant_uses_is_refused() {
     send(&mut alice, Req::Ping(7)).await;
     expect(&mut alice, "pong", |r| matches!(r, Resp::Pong(7))).await;
 }
+
+#[tokio::test]
+async fn a_removed_participant_cannot_walk_back_in_with_its_token() {
+    let server = Server::start();
+    let (mut alice, _) = connect(&server, "alice", "r").await;
+    let (mut guest, _) = connect(&server, "guest", "r").await;
+    let admin = sign(
+        serde_json::json!({"iss": KEY, "sub": "backoffice", "exp": now() + 600,
+            "video": {"roomAdmin": true, "room": "r"}}),
+        SECRET,
+    );
+    let body = r#"{"room":"r","identity":"guest"}"#;
+    let mut s = TcpStream::connect(server.http()).unwrap();
+    write!(
+        s,
+        "POST /twirp/livekit.RoomService/RemoveParticipant HTTP/1.1\r\nHost: x\r\n\
+         Authorization: Bearer {admin}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    expect(&mut guest, "the leave", |r| matches!(r, Resp::Leave(_))).await;
+
+    // The same, still valid token: refused, with the reason.
+    let (mut again, _) = tokio_tungstenite::connect_async(server.ws_url(&token("guest", "r")))
+        .await
+        .expect("upgrade");
+    match next_response(&mut again).await {
+        Some(Resp::Leave(l)) => {
+            assert_eq!(l.reason, lk::DisconnectReason::ParticipantRemoved as i32)
+        }
+        other => panic!("a removed participant must not be joined again: {other:?}"),
+    }
+    // Nobody else is affected.
+    send(&mut alice, Req::Ping(9)).await;
+    expect(&mut alice, "pong", |r| matches!(r, Resp::Pong(9))).await;
+}

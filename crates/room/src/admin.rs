@@ -113,11 +113,12 @@ impl Rooms {
 impl Rooms {
     /// How `identity` may enter `room` now.
     pub fn entry(&self, room: &str, identity: &str, moderator: bool) -> Entry {
+        let entry = self.entry.entry(room, identity);
         let moderator = self.roles.get(room, identity).unwrap_or(moderator);
-        if moderator {
+        if moderator && entry != Entry::Removed {
             Entry::Open
         } else {
-            self.entry.entry(room, identity)
+            entry
         }
     }
 
@@ -259,6 +260,10 @@ impl Room {
             let _ = m.events.send(RoomEvent::Leave(LeaveReason::Removed));
         }
         drop(state);
+        if let Some(rooms) = self.rooms.upgrade() {
+            let live = |name: &str| rooms.get(name).is_some();
+            rooms.entry.remove(&self.name, identity, &live)?;
+        }
         self.leave(peer);
         Ok(())
     }

@@ -32,9 +32,14 @@ const MAX_ADMITTED: usize = 10_000;
 /// How a newcomer may enter a room now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Entry {
+    /// A moderator removed this person: kept out for the rest of the meeting,
+    /// whatever its token says.
+    Removed,
     Open,
     Locked,
-    Password { lobby: bool },
+    Password {
+        lobby: bool,
+    },
     Lobby,
 }
 
@@ -88,11 +93,16 @@ struct RoomEntry {
     locked: bool,
     password_hash: Option<String>,
     admitted: HashSet<String>,
+    /// Removed by a moderator during the current meeting.
+    removed: HashSet<String>,
     knocks: Vec<Knock>,
 }
 
 impl RoomEntry {
     fn entry(&self, identity: &str) -> Entry {
+        if self.removed.contains(identity) {
+            return Entry::Removed;
+        }
         if self.admitted.contains(identity) {
             return Entry::Open;
         }
@@ -200,6 +210,33 @@ impl EntryBook {
             }
             Ok(c.settings())
         })?
+    }
+
+    /// A moderator removed `identity`: its admission is withdrawn, and it may
+    /// not come back for the rest of the meeting (the same token would
+    /// otherwise walk straight back in).
+    pub(crate) fn remove(
+        &self,
+        room: &str,
+        identity: &str,
+        live: &dyn Fn(&str) -> bool,
+    ) -> Result<(), RoomError> {
+        self.with(room, live, |c| {
+            c.admitted.remove(identity);
+            if c.removed.len() >= MAX_ADMITTED {
+                return Err(RoomError::TooManyRoles);
+            }
+            c.removed.insert(identity.to_string());
+            Ok(())
+        })?
+    }
+
+    /// The meeting in `room` ended (it emptied and was closed): whoever was
+    /// removed from it may join the next one.
+    pub(crate) fn meeting_ended(&self, room: &str) {
+        if let Some(c) = lock(&self.rooms).get_mut(room) {
+            c.removed.clear();
+        }
     }
 
     /// Whether `password` opens `room`; the right one admits `identity`.

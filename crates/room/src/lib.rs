@@ -222,6 +222,8 @@ pub enum RoomError {
     TooManyRoles,
     #[error("a moderator may mute a track, not unmute it")]
     RemoteUnmute,
+    #[error("a moderator removed you from this meeting")]
+    Removed,
     #[error("the meeting is locked")]
     Locked,
     #[error("this meeting needs a password")]
@@ -310,6 +312,7 @@ impl Rooms {
         // for tokens minted before the lobby, password or lock was turned on.
         match self.entry(name, &req.identity, req.moderator) {
             Entry::Open => {}
+            Entry::Removed => return Err(RoomError::Removed),
             Entry::Locked => return Err(RoomError::Locked),
             Entry::Password { .. } => return Err(RoomError::PasswordRequired),
             Entry::Lobby => return Err(RoomError::InLobby),
@@ -368,6 +371,9 @@ impl Rooms {
             && lock(&r.state).expired(Instant::now())
         {
             rooms.remove(&room.name);
+            drop(rooms);
+            // (After the registry's lock: entry is always locked first.)
+            self.entry.meeting_ended(&room.name);
         }
     }
 
@@ -1008,6 +1014,33 @@ mod tests {
             Err(RoomError::ReservedAttribute)
         );
         assert!(!rooms.is_moderator("r", "a", false));
+    }
+
+    #[test]
+    fn a_removed_participant_stays_out_until_the_meeting_ends() {
+        let rooms = registry(10);
+        let a = rooms.join("r", moderator("a")).unwrap();
+        let _b = rooms.join("r", moderator("b")).unwrap();
+        let _c = rooms.join("r", request("c")).unwrap();
+        a.room.remove_participant("c", None).unwrap();
+        a.room.remove_participant("b", None).unwrap();
+        // The same tokens again: refused, a moderator's token included.
+        assert_eq!(rooms.entry("r", "c", false), Entry::Removed);
+        assert_eq!(
+            rooms.join("r", request("c")).err(),
+            Some(RoomError::Removed)
+        );
+        assert_eq!(
+            rooms.join("r", moderator("b")).err(),
+            Some(RoomError::Removed)
+        );
+        // Others still come in.
+        let d = rooms.join("r", request("d")).unwrap();
+        // Once everyone has left, the next meeting of that name lets them in.
+        a.room.leave(a.me.peer);
+        d.room.leave(d.me.peer);
+        assert!(rooms.get("r").is_none(), "the meeting ended");
+        assert!(rooms.join("r", request("c")).is_ok());
     }
 
     #[test]

@@ -482,6 +482,15 @@ async fn check_entry(
     let refuse = |status, reply: ErrorReply| Some((status, axum::Json(reply)).into_response());
     match state.rooms.entry(room, identity, moderator) {
         Entry::Open => return None,
+        Entry::Removed => {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                ErrorReply {
+                    error: "a moderator removed you from this meeting".into(),
+                    ..Default::default()
+                },
+            );
+        }
         Entry::Locked => {
             return refuse(
                 StatusCode::FORBIDDEN,

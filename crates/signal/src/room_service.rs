@@ -104,7 +104,7 @@ impl From<confab_room::RoomError> for TwirpError {
             E::RemoteUnmute | E::PublishDenied => "permission_denied",
             E::AttributesTooLarge | E::ReservedAttribute => "invalid_argument",
             E::Media(_) => "internal",
-            E::Locked | E::PasswordRequired | E::InLobby => "permission_denied",
+            E::Removed | E::Locked | E::PasswordRequired | E::InLobby => "permission_denied",
             E::UnknownKnock => "not_found",
             E::LobbyFull => "resource_exhausted",
             E::BadPassword => "invalid_argument",

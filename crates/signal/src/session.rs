@@ -84,10 +84,11 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, claims: Claims, opts: 
         Ok(j) => j,
         Err(e) => {
             tracing::info!(room = %claims.video.room, "join refused: {e}");
-            let leave = leave_msg(
-                lk::DisconnectReason::JoinFailure,
-                lk::leave_request::Action::Disconnect,
-            );
+            let reason = match e {
+                confab_room::RoomError::Removed => lk::DisconnectReason::ParticipantRemoved,
+                _ => lk::DisconnectReason::JoinFailure,
+            };
+            let leave = leave_msg(reason, lk::leave_request::Action::Disconnect);
             let _ = tx.send(encode(leave)).await;
             let _ = tx.close().await;
             return;
