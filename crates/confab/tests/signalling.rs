@@ -500,3 +500,60 @@ async fn a_removed_participant_cannot_walk_back_in_with_its_token() {
     send(&mut alice, Req::Ping(9)).await;
     expect(&mut alice, "pong", |r| matches!(r, Resp::Pong(9))).await;
 }
+
+#[tokio::test]
+async fn a_name_that_reads_as_something_else_is_refused_and_never_shown() {
+    let server = Server::start();
+    let (mut alice, _) = connect(&server, "alice", "r").await;
+    let eve_token = sign(
+        serde_json::json!({"iss": KEY, "sub": "eve", "exp": now() + 600,
+            "video": {"roomJoin": true, "room": "r", "canUpdateOwnMetadata": true}}),
+        SECRET,
+    );
+    let (mut eve, _) = tokio_tungstenite::connect_async(server.ws_url(&eve_token))
+        .await
+        .expect("upgrade");
+    expect(&mut eve, "join", |r| matches!(r, Resp::Join(_))).await;
+    let rename = |name: &str, request_id| {
+        Req::UpdateMetadata(lk::UpdateParticipantMetadata {
+            name: name.into(),
+            request_id,
+            ..Default::default()
+        })
+    };
+    // A right-to-left override makes "Eve<RLO>rotaredom" read "Evemoderator".
+    send(&mut eve, rename("Eve\u{202E}rotaredom", 5)).await;
+    let refused = expect(
+        &mut eve,
+        "the refusal",
+        |r| matches!(r, Resp::RequestResponse(rr) if rr.request_id == 5),
+    )
+    .await;
+    let Resp::RequestResponse(rr) = refused else {
+        unreachable!()
+    };
+    assert_eq!(
+        rr.reason,
+        lk::request_response::Reason::InvalidName as i32,
+        "{}",
+        rr.message
+    );
+    assert!(rr.message.contains("U+202E"), "{}", rr.message);
+    send(&mut eve, rename("Eve", 6)).await;
+    let shown = |r: &Resp| match r {
+        Resp::Update(u) => u
+            .participants
+            .iter()
+            .find(|p| p.identity == "eve")
+            .map(|p| p.name.clone()),
+        _ => None,
+    };
+    loop {
+        let r = next_response(&mut alice).await.expect("alice's session");
+        match shown(&r).as_deref() {
+            Some("Eve") => break,
+            Some(other) => assert!(!other.contains('\u{202E}'), "alice was shown {other:?}"),
+            None => {}
+        }
+    }
+}

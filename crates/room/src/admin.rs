@@ -321,6 +321,9 @@ impl Room {
                 return Err(RoomError::ReservedAttribute);
             }
         }
+        if let Some(n) = &change.name {
+            crate::names::check(n)?;
+        }
         let peer = self.peer_of(identity)?;
         if let (Some(moderator), Some(rooms)) = (role, self.rooms.upgrade()) {
             rooms.roles.set(&self.name, identity, moderator)?;

@@ -17,6 +17,7 @@
 pub mod admin;
 pub mod entry;
 mod ids;
+pub mod names;
 mod roles;
 
 use std::collections::{BTreeMap, HashMap};
@@ -224,6 +225,8 @@ pub enum RoomError {
     RemoteUnmute,
     #[error("a moderator removed you from this meeting")]
     Removed,
+    #[error(transparent)]
+    Name(#[from] names::NameError),
     #[error("the meeting is locked")]
     Locked,
     #[error("this meeting needs a password")]
@@ -307,7 +310,9 @@ impl Rooms {
     }
 
     /// Join `name`, creating the room if needed.
-    pub fn join(self: &Arc<Self>, name: &str, req: JoinRequest) -> Result<Joined, RoomError> {
+    pub fn join(self: &Arc<Self>, name: &str, mut req: JoinRequest) -> Result<Joined, RoomError> {
+        // A token's name is shown as the token says, less what cannot be seen.
+        req.name = names::clean(&req.name);
         // Entry is checked where tokens are handed out; this is the backstop
         // for tokens minted before the lobby, password or lock was turned on.
         match self.entry(name, &req.identity, req.moderator) {
@@ -713,6 +718,10 @@ impl Room {
         {
             return Err(RoomError::ReservedAttribute);
         }
+        if let Some(n) = &name {
+            names::check(n)?;
+        }
+        let name = name.map(|n| n.trim().to_string());
         let mut result = Ok(());
         self.update_member(peer, |info| {
             let mut next = info.attributes.clone();

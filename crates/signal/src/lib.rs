@@ -280,10 +280,6 @@ pub fn valid_room_name(name: &str) -> bool {
             .any(|c| c.is_control() || matches!(c, '/' | '\\' | '?' | '#' | '%'))
 }
 
-fn valid_display_name(name: &str) -> bool {
-    !name.is_empty() && name.chars().count() <= 64 && !name.chars().any(char::is_control)
-}
-
 /// The Meet app's way in: a session token for a room, for an anonymous
 /// person with a display name (as the mode allows) or in exchange for a
 /// Jitsi-format token, whose user becomes the identity and whose
@@ -325,14 +321,9 @@ async fn join(
                 user.id
             };
             let name: String = if user.name.trim().is_empty() {
-                typed_name.chars().take(64).collect()
+                confab_room::names::clean(typed_name)
             } else {
-                user.name
-                    .trim()
-                    .chars()
-                    .filter(|c| !c.is_control())
-                    .take(64)
-                    .collect()
+                confab_room::names::clean(&user.name)
             };
             (identity, name, user.moderator)
         }
@@ -364,8 +355,11 @@ async fn join(
                     }
                 }
             }
-            if !valid_display_name(typed_name) {
-                return bad_request("invalid display name: 1 to 64 characters");
+            if typed_name.is_empty() {
+                return bad_request("a display name is needed");
+            }
+            if let Err(e) = confab_room::names::check(typed_name) {
+                return bad_request(&format!("invalid display name: {e}"));
             }
             (confab_room::new_sid("u_"), typed_name.to_string(), false)
         }

@@ -237,11 +237,7 @@ async fn external(
     let name = reply.name.trim();
     Ok(SignedIn {
         identity: username.to_string(),
-        name: if name.is_empty() { username } else { name }
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(64)
-            .collect(),
+        name: confab_room::names::clean(if name.is_empty() { username } else { name }),
         moderator: reply.moderator,
     })
 }

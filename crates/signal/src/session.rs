@@ -381,6 +381,9 @@ impl Session {
                             confab_room::RoomError::ReservedAttribute => {
                                 lk::request_response::Reason::NotAllowed
                             }
+                            confab_room::RoomError::Name(_) => {
+                                lk::request_response::Reason::InvalidName
+                            }
                             _ => lk::request_response::Reason::LimitExceeded,
                         };
                         (reason, e.to_string())
