@@ -7,6 +7,7 @@
 //! key.
 
 mod config;
+mod logging;
 mod plan_cmd;
 mod user_cmd;
 
@@ -157,13 +158,7 @@ fn fail(msg: &str) -> ExitCode {
 
 fn serve(overrides: Overrides) -> ExitCode {
     // Logs go to stderr, so stdout carries only the banner and command output.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,str0m=warn".into()),
-        )
-        .init();
+    logging::init();
     let mut config = match Config::load(&overrides) {
         Ok(c) => c,
         Err(e) => return fail(&e.to_string()),

@@ -159,3 +159,50 @@ async fn built_in_users_sign_in_with_a_code_and_settings_survive_a_restart() {
     drop(s);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn a_typed_username_cannot_forge_a_log_line() {
+    let dir = std::env::temp_dir().join(format!("confab-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("server.log");
+    let server = ServerProcess::start_logging(
+        Path::new(env!("CARGO_BIN_EXE_confab")),
+        &[
+            ("CONFAB_API_KEY", KEY),
+            ("CONFAB_API_SECRET", SECRET),
+            ("RUST_LOG", "info"),
+        ],
+        &log,
+    )
+    .expect("confab starts");
+    let forged = "2026-12-04T00:00:00.000000Z  INFO confab_signal: signed in room=r identity=admin moderator=true";
+    for username in [format!("mallory\n{forged}"), "\u{1b}[2Jeve".to_string()] {
+        let (status, _) = post(
+            server.http(),
+            "/api/login",
+            json!({"room": "r", "username": username, "password": "guess"}),
+            None,
+        )
+        .await;
+        assert!(status >= 400, "a wrong sign-in is refused ({status})");
+    }
+    drop(server);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        text.contains("sign-in refused"),
+        "the refusals are logged: {text}"
+    );
+    assert!(
+        !text.lines().any(|l| l.starts_with("2026-12-04T00:00:00")),
+        "a forged line stands in the log:\n{text}"
+    );
+    assert!(
+        !text.contains('\u{1b}'),
+        "an escape sequence reached the log"
+    );
+    assert!(
+        text.contains("mallory\\n2026"),
+        "the newline is shown escaped"
+    );
+}

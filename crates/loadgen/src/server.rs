@@ -34,13 +34,30 @@ impl ServerProcess {
     /// Start `bin serve` on 127.0.0.1 with OS-chosen ports and the given
     /// environment (API keys, log filter).
     pub fn start(bin: &Path, env: &[(&str, &str)]) -> Result<Self, ServerError> {
+        Self::spawn(bin, env, Stdio::null())
+    }
+
+    /// [`start`](Self::start), with the server's log written to `log`.
+    pub fn start_logging(
+        bin: &Path,
+        env: &[(&str, &str)],
+        log: &Path,
+    ) -> Result<Self, ServerError> {
+        let file = std::fs::File::create(log).map_err(|source| ServerError::Spawn {
+            bin: bin.to_path_buf(),
+            source,
+        })?;
+        Self::spawn(bin, env, Stdio::from(file))
+    }
+
+    fn spawn(bin: &Path, env: &[(&str, &str)], stderr: Stdio) -> Result<Self, ServerError> {
         let mut child = Command::new(bin)
             .args(["serve", "--bind", "127.0.0.1:0", "--udp-port", "0"])
             // Nothing of a test run is kept, unless the caller names a database.
             .env("CONFAB_DATABASE_URL", "sqlite::memory:")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .map_err(|source| ServerError::Spawn {
                 bin: bin.to_path_buf(),
