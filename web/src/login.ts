@@ -1,6 +1,8 @@
 // Signing in without a token from the company's site: username and password, then the one-time
-// code when the account (or the company's sign-in service) asks for one. Once signed in the
-// person joins with the session the server handed out.
+// code when the account (or the company's sign-in service) may need one. The server answers a
+// wrong password and a missing code alike (so a password is never confirmed without the code):
+// the code field then appears, for accounts that have one. Once signed in the person joins with
+// the session the server handed out.
 
 import { SignInError, signIn } from './api';
 import { header } from './pages';
@@ -10,7 +12,7 @@ export function loginPage(room: string, onToken: (token: string) => void) {
   const username = h('input', { attrs: { id: 'login-username', type: 'text', autocomplete: 'username', maxlength: '128', required: '' } });
   const password = h('input', { attrs: { id: 'login-password', type: 'password', autocomplete: 'current-password', maxlength: '256', required: '' } });
   const otp = h('input', { attrs: { id: 'login-otp', type: 'text', inputmode: 'numeric', autocomplete: 'one-time-code', maxlength: '10' } });
-  const otpField = h('label', { class: 'field' }, h('span', { text: 'Code from your authenticator app' }), otp);
+  const otpField = h('label', { class: 'field' }, h('span', { text: 'One-time code from your authenticator app, if your account has one' }), otp);
   otpField.hidden = true;
   const error = h('p', { class: 'field-error', attrs: { id: 'login-error', role: 'alert' } });
   error.hidden = true;
@@ -38,12 +40,16 @@ export function loginPage(room: string, onToken: (token: string) => void) {
         const first = otpField.hidden;
         if (e instanceof SignInError && e.otpRequired) otpField.hidden = false;
         if (!otpField.hidden) {
-          // The second step: the password was right; a code that did not work is cleared for the next.
+          // A code that did not work is cleared for the next.
           otp.value = '';
           otp.focus();
-          if (first) return;
         }
-        error.textContent = e instanceof Error ? e.message : errorText(e);
+        error.textContent =
+          first && !otpField.hidden
+            ? 'Enter the code from your authenticator app if your account has one; otherwise check your username and password.'
+            : e instanceof Error
+              ? e.message
+              : errorText(e);
         error.hidden = false;
       },
     );

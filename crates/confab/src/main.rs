@@ -214,6 +214,7 @@ fn serve(overrides: Overrides) -> ExitCode {
         store,
         loaded: Default::default(),
         login,
+        used_codes: Default::default(),
         http: reqwest::Client::new(),
         assets: ASSETS,
         join_token_ttl: Duration::from_secs(6 * 3600),

@@ -73,6 +73,7 @@ pub struct AppState {
     pub store: confab_store::Store,
     pub loaded: persist::Loaded,
     pub login: login::LoginBackend,
+    pub used_codes: login::UsedCodes,
     /// For the external sign-in endpoint.
     pub http: reqwest::Client,
     pub assets: &'static [Asset],
@@ -428,10 +429,7 @@ async fn sign_in(
                 status,
                 axum::Json(ErrorReply {
                     error: e.to_string(),
-                    otp_required: matches!(
-                        e,
-                        login::LoginError::OtpRequired | login::LoginError::WrongOtp
-                    ),
+                    otp_required: e == login::LoginError::NeedsCode,
                     ..Default::default()
                 }),
             )

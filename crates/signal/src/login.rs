@@ -12,6 +12,8 @@
 //! Attempts are rate-limited per username, and an unknown user costs the
 //! same password check as a known one.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
@@ -43,14 +45,17 @@ pub struct SignedIn {
     pub moderator: bool,
 }
 
+/// Why a sign-in failed. A wrong password and a missing or wrong code get
+/// the same answer, so that a password can never be confirmed without the
+/// second factor: without a code, [`NeedsCode`](Self::NeedsCode) (the app
+/// then offers the code field, for accounts that have one); with one,
+/// [`Wrong`](Self::Wrong).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum LoginError {
-    #[error("wrong username or password")]
+    #[error("wrong username or password, or the account needs its one-time code")]
+    NeedsCode,
+    #[error("wrong username, password or code")]
     Wrong,
-    #[error("enter the code from your authenticator app")]
-    OtpRequired,
-    #[error("wrong code: use the current code from your authenticator app")]
-    WrongOtp,
     #[error("{0}")]
     Refused(String),
     #[error("too many sign-in attempts: try again in a minute")]
@@ -93,8 +98,32 @@ pub fn current_code(secret: &str, username: &str) -> Result<String, String> {
     Ok(totp(secret, username)?.generate_current().to_string())
 }
 
-fn code_ok(secret: &str, username: &str, code: &str) -> bool {
-    totp(secret, username).is_ok_and(|t| t.check_current(code.trim()).is_some())
+/// The time step `code` belongs to, if it is valid now.
+fn code_step(secret: &str, username: &str, code: &str) -> Option<u64> {
+    totp(secret, username).ok()?.check_current(code.trim())
+}
+
+/// The newest time step each user's code was accepted for. A code is good
+/// once (RFC 6238, 5.2): one seen signing in, or shoulder-surfed, cannot
+/// sign in again, nor can an older one still inside the skew window.
+#[derive(Default)]
+pub struct UsedCodes(Mutex<HashMap<String, u64>>);
+
+const MAX_USED_CODES: usize = 100_000;
+
+impl UsedCodes {
+    fn accept(&self, username: &str, step: u64) -> bool {
+        let mut used = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if used.get(username).is_some_and(|last| step <= *last) {
+            return false;
+        }
+        if used.len() >= MAX_USED_CODES && !used.contains_key(username) {
+            // Steps two behind are outside every skew window already.
+            used.retain(|_, last| *last + 2 > step);
+        }
+        used.insert(username.to_string(), step);
+        true
+    }
 }
 
 /// A hash no password matches, so an unknown user costs a real check.
@@ -149,15 +178,20 @@ async fn builtin(
     })
     .await
     .unwrap_or(false);
+    let failed = || {
+        if otp.trim().is_empty() {
+            LoginError::NeedsCode
+        } else {
+            LoginError::Wrong
+        }
+    };
     let Some(user) = user.filter(|_| matches) else {
-        return Err(LoginError::Wrong);
+        return Err(failed());
     };
     if let Some(secret) = &user.totp_secret {
-        if otp.trim().is_empty() {
-            return Err(LoginError::OtpRequired);
-        }
-        if !code_ok(secret, &user.username, otp) {
-            return Err(LoginError::WrongOtp);
+        let step = code_step(secret, &user.username, otp);
+        if !step.is_some_and(|step| state.used_codes.accept(&user.username, step)) {
+            return Err(failed());
         }
     }
     Ok(SignedIn {
@@ -227,7 +261,7 @@ async fn external(
     let reply: ExternalReply = serde_json::from_slice(&body).map_err(|e| unavailable(&e))?;
     if !reply.allowed {
         return Err(if reply.otp_required && otp.is_empty() {
-            LoginError::OtpRequired
+            LoginError::NeedsCode
         } else if !reply.message.is_empty() {
             LoginError::Refused(reply.message.chars().take(200).collect())
         } else {
@@ -257,9 +291,17 @@ mod tests {
         let (secret, url) = new_totp("ada").unwrap();
         assert!(url.starts_with("otpauth://totp/Confab:ada?"));
         let code = current_code(&secret, "ada").unwrap();
-        assert!(code_ok(&secret, "ada", &code));
+        let step = code_step(&secret, "ada", &code).expect("the current code is valid");
         let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
-        assert!(!code_ok(&secret, "ada", &wrong));
-        assert!(!code_ok("not base32!", "ada", &code));
+        assert_eq!(code_step(&secret, "ada", &wrong), None);
+        assert_eq!(code_step("not base32!", "ada", &code), None);
+
+        // Each step's code signs in once, and an older one never after it.
+        let used = UsedCodes::default();
+        assert!(used.accept("ada", step));
+        assert!(!used.accept("ada", step));
+        assert!(!used.accept("ada", step - 1));
+        assert!(used.accept("grace", step), "per user");
+        assert!(used.accept("ada", step + 1));
     }
 }
