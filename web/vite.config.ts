@@ -1,8 +1,11 @@
 import { defineConfig } from 'vite';
+import { serviceWorker } from './scripts/sw-plugin.mjs';
 
-// The Rust server serves dist/ at the site root.
+// The Rust server serves dist/ at the site root. The service worker (src/sw.js) is written to
+// dist/sw.js with the build's file list by the plugin in scripts/sw-plugin.mjs.
 export default defineConfig({
   base: '/',
+  plugins: [serviceWorker()],
   // livekit-client alone is ~550 kB minified; one chunk is fine for this page.
   build: { outDir: 'dist', emptyOutDir: true, chunkSizeWarningLimit: 1000 },
 });

@@ -23,6 +23,8 @@ import { AccessToken } from 'livekit-server-sdk';
 import puppeteer from 'puppeteer-core';
 
 export { sleep };
+/** A time limit for Promise.race that does not keep the process alive once the race is won. */
+const timeLimit = (ms) => sleep(ms, null, { ref: false });
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const ARTIFACTS = path.join(REPO, 'artifacts', 'e2e');
@@ -135,7 +137,7 @@ export async function startServer({ env = {}, args = [], label = 'server', confi
     async stop() {
       if (exited === null) {
         child.kill('SIGTERM');
-        const done = await Promise.race([exitPromise, sleep(5000).then(() => null)]);
+        const done = await Promise.race([exitPromise, timeLimit(5000)]);
         if (!done) {
           child.kill('SIGKILL');
           await exitPromise;
@@ -187,6 +189,7 @@ const MIME = {
   '.map': 'application/json',
   '.svg': 'image/svg+xml',
   '.png': 'image/png',
+  '.webmanifest': 'application/manifest+json',
 };
 
 /**
@@ -363,10 +366,10 @@ export async function launchBrowser({ label = 'browser', args = [], omitArgs = [
     async close() {
       const gone = exited();
       if (browser.connected) {
-        await Promise.race([browser.close().catch(() => {}), sleep(10_000)]);
+        await Promise.race([browser.close().catch(() => {}), timeLimit(10_000)]);
       }
       tb.killGroup();
-      await Promise.race([gone, sleep(5000)]);
+      await Promise.race([gone, timeLimit(5000)]);
       await tb.cleanup();
     },
     async cleanup() {
@@ -491,7 +494,7 @@ export async function screenshotAll(pages, tag) {
   for (const [name, page] of Object.entries(pages)) {
     if (!page || page.isClosed()) continue;
     const file = path.join(ARTIFACTS, `${RUN_STAMP}-${tag}-${name}.png`);
-    await Promise.race([page.screenshot({ path: file }).catch(() => {}), sleep(5000)]);
+    await Promise.race([page.screenshot({ path: file }).catch(() => {}), timeLimit(5000)]);
   }
 }
 

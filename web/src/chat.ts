@@ -25,6 +25,7 @@ export class Chat {
   private readonly log: HTMLOListElement;
   private readonly input: HTMLTextAreaElement;
   private lastSender = '';
+  private readonly listeners = new Set<(line: ChatLine) => void>();
   unread = 0;
   isOpen = false;
 
@@ -95,6 +96,13 @@ export class Chat {
       this.unread++;
       this.onActivity(line);
     }
+    for (const fn of this.listeners) fn(line);
+  }
+
+  /** Calls `fn` with every message that arrives from someone else; returns the way to stop. */
+  onReceive(fn: (line: ChatLine) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
   }
 
   setOpen(open: boolean) {
@@ -113,6 +121,13 @@ export class Chat {
     if (!text) return;
     this.input.value = '';
     this.input.style.height = 'auto';
+    await this.send(text).catch(() => {});
+  }
+
+  /** Sends `text` to everyone and shows it as yours; a failure is marked on the line and rethrown. */
+  async send(message: string) {
+    const text = message.trim().slice(0, MAX_LENGTH);
+    if (!text) return;
     const line: ChatLine = { identity: this.room.localParticipant.identity, name: 'You', text, at: Date.now(), local: true };
     const li = this.append(line);
     try {
@@ -120,6 +135,7 @@ export class Chat {
     } catch (e) {
       li.classList.add('failed');
       li.append(h('span', { class: 'chat-error', text: `Not sent: ${e instanceof Error ? e.message : String(e)}` }));
+      throw e;
     }
   }
 

@@ -2,6 +2,7 @@
 // someone opens its URL, so there is nothing to create or schedule.
 
 import { header } from './pages';
+import { installButton } from './pwa';
 import { forgetRoom, generateRoomName, recentRooms, roomPath, validRoomName } from './rooms';
 import { h, mount } from './util';
 
@@ -54,7 +55,7 @@ export function homePage() {
   input.addEventListener('input', () => (error.hidden = true));
 
   mount(
-    header(),
+    header(installButton()),
     h(
       'main',
       { class: 'page home', dataset: { page: 'home' } },

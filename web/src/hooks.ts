@@ -30,6 +30,8 @@ import { DataPacket, DataPacket_Kind, UserPacket } from '@livekit/protocol';
  * skipPrejoin=1 (join at once with camera and microphone on; camera=0 / mic=0 keep one off);
  * token (join with it, skipping /api/join; implies skipPrejoin); adaptive=0 (adaptive stream off); simulcast=0;
  * capture=WxH (camera capture size; default from the video quality setting, 640x480).
+ * camera=0 / mic=0 also start the prejoin screen with that device off.
+ * embed=1&parentOrigin=O: embedded in a page of origin O by /external_api.js (see embed.ts).
  * The old form /?room=R&token=T&autojoin=1 still works and is treated as /R?token=T&skipPrejoin=1.
  */
 export interface VideoStats {

@@ -3,15 +3,19 @@
 // room is the path: `/` is the start page, `/<room>` the prejoin screen and then the meeting.
 //
 // The browser tests drive it through the hooks on `window.confab`, documented in hooks.ts.
+//
+// Installed as an app (pwa.ts), a service worker opens this page even when the server is away;
+// it then shows only "Cannot reach the Confab server".
 
 import './hooks';
 import './style.css';
 import { homePage } from './home';
 import { loginPage } from './login';
 import { joinMeeting } from './meeting/join';
-import { invalidRoomPage } from './pages';
+import { invalidRoomPage, unreachablePage } from './pages';
 import { prefs } from './prefs';
 import { prejoinPage } from './prejoin';
+import { openedWithoutServer, registerServiceWorker } from './pwa';
 import { roomFromPath, roomPath } from './rooms';
 import { flag, params } from './util';
 
@@ -47,4 +51,11 @@ function route() {
   prejoinPage({ room, onJoin: (r) => void joinMeeting({ room, name: r.name, jwt, prejoin: r }) });
 }
 
-route();
+registerServiceWorker();
+if (openedWithoutServer()) {
+  const retry = () => location.reload();
+  unreachablePage('This page was opened from the copy saved on this device.', retry, { offline: true });
+  window.addEventListener('online', retry, { once: true });
+} else {
+  route();
+}

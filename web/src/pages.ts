@@ -58,14 +58,21 @@ export function invalidRoomPage(name: string) {
   });
 }
 
-export function unreachablePage(detail: string, retry: () => void) {
+/**
+ * The server did not answer. `offline`: the installed app's service worker opened this page
+ * without the server, so the start page would not load either and is not offered.
+ */
+export function unreachablePage(detail: string, retry: () => void, { offline = false } = {}) {
   messagePage({
     kind: 'unreachable',
-    title: "Can't reach the meeting server",
-    body: ['Check your internet connection. If it works, the server may be down or restarting; try again in a moment.'],
+    title: 'Cannot reach the Confab server',
+    body: [
+      `The server at ${location.host} is not answering.`,
+      'Check your internet connection. If it works, the server may be down or restarting; try again in a moment.',
+    ],
     detail,
     glyph: 'refresh',
-    actions: [{ label: 'Try again', run: retry, primary: true }, goHome],
+    actions: [{ label: 'Try again', run: retry, primary: true }, ...(offline ? [] : [goHome])],
   });
 }
 

@@ -16,8 +16,9 @@ import { icon } from './icons';
 import { header, permissionPage } from './pages';
 import { settingsFor } from './api';
 import { applyServerSettings, audioCapture, captureFor, prefs } from './prefs';
+import { installButton } from './pwa';
 import { inviteLink } from './rooms';
-import { h, hueFor, initials, mount } from './util';
+import { flag, h, hueFor, initials, mount } from './util';
 
 export interface PrejoinResult {
   name: string;
@@ -54,8 +55,9 @@ const problemText: Record<DeviceProblem, (what: string) => string> = {
 export function prejoinPage(opts: Options) {
   let video: LocalVideoTrack | undefined;
   let audio: LocalAudioTrack | undefined;
-  let camOn = !opts.withoutDevices;
-  let micOn = !opts.withoutDevices;
+  // `?camera=0` / `?mic=0` (an embedding page's startWithVideoMuted / startWithAudioMuted) start them off.
+  let camOn = !opts.withoutDevices && flag('camera', true);
+  let micOn = !opts.withoutDevices && flag('mic', true);
   let camProblem: DeviceProblem | undefined = opts.withoutDevices ? 'blocked' : undefined;
   let micProblem: DeviceProblem | undefined = opts.withoutDevices ? 'blocked' : undefined;
   const devices: PrejoinResult['devices'] = {
@@ -121,7 +123,7 @@ export function prejoinPage(opts: Options) {
   );
 
   mount(
-    header(),
+    header(installButton()),
     h(
       'main',
       { class: 'page prejoin', dataset: { page: 'prejoin' } },

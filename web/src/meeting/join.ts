@@ -3,6 +3,7 @@
 
 import { ConnectionError, ConnectionErrorReason, Room, VideoPreset } from 'livekit-client';
 import { JoinError, fetchToken, settingsFor, waitInLobby, wsUrl } from '../api';
+import { embedMeeting } from '../embed';
 import { hooks, timing } from '../hooks';
 import { deniedPage, failedPage, header, leftPage, lobbyPage, lockedPage, passwordPage, refusedPage, unreachablePage, waitingPage } from '../pages';
 import { applyServerSettings, audioCapture, captureFor, prefs } from '../prefs';
@@ -143,7 +144,9 @@ export async function joinMeeting(opts: JoinOptions) {
     meeting.notice('HD audio: echo cancellation is off in this meeting. Use headphones, or others will hear themselves.');
   }
   hooks.joinedMs = Math.round(performance.now());
-  await publish(room, opts, meeting);
+  const published = publish(room, opts, meeting);
+  embedMeeting(meeting, published);
+  await published;
 }
 
 async function publish(room: Room, opts: JoinOptions, meeting: Meeting) {

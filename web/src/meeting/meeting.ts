@@ -16,7 +16,7 @@ import {
   RoomEvent,
   Track,
 } from 'livekit-client';
-import { Chat, LEGACY_CHAT_TOPIC } from '../chat';
+import { Chat, type ChatLine, LEGACY_CHAT_TOPIC } from '../chat';
 import { hooks, timing } from '../hooks';
 import { icon } from '../icons';
 import { type Quality, captureFor, prefs, receiveQualityFor } from '../prefs';
@@ -145,7 +145,7 @@ export class Meeting {
       toggleMic: () => void this.toggleMic(),
       toggleCam: () => void this.toggleCam(),
       toggleScreen: () => void this.toggleScreen(),
-      toggleChat: () => this.openPanel(this.panel === 'chat' ? undefined : 'chat'),
+      toggleChat: () => this.toggleChat(),
       toggleHand: () => void this.toggleHand(),
       react: (emoji) => void this.react(emoji),
       toggleParticipants: () => this.openPanel(this.panel === 'participants' ? undefined : 'participants'),
@@ -195,7 +195,7 @@ export class Meeting {
       v: () => void this.toggleCam(),
       s: () => void this.toggleScreen(),
       d: () => void this.toggleScreen(),
-      c: () => this.openPanel(this.panel === 'chat' ? undefined : 'chat'),
+      c: () => this.toggleChat(),
       r: () => void this.toggleHand(),
       w: () => this.toggleView(),
       p: () => this.openPanel(this.panel === 'participants' ? undefined : 'participants'),
@@ -457,6 +457,20 @@ export class Meeting {
     // Pinning means "show me this one large".
     if (this.layout.pinned) this.layout.choice = 'stage';
     this.sync();
+  }
+
+  toggleChat() {
+    this.openPanel(this.panel === 'chat' ? undefined : 'chat');
+  }
+
+  /** Sends a chat message as if typed in the chat (the embedding API's sendChatMessage). */
+  sendChat(text: string): Promise<void> {
+    return this.chat.send(text);
+  }
+
+  /** Calls `fn` with each chat message someone else sends; returns the way to stop. */
+  onChat(fn: (line: ChatLine) => void): () => void {
+    return this.chat.onReceive(fn);
   }
 
   openPanel(panel: Panel | undefined) {
