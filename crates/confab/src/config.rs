@@ -69,6 +69,14 @@ pub struct File {
     pub video: VideoFile,
     /// Overrides by room name.
     pub rooms: HashMap<String, RoomOverrideFile>,
+    pub embed: EmbedFile,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbedFile {
+    /// Origins whose pages may frame the Meet app (the embed API).
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -224,6 +232,8 @@ pub struct Config {
     pub jitsi: JitsiConfig,
     pub database_url: DatabaseUrl,
     pub login: LoginBackend,
+    /// Origins whose pages may frame the Meet app, besides its own.
+    pub frame_ancestors: Vec<String>,
 }
 
 /// Where the store lives; printed without its password.
@@ -382,7 +392,39 @@ impl Config {
                 rooms,
             },
             client_settings,
+            frame_ancestors: file
+                .embed
+                .allowed_origins
+                .iter()
+                .map(|o| frame_origin(o))
+                .collect::<Result<_, _>>()?,
         })
+    }
+}
+
+/// An origin a page may frame the app from: `https://host[:port]` (or
+/// `http://`), or `*` for any.
+fn frame_origin(origin: &str) -> Result<String, ConfigError> {
+    let bad = || {
+        ConfigError::Invalid(format!(
+            "[embed] allowed_origins: {origin:?} is not an origin like \"https://intranet.example.com\" (or \"*\")"
+        ))
+    };
+    if origin == "*" {
+        return Ok(origin.to_string());
+    }
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .ok_or_else(bad)?;
+    let host_ok = !rest.is_empty()
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '*'));
+    if host_ok {
+        Ok(origin.to_string())
+    } else {
+        Err(bad())
     }
 }
 
@@ -555,6 +597,29 @@ mod tests {
         });
         std::fs::remove_dir_all(dir).unwrap();
         loaded
+    }
+
+    #[test]
+    fn embedding_origins_are_checked() {
+        let c = load_text(
+            "embed",
+            "[embed]\nallowed_origins = [\"https://intranet.example.com\", \"http://127.0.0.1:8080\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.frame_ancestors,
+            ["https://intranet.example.com", "http://127.0.0.1:8080"]
+        );
+        for bad in [
+            "intranet.example.com",
+            "https://x.example.com/path",
+            "'self' evil",
+            "https://a;b",
+        ] {
+            let text = format!("[embed]\nallowed_origins = [{bad:?}]\n");
+            let err = load_text("embed-bad", &text).unwrap_err().to_string();
+            assert!(err.contains("allowed_origins"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -219,6 +219,7 @@ fn serve(overrides: Overrides) -> ExitCode {
         assets: ASSETS,
         join_token_ttl: Duration::from_secs(6 * 3600),
         client_settings: config.client_settings.clone(),
+        content_security_policy: confab_signal::content_security_policy(&config.frame_ancestors),
     });
 
     runtime.block_on(async move {

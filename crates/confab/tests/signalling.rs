@@ -557,3 +557,34 @@ async fn a_name_that_reads_as_something_else_is_refused_and_never_shown() {
         }
     }
 }
+
+#[test]
+fn app_pages_carry_security_headers() {
+    let server = Server::start();
+    let mut s = TcpStream::connect(server.http()).unwrap();
+    write!(
+        s,
+        "GET /standup HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let head = out.split("\r\n\r\n").next().unwrap().to_ascii_lowercase();
+    let csp = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-security-policy: "))
+        .unwrap_or_else(|| panic!("no CSP: {head}"));
+    for directive in [
+        "script-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "frame-ancestors 'self'",
+    ] {
+        assert!(csp.contains(directive), "{directive} in {csp}");
+    }
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+    assert!(head.contains("referrer-policy: same-origin"), "{head}");
+    // API answers are never sniffed into something else either.
+    let (status, _) = server.get("/healthz");
+    assert_eq!(status, 200);
+}

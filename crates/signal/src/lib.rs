@@ -80,6 +80,8 @@ pub struct AppState {
     /// Lifetime of tokens handed out by the join endpoint.
     pub join_token_ttl: Duration,
     pub client_settings: settings::ClientSettings,
+    /// Sent with the app's pages and files ([`content_security_policy`]).
+    pub content_security_policy: String,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -102,7 +104,41 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::max(room_service::MAX_BODY)),
         )
         .fallback(get(asset))
+        .layer(axum::middleware::map_response(common_headers))
         .with_state(state)
+}
+
+/// On every answer: no content sniffing (a JSON error is never run as a
+/// script), and no room names leaking to other sites in the referrer.
+async fn common_headers(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("same-origin"),
+    );
+    res
+}
+
+/// The app's content security policy: its own scripts only, media and
+/// signalling to this server only, and framed only by this server's pages
+/// and the operator's `[embed] allowed_origins`. (Inline styles are allowed:
+/// the app sets CSS variables on elements.)
+pub fn content_security_policy(frame_ancestors: &[String]) -> String {
+    let mut ancestors = String::from("'self'");
+    for origin in frame_ancestors {
+        ancestors.push(' ');
+        ancestors.push_str(origin);
+    }
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self'; \
+         worker-src 'self' blob:; frame-src 'self'; object-src 'none'; base-uri 'self'; \
+         form-action 'self'; frame-ancestors {ancestors}"
+    )
 }
 
 async fn not_found() -> Response {
@@ -578,14 +614,19 @@ async fn asset(State(state): State<Arc<AppState>>, uri: Uri) -> Response {
             } else {
                 "no-cache"
             };
-            (
+            let mut res = (
                 [
                     (header::CONTENT_TYPE, a.content_type),
                     (header::CACHE_CONTROL, cache),
                 ],
                 a.body,
             )
-                .into_response()
+                .into_response();
+            if let Ok(csp) = header::HeaderValue::from_str(&state.content_security_policy) {
+                res.headers_mut()
+                    .insert(header::CONTENT_SECURITY_POLICY, csp);
+            }
+            res
         }
         None => not_found().await,
     }
