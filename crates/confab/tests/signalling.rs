@@ -588,3 +588,119 @@ fn app_pages_carry_security_headers() {
     let (status, _) = server.get("/healthz");
     assert_eq!(status, 200);
 }
+
+/// Resident memory of a process, in MiB.
+fn rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kib / 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_dropped_and_memory_stays_bounded() {
+    let server = Server::start();
+    let pid = server.process.pid();
+    let (alice, _) = connect(&server, "alice", "r").await;
+    // Mallory joins with a tiny receive window and never reads again.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket
+        .connect(server.http().parse().unwrap())
+        .await
+        .unwrap();
+    let (mut mallory, _) = tokio_tungstenite::client_async(
+        server.ws_url(&token("mallory", "r")),
+        tokio_tungstenite::MaybeTlsStream::Plain(stream),
+    )
+    .await
+    .expect("upgrade");
+    assert!(matches!(
+        next_response(&mut mallory).await,
+        Some(Resp::Join(_))
+    ));
+
+    // Alice watches for Mallory's departure.
+    let (gone_tx, mut gone_rx) = tokio::sync::oneshot::channel();
+    let watcher = tokio::spawn(async move {
+        let mut alice = alice;
+        let mut gone_tx = Some(gone_tx);
+        while let Some(r) = next_response(&mut alice).await {
+            if let Resp::Update(u) = r
+                && u.participants.iter().any(|p| {
+                    p.identity == "mallory"
+                        && p.state == lk::participant_info::State::Disconnected as i32
+                })
+                && let Some(tx) = gone_tx.take()
+            {
+                let _ = tx.send(std::time::Instant::now());
+            }
+        }
+    });
+
+    // Bob sends 60 KiB metadata updates at 80 a second (and reads his own).
+    let bob_token = sign(
+        serde_json::json!({"iss": KEY, "sub": "bob", "exp": now() + 600,
+            "video": {"roomJoin": true, "room": "r", "canUpdateOwnMetadata": true}}),
+        SECRET,
+    );
+    let (bob, _) = tokio_tungstenite::connect_async(server.ws_url(&bob_token))
+        .await
+        .expect("upgrade");
+    let (mut bob_tx, mut bob_rx) = bob.split();
+    tokio::spawn(async move { while bob_rx.next().await.is_some() {} });
+    let before = rss_mib(pid);
+    let started = std::time::Instant::now();
+    let mut peak = before;
+    let mut gone = None;
+    let mut i = 0u32;
+    while started.elapsed() < Duration::from_secs(25) {
+        let metadata = char::from(b'a' + (i % 26) as u8)
+            .to_string()
+            .repeat(60 * 1024);
+        let req = lk::SignalRequest {
+            message: Some(Req::UpdateMetadata(lk::UpdateParticipantMetadata {
+                metadata,
+                request_id: i,
+                ..Default::default()
+            })),
+        };
+        if bob_tx
+            .send(Message::Binary(req.encode_to_vec().into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+        i += 1;
+        tokio::time::sleep(Duration::from_micros(12_500)).await;
+        if i.is_multiple_of(40) {
+            peak = peak.max(rss_mib(pid));
+        }
+        if gone.is_none()
+            && let Ok(at) = gone_rx.try_recv()
+        {
+            gone = Some(at.duration_since(started));
+        }
+        // Keep the load on a little after, to see memory settle.
+        if gone.is_some_and(|g| started.elapsed() > g + Duration::from_secs(3)) {
+            break;
+        }
+    }
+    watcher.abort();
+    let gone = gone.expect("Mallory, who stopped reading, is still a member after 25 s");
+    assert!(
+        gone < Duration::from_secs(20),
+        "dropped only after {gone:?}"
+    );
+    assert!(
+        peak < before + 120,
+        "memory grew from {before} MiB to {peak} MiB"
+    );
+    eprintln!("dropped after {gone:?}; memory {before} -> {peak} MiB peak");
+    drop(mallory);
+}

@@ -36,6 +36,12 @@ const DATA_MESSAGES_PER_SEC: (f64, f64) = (200.0, 400.0);
 const DATA_BYTES_PER_SEC: (f64, f64) = (2.0e6, 4.0e6);
 /// Signal requests per second (and burst); beyond it the client is cut off.
 const REQUESTS_PER_SEC: (f64, f64) = (100.0, 300.0);
+/// A client that takes longer than this to accept one message has stopped
+/// reading: while we wait, the room's updates for it pile up in memory.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Room events waiting for a session before it counts as too far behind
+/// (an update may carry a participant's 64 KiB of metadata).
+const MAX_EVENT_BACKLOG: usize = 256;
 
 /// Client options from the `/rtc` query string.
 pub struct ClientOptions {
@@ -62,6 +68,8 @@ enum SessionEnd {
     Removed,
     #[error("the room was deleted")]
     RoomDeleted,
+    #[error("the client stopped reading its messages")]
+    NotReading,
 }
 
 pub async fn run(socket: WebSocket, state: Arc<AppState>, claims: Claims, opts: ClientOptions) {
@@ -89,8 +97,8 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, claims: Claims, opts: 
                 _ => lk::DisconnectReason::JoinFailure,
             };
             let leave = leave_msg(reason, lk::leave_request::Action::Disconnect);
-            let _ = tx.send(encode(leave)).await;
-            let _ = tx.close().await;
+            let _ = send(&mut tx, leave).await;
+            let _ = tokio::time::timeout(SEND_TIMEOUT, tx.close()).await;
             return;
         }
     };
@@ -129,9 +137,10 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, claims: Claims, opts: 
         _ => None,
     };
     if let Some(msg) = goodbye {
-        let _ = tx.send(encode(msg)).await;
+        let _ = send(&mut tx, msg).await;
     }
-    let _ = tx.close().await;
+    // (A client that stopped reading would hold the close frame, too.)
+    let _ = tokio::time::timeout(SEND_TIMEOUT, tx.close()).await;
 }
 
 struct Session {
@@ -147,11 +156,20 @@ struct Session {
 type Tx = futures_util::stream::SplitSink<WebSocket, Message>;
 type Rx = futures_util::stream::SplitStream<WebSocket>;
 
+/// Send one message, giving up on a client that does not take it in time.
+async fn send(tx: &mut Tx, msg: Resp) -> Result<(), SessionEnd> {
+    match tokio::time::timeout(SEND_TIMEOUT, tx.send(encode(msg))).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(SessionEnd::Closed),
+        Err(_) => Err(SessionEnd::NotReading),
+    }
+}
+
 impl Session {
     async fn serve(&mut self, tx: &mut Tx, rx: &mut Rx) -> SessionEnd {
         let join = self.join_response();
-        if tx.send(encode(Resp::Join(join))).await.is_err() {
-            return SessionEnd::Closed;
+        if let Err(end) = send(tx, Resp::Join(join)).await {
+            return end;
         }
         let mut deadline = Instant::now() + PING_TIMEOUT;
         loop {
@@ -211,9 +229,12 @@ impl Session {
                 _ = sleep_until(deadline) => return SessionEnd::PingTimeout,
             };
             for msg in outgoing {
-                if tx.send(encode(msg)).await.is_err() {
-                    return SessionEnd::Closed;
+                if let Err(end) = send(tx, msg).await {
+                    return end;
                 }
+            }
+            if self.joined.events.len() > MAX_EVENT_BACKLOG {
+                return SessionEnd::NotReading;
             }
         }
     }
