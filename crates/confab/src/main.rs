@@ -215,6 +215,7 @@ fn serve(overrides: Overrides) -> ExitCode {
         loaded: Default::default(),
         login,
         used_codes: Default::default(),
+        password_checks: Default::default(),
         http: reqwest::Client::new(),
         assets: ASSETS,
         join_token_ttl: Duration::from_secs(6 * 3600),

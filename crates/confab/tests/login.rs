@@ -213,3 +213,59 @@ async fn a_typed_username_cannot_forge_a_log_line() {
         "the newline is shown escaped"
     );
 }
+
+/// The most memory the process has held (VmHWM) and holds now (VmRSS), MiB.
+fn memory_mib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap()
+            / 1024
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_sign_ins_for_unknown_users_does_not_exhaust_memory() {
+    let dir = std::env::temp_dir().join(format!("confab-login-burst-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}/confab.db", dir.display());
+    let (ok, out) = confab(&db, &["user", "add", "grace"]);
+    assert!(ok, "{out}");
+    let s = server(&db);
+    let (_, before) = memory_mib(s.pid());
+    // 40 sign-ins at once, each for a made-up user: a per-user limit never
+    // trips, and each costs a full argon2 check (~19 MiB).
+    let attempts = (0..40).map(|i| {
+        let http = s.http().to_string();
+        tokio::spawn(async move {
+            let body = json!({"room": "r", "username": format!("nobody-{i}"), "password": "guess"});
+            post(&http, "/api/login", body, None).await.0
+        })
+    });
+    for a in attempts.collect::<Vec<_>>() {
+        let status = a.await.unwrap();
+        assert!(status == 401 || status == 503, "status {status}");
+    }
+    let (peak, _) = memory_mib(s.pid());
+    // The rightful user still gets in.
+    let (status, body) = post(
+        s.http(),
+        "/api/login",
+        json!({"room": "r", "username": "grace", "password": PASSWORD}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+    eprintln!("memory before {before} MiB, peak {peak} MiB");
+    assert!(
+        peak < before + 250,
+        "40 sign-ins at once took the server from {before} MiB to a peak of {peak} MiB"
+    );
+}

@@ -74,6 +74,7 @@ pub struct AppState {
     pub loaded: persist::Loaded,
     pub login: login::LoginBackend,
     pub used_codes: login::UsedCodes,
+    pub password_checks: login::PasswordChecks,
     /// For the external sign-in endpoint.
     pub http: reqwest::Client,
     pub assets: &'static [Asset],
@@ -544,11 +545,21 @@ async fn check_entry(
                     );
                 }
                 let (rooms, r, id) = (state.rooms.clone(), room.to_string(), identity.to_string());
-                let right = tokio::task::spawn_blocking(move || rooms.try_password(&r, &id, &p))
+                let Some(checked) = state
+                    .password_checks
+                    .run(move || rooms.try_password(&r, &id, &p))
                     .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .unwrap_or(false);
+                else {
+                    return refuse(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        ErrorReply {
+                            error: "busy checking passwords: try again in a moment".into(),
+                            password: true,
+                            ..Default::default()
+                        },
+                    );
+                };
+                let right = checked.unwrap_or(false);
                 if right {
                     return None;
                 }

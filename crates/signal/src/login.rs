@@ -126,6 +126,69 @@ impl UsedCodes {
     }
 }
 
+/// How long a sign-in waits for its password check before the answer is "busy".
+const CHECK_WAIT: Duration = Duration::from_secs(5);
+
+/// Threads checking passwords: ~40 checks a second, far more than people
+/// signing in; each keeps its allocator's arena (tens of MiB) for reuse.
+const CHECKERS: usize = 2;
+/// Password checks waiting for a checker; beyond this the answer is "busy".
+const MAX_QUEUED_CHECKS: usize = 256;
+
+type Check = Box<dyn FnOnce() + Send>;
+
+/// The threads that check passwords. Each argon2 check takes ~19 MiB and
+/// tens of milliseconds of a core: run on the general blocking pool, a burst
+/// of sign-ins with made-up usernames (each an unknown user, so a per-user
+/// limit never trips) ran hundreds at once, and every pool thread's malloc
+/// arena kept its 19 MiB afterwards. A few dedicated threads bound both the
+/// work at once and the memory kept; checks queue for them, up to a cap.
+pub struct PasswordChecks {
+    queue: std::sync::mpsc::SyncSender<Check>,
+}
+
+impl Default for PasswordChecks {
+    fn default() -> Self {
+        let (queue, jobs) = std::sync::mpsc::sync_channel::<Check>(MAX_QUEUED_CHECKS);
+        let jobs = std::sync::Arc::new(Mutex::new(jobs));
+        for i in 0..CHECKERS {
+            let jobs = jobs.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("password-check-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = jobs.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!("cannot start a password-check thread: {e}");
+            }
+        }
+        Self { queue }
+    }
+}
+
+impl PasswordChecks {
+    /// Run `check` on a checker thread; `None` when too many are waiting or
+    /// no answer came within [`CHECK_WAIT`] (the caller answers "busy").
+    pub async fn run<T: Send + 'static>(
+        &self,
+        check: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.queue
+            .try_send(Box::new(move || {
+                let _ = tx.send(check());
+            }))
+            .ok()?;
+        tokio::time::timeout(CHECK_WAIT, rx).await.ok()?.ok()
+    }
+}
+
 /// A hash no password matches, so an unknown user costs a real check.
 const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$Y29uZmFiLWR1bW15$2ZBCMxDU3zQIKp0ZUGQVO8aG8kGkMOB3nJ4jzwSfTlg";
@@ -171,13 +234,15 @@ async fn builtin(
         .as_ref()
         .map_or(DUMMY_HASH.to_string(), |u| u.password_hash.clone());
     let password = password.to_string();
-    let matches = tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .verify_password(password.as_bytes(), hash.as_str())
-            .is_ok()
-    })
-    .await
-    .unwrap_or(false);
+    let matches = state
+        .password_checks
+        .run(move || {
+            Argon2::default()
+                .verify_password(password.as_bytes(), hash.as_str())
+                .is_ok()
+        })
+        .await
+        .ok_or(LoginError::Unavailable)?;
     let failed = || {
         if otp.trim().is_empty() {
             LoginError::NeedsCode
