@@ -85,11 +85,26 @@ fn sign(claims: serde_json::Value, secret: &str) -> String {
     .unwrap()
 }
 
-fn token(identity: &str, room: &str) -> String {
+/// A valid token for `identity` with the given video grant.
+fn granted(identity: &str, video: serde_json::Value) -> String {
     sign(
-        serde_json::json!({"iss": KEY, "sub": identity, "exp": now() + 600,
-            "video": {"roomJoin": true, "room": room}}),
+        serde_json::json!({"iss": KEY, "sub": identity, "exp": now() + 600, "video": video}),
         SECRET,
+    )
+}
+
+fn token(identity: &str, room: &str) -> String {
+    granted(
+        identity,
+        serde_json::json!({"roomJoin": true, "room": room}),
+    )
+}
+
+/// A participant allowed to change its own name and metadata.
+fn self_updating_token(identity: &str, room: &str) -> String {
+    granted(
+        identity,
+        serde_json::json!({"roomJoin": true, "room": room, "canUpdateOwnMetadata": true}),
     )
 }
 
@@ -466,10 +481,9 @@ async fn a_removed_participant_cannot_walk_back_in_with_its_token() {
     let server = Server::start();
     let (mut alice, _) = connect(&server, "alice", "r").await;
     let (mut guest, _) = connect(&server, "guest", "r").await;
-    let admin = sign(
-        serde_json::json!({"iss": KEY, "sub": "backoffice", "exp": now() + 600,
-            "video": {"roomAdmin": true, "room": "r"}}),
-        SECRET,
+    let admin = granted(
+        "backoffice",
+        serde_json::json!({"roomAdmin": true, "room": "r"}),
     );
     let body = r#"{"room":"r","identity":"guest"}"#;
     let mut s = TcpStream::connect(server.http()).unwrap();
@@ -505,11 +519,7 @@ async fn a_removed_participant_cannot_walk_back_in_with_its_token() {
 async fn a_name_that_reads_as_something_else_is_refused_and_never_shown() {
     let server = Server::start();
     let (mut alice, _) = connect(&server, "alice", "r").await;
-    let eve_token = sign(
-        serde_json::json!({"iss": KEY, "sub": "eve", "exp": now() + 600,
-            "video": {"roomJoin": true, "room": "r", "canUpdateOwnMetadata": true}}),
-        SECRET,
-    );
+    let eve_token = self_updating_token("eve", "r");
     let (mut eve, _) = tokio_tungstenite::connect_async(server.ws_url(&eve_token))
         .await
         .expect("upgrade");
@@ -643,11 +653,7 @@ async fn a_client_that_stops_reading_is_dropped_and_memory_stays_bounded() {
     });
 
     // Bob sends 60 KiB metadata updates at 80 a second (and reads his own).
-    let bob_token = sign(
-        serde_json::json!({"iss": KEY, "sub": "bob", "exp": now() + 600,
-            "video": {"roomJoin": true, "room": "r", "canUpdateOwnMetadata": true}}),
-        SECRET,
-    );
+    let bob_token = self_updating_token("bob", "r");
     let (bob, _) = tokio_tungstenite::connect_async(server.ws_url(&bob_token))
         .await
         .expect("upgrade");

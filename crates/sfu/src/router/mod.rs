@@ -124,10 +124,6 @@ impl Router {
         self.downlinks.keys().copied()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.downlinks.is_empty()
-    }
-
     pub fn join(&mut self, peer: PeerId, now: Instant) {
         self.downlinks
             .entry(peer)
