@@ -11,27 +11,22 @@
 //! single-mutation rule), and sends whatever signal messages that produced.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use confab_client::signal::{self, Ws};
+use confab_client::{Peer, RemoteTrack};
 use futures_util::{SinkExt, StreamExt};
 use livekit_protocol as lk;
 use lk::signal_request::Message as Req;
 use lk::signal_response::Message as Resp;
-use prost::Message as _;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Pt, Rid, Simulcast, SimulcastLayer};
-use str0m::net::{Protocol, Receive};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo, Ssrc};
-use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
-use tokio::net::{TcpStream, UdpSocket};
+use str0m::{Event, Input, Rtc, RtcConfig};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::config::{Config, Dialect, VideoConfig};
 use crate::probe::{self, Probe, ProbeKind};
@@ -48,8 +43,6 @@ const RECV_BATCH: usize = 64;
 const DISCONNECT_GRACE: Duration = Duration::from_secs(5);
 /// A keyframe is this many average frames large (capped by the GOP length).
 const KEYFRAME_SIZE_FACTOR: f64 = 3.0;
-/// Signal messages larger than this are refused (the WebSocket fails).
-const MAX_SIGNAL_MESSAGE: usize = 1 << 20;
 
 /// Who a bot is and how it behaves.
 #[derive(Debug, Clone)]
@@ -86,55 +79,22 @@ pub async fn run(
     report
 }
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Side {
     Publisher,
     Subscriber,
 }
 
-/// One peer connection and its socket.
-struct Pc {
-    rtc: Rtc,
-    socket: UdpSocket,
-    local: SocketAddr,
-    timeout: Instant,
-    buf: Vec<u8>,
-    connected: bool,
-    disconnected_since: Option<Instant>,
-    /// str0m gave up on the session.
-    failed: Option<String>,
-}
-
-impl Pc {
-    async fn new(cfg: &Config) -> Result<Self, String> {
-        let socket = UdpSocket::bind(SocketAddr::new(cfg.bind_ip, 0))
-            .await
-            .map_err(|e| format!("cannot bind a UDP socket: {e}"))?;
-        let local = socket
-            .local_addr()
-            .map_err(|e| format!("UDP socket has no address: {e}"))?;
-        let mut rtc = RtcConfig::new()
-            .set_rtp_mode(true)
-            .clear_codecs()
-            .enable_vp8(true)
-            .enable_opus(true, false)
-            .build(Instant::now());
-        let candidate =
-            Candidate::host(local, "udp").map_err(|e| format!("host candidate: {e}"))?;
-        rtc.add_local_candidate(candidate);
-        Ok(Self {
-            rtc,
-            socket,
-            local,
-            timeout: Instant::now(),
-            buf: vec![0; 2048],
-            connected: false,
-            disconnected_since: None,
-            failed: None,
-        })
-    }
+/// A peer connection as the bots configure it: RTP mode, VP8 and Opus.
+async fn peer(cfg: &Config) -> Result<Peer, String> {
+    let rtc = RtcConfig::new()
+        .set_rtp_mode(true)
+        .clear_codecs()
+        .enable_vp8(true)
+        .enable_opus(true, false);
+    Peer::bind(cfg.bind_ip, rtc)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// One simulcast layer (or the audio stream) being sent.
@@ -214,8 +174,8 @@ struct Bot {
     cfg: Arc<Config>,
     counters: Arc<LiveCounters>,
     ws: Ws,
-    sub: Pc,
-    publ: Pc,
+    sub: Peer,
+    publ: Peer,
     started: Instant,
     stop_at: Instant,
     joined_at: Option<Instant>,
@@ -255,33 +215,22 @@ impl Bot {
             ttl,
         )
         .map_err(|e| format!("cannot sign a token: {e}"))?;
-        let url = format!(
-            "{}/rtc?access_token={token}&protocol=16&auto_subscribe=1&sdk=rust&version={}",
-            cfg.url,
-            env!("CARGO_PKG_VERSION")
-        );
-        let mut request = match cfg.dialect {
-            Dialect::Confab => url.into_client_request(),
-            Dialect::Janus => cfg.url.as_str().into_client_request(),
-        }
-        .map_err(|e| format!("bad server URL {}: {e}", cfg.url))?;
+        let url = match cfg.dialect {
+            Dialect::Confab => signal::rtc_url(&cfg.url, &token, true, "rust"),
+            Dialect::Janus => cfg.url.clone(),
+        };
+        let mut request = signal::request(&url).map_err(|e| e.to_string())?;
         if cfg.dialect == Dialect::Janus {
             request.headers_mut().insert(
                 "Sec-WebSocket-Protocol",
                 HeaderValue::from_static(janus::SUBPROTOCOL),
             );
         }
-        let ws_config = WebSocketConfig::default()
-            .max_message_size(Some(MAX_SIGNAL_MESSAGE))
-            .max_frame_size(Some(MAX_SIGNAL_MESSAGE));
-        // Signal messages are small and latency matters more than throughput.
-        let connect = tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true);
-        let (ws, _) = tokio::time::timeout(cfg.join_timeout, connect)
+        let ws = signal::open(request, cfg.join_timeout)
             .await
-            .map_err(|_| format!("no WebSocket to {} within {:?}", cfg.url, cfg.join_timeout))?
-            .map_err(|e| format!("WebSocket to {}: {e}", cfg.url))?;
-        let sub = Pc::new(&cfg).await?;
-        let publ = Pc::new(&cfg).await?;
+            .map_err(|e| e.to_string())?;
+        let sub = peer(&cfg).await?;
+        let publ = peer(&cfg).await?;
         let now = Instant::now();
         // The server matches our m-lines to AddTrack by these ids, and SDP
         // keeps at most 64 token characters of them: short, plain ids.
@@ -330,7 +279,7 @@ impl Bot {
         })
     }
 
-    fn pc(&mut self, side: Side) -> &mut Pc {
+    fn pc(&mut self, side: Side) -> &mut Peer {
         match side {
             Side::Publisher => &mut self.publ,
             Side::Subscriber => &mut self.sub,
@@ -356,8 +305,8 @@ impl Bot {
             let wake_at = self.next_wake(now);
             let wake = tokio::select! {
                 msg = self.ws.next() => Wake::Signal(msg),
-                r = self.sub.socket.readable() => Wake::Readable(Side::Subscriber, r),
-                r = self.publ.socket.readable() => Wake::Readable(Side::Publisher, r),
+                r = self.sub.readable() => Wake::Readable(Side::Subscriber, r),
+                r = self.publ.readable() => Wake::Readable(Side::Publisher, r),
                 _ = tokio::time::sleep_until(wake_at.into()) => Wake::Timer,
             };
             match wake {
@@ -367,7 +316,8 @@ impl Bot {
                 },
                 Wake::Readable(side, r) => {
                     r.map_err(|e| format!("UDP socket: {e}"))?;
-                    self.receive(side)?;
+                    self.pc(side).receive(RECV_BATCH);
+                    self.dispatch(side);
                 }
                 Wake::Timer => {}
             }
@@ -379,8 +329,8 @@ impl Bot {
     fn next_wake(&self, now: Instant) -> Instant {
         let mut at = self
             .stop_at
-            .min(self.sub.timeout)
-            .min(self.publ.timeout)
+            .min(self.sub.timeout())
+            .min(self.publ.timeout())
             // Deadlines and ICE checks are looked at at least this often.
             .min(now + Duration::from_millis(250));
         if self.joined_at.is_some() {
@@ -403,29 +353,14 @@ impl Bot {
         &mut self,
         msg: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
     ) -> Result<(), String> {
-        let closed = |frame| {
-            Err(format!(
-                "the server closed the signal connection{}",
-                close_reason(frame)
-            ))
-        };
-        let bytes = match msg {
-            Some(Ok(Message::Binary(b))) => b,
-            Some(Ok(Message::Close(frame))) => return closed(frame),
-            None => return closed(None),
-            Some(Ok(_)) => return Ok(()),
-            Some(Err(e)) => return Err(format!("signal connection: {e}")),
-        };
-        let resp = lk::SignalResponse::decode(bytes.as_ref())
-            .map_err(|e| format!("undecodable signal message: {e}"))?;
-        let Some(msg) = resp.message else {
+        let Some(msg) = signal::decode(msg).map_err(|e| e.to_string())? else {
             return Ok(());
         };
-        tracing::trace!(identity = %self.spec.identity, "signal {}", resp_name(&msg));
+        tracing::trace!(identity = %self.spec.identity, "signal {}", signal::response_name(&msg));
         if self.joined_at.is_none() && !matches!(msg, Resp::Join(_)) {
             return Err(format!(
                 "first signal message was not a join: {}",
-                resp_name(&msg)
+                signal::response_name(&msg)
             ));
         }
         match msg {
@@ -441,9 +376,8 @@ impl Bot {
             }
             Resp::Leave(leave) => {
                 return Err(format!(
-                    "the server sent leave (reason {:?}, action {:?})",
-                    lk::DisconnectReason::try_from(leave.reason).ok(),
-                    lk::leave_request::Action::try_from(leave.action).ok()
+                    "the server sent leave ({})",
+                    signal::describe_leave(&leave)
                 ));
             }
             Resp::SpeakersChanged(changed) => {
@@ -700,10 +634,9 @@ impl Bot {
     }
 
     async fn flush(&mut self) -> Result<(), String> {
-        let lk = std::mem::take(&mut self.outbox).into_iter().map(|msg| {
-            let req = lk::SignalRequest { message: Some(msg) };
-            Message::Binary(req.encode_to_vec().into())
-        });
+        let lk = std::mem::take(&mut self.outbox)
+            .into_iter()
+            .map(signal::encode);
         let janus = std::mem::take(&mut self.janus.outbox)
             .into_iter()
             .map(|v| Message::Text(v.to_string().into()));
@@ -718,68 +651,29 @@ impl Bot {
 
     async fn leave(&mut self) {
         match self.cfg.dialect {
-            Dialect::Confab => self.outbox.push(Req::Leave(lk::LeaveRequest {
-                reason: lk::DisconnectReason::ClientInitiated as i32,
-                action: lk::leave_request::Action::Disconnect as i32,
-                ..Default::default()
-            })),
+            Dialect::Confab => self.outbox.push(signal::leave()),
             Dialect::Janus => self.janus_leave(),
         }
         let _ = self.flush().await;
         let _ = self.ws.close(None).await;
         // RTCP BYE and DTLS close_notify, so the server frees us at once.
         for side in [Side::Publisher, Side::Subscriber] {
-            let _ = self.pc(side).rtc.close();
-            self.drain(side);
+            self.pc(side).close();
+            self.dispatch(side);
         }
     }
 
     // ---- media in ----------------------------------------------------------------
 
-    fn receive(&mut self, side: Side) -> Result<(), String> {
-        for _ in 0..RECV_BATCH {
-            let pc = self.pc(side);
-            let (n, source) = match pc.socket.try_recv_from(&mut pc.buf) {
-                Ok(r) => r,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
-                // ICMP port unreachable and friends: the peer went away; ICE
-                // notices on its own.
-                Err(_) => return Ok(()),
-            };
-            let now = Instant::now();
-            let Ok(receive) = Receive::new(Protocol::Udp, source, pc.local, &pc.buf[..n]) else {
-                continue; // not STUN, DTLS or RTP
-            };
-            // A rejected datagram is only that: the connection carries on.
-            let _ = pc.rtc.handle_input(Input::Receive(now, receive));
-            self.drain(side);
-        }
-        Ok(())
+    /// Drain one `Rtc` to its next timeout and act on its events.
+    fn drain(&mut self, side: Side) {
+        self.pc(side).drain();
+        self.dispatch(side);
     }
 
-    /// Drain one `Rtc` to its next timeout, sending what it wants sent.
-    fn drain(&mut self, side: Side) {
-        loop {
-            let pc = self.pc(side);
-            match pc.rtc.poll_output() {
-                Ok(Output::Timeout(t)) => {
-                    pc.timeout = t;
-                    return;
-                }
-                Ok(Output::Transmit(t)) => {
-                    // A full socket buffer drops the datagram, as a network would.
-                    if pc.socket.try_send_to(&t.contents, t.destination).is_err() {
-                        self.sent.send_drops += 1;
-                    }
-                }
-                Ok(Output::Event(e)) => self.event(side, e),
-                Err(e) => {
-                    // check() ends the bot on its next tick.
-                    pc.timeout = Instant::now();
-                    pc.failed.get_or_insert(e.to_string());
-                    return;
-                }
-            }
+    fn dispatch(&mut self, side: Side) {
+        while let Some(event) = self.pc(side).poll_event() {
+            self.event(side, event);
         }
     }
 
@@ -792,21 +686,17 @@ impl Bot {
                 let Some(media) = self.sub.rtc.media(added.mid) else {
                     return;
                 };
-                // The server labels forwarded tracks `PA_<publisher>|TR_<track>`.
-                let stream_id = media.stream_id().to_string();
-                let (participant_sid, track_sid) = match stream_id.split_once('|') {
-                    Some((p, t)) => (p.to_string(), t.to_string()),
-                    None => (stream_id.clone(), media.track_id().to_string()),
-                };
-                let kind = match media.kind() {
+                let track =
+                    RemoteTrack::from_msid(media.stream_id(), media.track_id(), media.kind());
+                let kind = match track.kind {
                     MediaKind::Audio => TrackKind::Audio,
                     MediaKind::Video => TrackKind::Video,
                 };
                 self.remote.insert(
                     added.mid,
                     RemoteMedia {
-                        participant_sid,
-                        track_sid,
+                        participant_sid: track.participant_sid,
+                        track_sid: track.track_sid,
                         kind,
                     },
                 );
@@ -827,21 +717,11 @@ impl Bot {
             }
             Event::Connected => {
                 let now = Instant::now();
-                self.pc(side).connected = true;
                 if side == Side::Publisher && self.publishing.started.is_none() {
                     self.publishing.started = Some(now);
                     self.publishing.next_frame = now;
                     self.publishing.next_audio = now;
                 }
-            }
-            Event::IceConnectionStateChange(state) => {
-                let pc = self.pc(side);
-                pc.disconnected_since = match state {
-                    IceConnectionState::Disconnected => {
-                        Some(pc.disconnected_since.unwrap_or_else(Instant::now))
-                    }
-                    _ => None,
-                };
             }
             _ => {}
         }
@@ -930,10 +810,8 @@ impl Bot {
 
     fn tick(&mut self, now: Instant) -> Result<(), String> {
         for side in [Side::Subscriber, Side::Publisher] {
-            if self.pc(side).timeout <= now {
-                let _ = self.pc(side).rtc.handle_input(Input::Timeout(now));
-                self.drain(side);
-            }
+            self.pc(side).tick(now);
+            self.dispatch(side);
         }
         self.send_media(now);
         if self.joined_at.is_some() && now >= self.next_ping {
@@ -954,7 +832,7 @@ impl Bot {
             return Err(format!("no join response within {limit:?}"));
         }
         if since_start > limit + Duration::from_secs(5) {
-            if !self.sub.connected {
+            if !self.sub.is_connected() {
                 return Err(format!("subscriber connection not up within {limit:?}"));
             }
             if self.spec.publishes && self.publishing.started.is_none() {
@@ -970,18 +848,8 @@ impl Bot {
             }
         }
         for (side, pc) in [("publisher", &self.publ), ("subscriber", &self.sub)] {
-            if pc
-                .disconnected_since
-                .is_some_and(|t| now.saturating_duration_since(t) > DISCONNECT_GRACE)
-            {
-                return Err(format!("{side} connection lost (ICE disconnected)"));
-            }
-            if let Some(e) = &pc.failed {
-                return Err(format!("{side} connection failed: {e}"));
-            }
-            if !pc.rtc.is_alive() {
-                return Err(format!("{side} connection closed"));
-            }
+            pc.check(now, DISCONNECT_GRACE)
+                .map_err(|e| format!("{side} connection {e}"))?;
         }
         Ok(())
     }
@@ -1137,6 +1005,7 @@ impl Bot {
         report.publish_ms = self.publishing.started.map(since_start);
         report.join_ms = self.first_packet_at.map(since_start);
         let mut sent = self.sent.clone();
+        sent.send_drops = self.sub.send_drops() + self.publ.send_drops();
         sent.seconds = self.publishing.started.map_or(0.0, |t| {
             self.stop_at.saturating_duration_since(t).as_secs_f64()
         });
@@ -1203,18 +1072,6 @@ fn us_to_ms(us: u64) -> f64 {
 
 fn now_ms() -> i64 {
     (probe::now_us() / 1000) as i64
-}
-
-fn close_reason(frame: Option<tokio_tungstenite::tungstenite::protocol::CloseFrame>) -> String {
-    match frame {
-        Some(f) if !f.reason.as_str().is_empty() => format!(" ({})", f.reason.as_str()),
-        _ => String::new(),
-    }
-}
-
-fn resp_name(msg: &Resp) -> String {
-    let debug = format!("{msg:?}");
-    debug.split('(').next().unwrap_or("unknown").to_string()
 }
 
 /// The payload type the server accepted for `codec` on our m-line.
