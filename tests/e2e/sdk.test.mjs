@@ -9,15 +9,13 @@
 // Figures go to artifacts/e2e/sdk/figures.json.
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { test } from 'node:test';
+import { PYTHON, interfaceForSdks, startPeer, within } from './sdk/peers.mjs';
 import {
   ARTIFACTS,
   REPO,
-  artifactLog,
   launchBrowser,
   messages,
   openParticipant,
@@ -26,13 +24,11 @@ import {
   startServer,
   state,
   stats,
-  token,
   waitFor,
   writeWav,
 } from './lib.mjs';
 
 const OUT = path.join(ARTIFACTS, 'sdk');
-const PYTHON = process.env.CONFAB_SDK_PYTHON ?? path.join(REPO, 'tests/e2e/sdk/.venv/bin/python');
 const ROOM = 'sdk';
 const TONES = { py: 440, node: 660, web: 880 };
 /**
@@ -44,69 +40,6 @@ const CAMERA = { width: 960, height: 540 };
 const LOW_WIDTH = 320;
 /** "high" means the best layer the server's bandwidth allocation lets through: h or f. */
 const HIGH_MIN_WIDTH = 640;
-
-/**
- * Starts one SDK participant; returns {label, command(obj), report(), exited}. Its output goes
- * to an artifact log; only its {"ready"} and {"report"} lines are protocol (rtc-node's own logger
- * writes JSON lines to stdout too).
- */
-async function startPeer(t, server, label, argv) {
-  const log = artifactLog(`sdk-${label}`);
-  const env = { ...process.env, LIVEKIT_TOKEN: await token(server, { room: ROOM, identity: label }), NODE_ENV: 'production' };
-  const size = `${CAMERA.width}x${CAMERA.height}`;
-  const args = [...argv, '--url', server.wsUrl, '--label', label, '--tone', String(TONES[label]), '--size', size];
-  log(`starting ${args.join(' ')}`);
-  const child = spawn(args[0], args.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'] });
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-    log.close();
-  });
-  child.stderr.on('data', (d) => log(`[stderr] ${String(d).trimEnd()}`));
-  child.stdin.on('error', () => {}); // the peer may be gone already
-  const waiting = []; // resolvers of report() calls, oldest first
-  let ready;
-  const readyLine = new Promise((resolve) => (ready = resolve));
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    let msg;
-    try {
-      msg = JSON.parse(line);
-    } catch {
-      msg = null;
-    }
-    if (msg?.report) waiting.shift()?.(msg.report);
-    else log(`[stdout] ${line}`);
-    if (msg?.ready) ready(msg);
-  });
-  const startedAt = Date.now();
-  const first = await within(Promise.race([readyLine, exited]), 30_000, null);
-  assert.ok(first?.ready, `${label} should connect and publish within 30 s (got ${JSON.stringify(first)}); see ${log.path}`);
-  assert.equal(first.identity, label);
-  const command = (obj) => child.stdin.write(`${JSON.stringify(obj)}\n`);
-  return {
-    label,
-    startedAt,
-    exited,
-    command,
-    async report() {
-      const answer = new Promise((resolve) => waiting.push(resolve));
-      command({ cmd: 'report' });
-      const r = await within(answer, 5000, null);
-      if (!r) throw new Error(`${label} gave no report within 5 s`);
-      return r;
-    },
-  };
-}
-
-/** `promise`, or `fallback` once `ms` have passed (a timer that does not keep the test running). */
-function within(promise, ms, fallback) {
-  let timer;
-  const timeout = new Promise((resolve) => {
-    timer = setTimeout(resolve, ms, fallback);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 /** Frame count, width and tone a peer reports for `from`. */
 const seen = (report, from) => report.remotes[from] ?? { video: { frames: 0, width: 0 }, audio: { freq: null, rms: 0 } };
@@ -121,22 +54,6 @@ async function keepsDecoding(peer, from, since, { n = 5, timeout = 5000, what = 
   }
 }
 const hearsTone = (audio, hz) => audio.freq !== null && Math.abs(audio.freq - hz) <= 25 && audio.rms > 0.01;
-
-/**
- * In scripts/test's private network namespace (loopback only), gives the SDKs an interface to
- * gather an ICE candidate on: libwebrtc leaves loopback interfaces out, and the native SDKs have no
- * switch like Chromium's --allow-loopback-in-peer-connection. A veth pair with a documentation
- * address leads nowhere; the server, on 127.0.0.1, is reached from it through loopback routing.
- */
-function interfaceForSdks(t) {
-  if (process.env.CONFAB_E2E_NETNS_ACTIVE !== '1') return;
-  const ip = (...args) => execFileSync('ip', args, { stdio: 'pipe' });
-  ip('link', 'add', 'confab-sdk0', 'type', 'veth', 'peer', 'name', 'confab-sdk1');
-  t.after(() => ip('link', 'del', 'confab-sdk0'));
-  ip('addr', 'add', '192.0.2.1/24', 'dev', 'confab-sdk0');
-  ip('link', 'set', 'confab-sdk0', 'up');
-  ip('link', 'set', 'confab-sdk1', 'up');
-}
 
 test('the Python and Node SDKs meet a browser: media, layers, data, speakers, mute, leave', { timeout: 180_000 }, async (t) => {
   interfaceForSdks(t);
@@ -155,8 +72,8 @@ test('the Python and Node SDKs meet a browser: media, layers, data, speakers, mu
   t.after(() => tb.close());
   assert.ok(existsSync(PYTHON), `no Python for the SDK peer at ${PYTHON}: run scripts/test, or set CONFAB_SDK_PYTHON`);
   const [py, node, web] = await Promise.all([
-    startPeer(t, server, 'py', [PYTHON, path.join(REPO, 'tests/e2e/sdk/peer.py')]),
-    startPeer(t, server, 'node', [process.execPath, path.join(REPO, 'tests/e2e/sdk/peer.mjs')]),
+    startPeer(t, server, { room: ROOM, label: 'py', tone: TONES.py, size: CAMERA, argv: [PYTHON, path.join(REPO, 'tests/e2e/sdk/peer.py')] }),
+    startPeer(t, server, { room: ROOM, label: 'node', tone: TONES.node, size: CAMERA, argv: [process.execPath, path.join(REPO, 'tests/e2e/sdk/peer.mjs')] }),
     openParticipant(tb, server, { room: ROOM, identity: 'web' }),
   ]);
   const peers = { py, node };

@@ -1,6 +1,8 @@
 //! Configuration: embedded defaults, then a TOML file, then environment
 //! variables, then command-line flags (clap merges the last two; a flag wins).
 
+mod recording;
+
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -70,6 +72,7 @@ pub struct File {
     /// Overrides by room name.
     pub rooms: HashMap<String, RoomOverrideFile>,
     pub embed: EmbedFile,
+    pub recording: recording::RecordingFile,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -234,6 +237,7 @@ pub struct Config {
     pub login: LoginBackend,
     /// Origins whose pages may frame the Meet app, besides its own.
     pub frame_ancestors: Vec<String>,
+    pub recording: confab_record::RecorderSettings,
 }
 
 /// Where the store lives; printed without its password.
@@ -398,6 +402,7 @@ impl Config {
                 .iter()
                 .map(|o| frame_origin(o))
                 .collect::<Result<_, _>>()?,
+            recording: recording::settings(&file.recording)?,
         })
     }
 }

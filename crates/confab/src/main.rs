@@ -205,6 +205,7 @@ fn serve(overrides: Overrides) -> ExitCode {
     };
     let jitsi = std::mem::take(&mut config.jitsi);
     let login = std::mem::take(&mut config.login);
+    let recorder = confab_record::Recorder::new(config.recording.clone());
     let state = Arc::new(AppState {
         rooms,
         keys: Keys::new(config.keys.clone()),
@@ -221,6 +222,7 @@ fn serve(overrides: Overrides) -> ExitCode {
         join_token_ttl: Duration::from_secs(6 * 3600),
         client_settings: config.client_settings.clone(),
         content_security_policy: confab_signal::content_security_policy(&config.frame_ancestors),
+        recorder: recorder.clone(),
     });
 
     runtime.block_on(async move {
@@ -229,6 +231,13 @@ fn serve(overrides: Overrides) -> ExitCode {
             Err(e) => return fail(&format!("cannot listen on {}: {e}", config.bind)),
         };
         let http = listener.local_addr().unwrap_or(config.bind);
+        // The recorder joins meetings as a client of this very listener.
+        let own_ip = if http.ip().is_unspecified() {
+            std::net::IpAddr::from([127, 0, 0, 1])
+        } else {
+            http.ip()
+        };
+        recorder.set_server_url(format!("ws://{}", std::net::SocketAddr::new(own_ip, http.port())));
         println!("Confab {} is running.", env!("CARGO_PKG_VERSION"));
         println!("  Open a meeting:  http://{http}/");
         println!("  Client SDKs:     ws://{http}  (compatible with LiveKit client SDKs)");

@@ -11,6 +11,7 @@
 
 pub mod auth;
 mod convert;
+pub mod egress;
 pub mod jitsi;
 pub mod login;
 pub mod moderation;
@@ -19,6 +20,7 @@ mod rate;
 pub mod room_service;
 mod session;
 pub mod settings;
+mod twirp;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -83,6 +85,8 @@ pub struct AppState {
     pub client_settings: settings::ClientSettings,
     /// Sent with the app's pages and files ([`content_security_policy`]).
     pub content_security_policy: String,
+    /// Recordings (the Egress API).
+    pub recorder: confab_record::Recorder,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -99,6 +103,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/login", post(sign_in))
         .route("/api/moderation", post(moderation::moderate))
         .route("/api/lobby/wait", post(moderation::wait))
+        .route(
+            "/twirp/livekit.Egress/{method}",
+            post(egress::handle).layer(axum::extract::DefaultBodyLimit::max(egress::MAX_BODY)),
+        )
         .route(
             "/twirp/livekit.RoomService/{method}",
             post(room_service::handle)

@@ -1,11 +1,6 @@
-//! The room API: LiveKit's Twirp `RoomService`, so `livekit-server-sdk` and
-//! the other server SDKs manage Confab rooms unchanged.
-//!
-//! `POST /twirp/livekit.RoomService/<Method>` with a protobuf
-//! (`application/protobuf`) or JSON (`application/json`) body; the answer uses
-//! the same encoding. The caller's token comes in `Authorization: Bearer`. A
-//! refusal is a Twirp error: a JSON body `{"code", "msg"}` and the matching
-//! HTTP status.
+//! The room API: LiveKit's Twirp `RoomService` (framing in [`crate::twirp`]),
+//! so `livekit-server-sdk` and the other server SDKs manage Confab rooms
+//! unchanged.
 //!
 //! Who may do what, as in LiveKit: `roomCreate` creates and deletes rooms,
 //! `roomList` lists them, and everything about one room's participants needs
@@ -19,16 +14,16 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use confab_room::admin::ParticipantChange;
 use confab_room::{Permission, RoomOptions};
 use livekit_protocol as lk;
 use prost::Message as _;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use crate::auth::Claims;
+use crate::twirp::Call;
+pub(crate) use crate::twirp::TwirpError;
 use crate::{AppState, convert, persist, valid_room_name};
 
 /// Largest request body; SendData carries the biggest (a data message).
@@ -39,153 +34,6 @@ const MAX_DATA: usize = crate::session::MAX_DATA_MESSAGE;
 const DEFAULT_EMPTY_TIMEOUT: Duration = Duration::from_secs(300);
 const MAX_EMPTY_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
 const MAX_METADATA: usize = 64 * 1024;
-
-/// A Twirp error: its code names the HTTP status.
-#[derive(Debug)]
-pub struct TwirpError {
-    code: &'static str,
-    pub(crate) msg: String,
-}
-
-impl TwirpError {
-    fn new(code: &'static str, msg: impl Into<String>) -> Self {
-        Self {
-            code,
-            msg: msg.into(),
-        }
-    }
-    fn denied(msg: impl Into<String>) -> Self {
-        Self::new("permission_denied", msg)
-    }
-    fn invalid(msg: impl Into<String>) -> Self {
-        Self::new("invalid_argument", msg)
-    }
-    fn not_found(msg: impl Into<String>) -> Self {
-        Self::new("not_found", msg)
-    }
-
-    pub(crate) fn status(&self) -> StatusCode {
-        match self.code {
-            "unauthenticated" => StatusCode::UNAUTHORIZED,
-            "permission_denied" => StatusCode::FORBIDDEN,
-            "not_found" | "bad_route" => StatusCode::NOT_FOUND,
-            "resource_exhausted" => StatusCode::TOO_MANY_REQUESTS,
-            "failed_precondition" => StatusCode::PRECONDITION_FAILED,
-            "internal" => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::BAD_REQUEST,
-        }
-    }
-}
-
-impl IntoResponse for TwirpError {
-    fn into_response(self) -> Response {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            code: &'a str,
-            msg: &'a str,
-        }
-        (
-            self.status(),
-            axum::Json(Body {
-                code: self.code,
-                msg: &self.msg,
-            }),
-        )
-            .into_response()
-    }
-}
-
-impl From<confab_room::RoomError> for TwirpError {
-    fn from(e: confab_room::RoomError) -> Self {
-        use confab_room::RoomError as E;
-        let code = match e {
-            E::UnknownParticipant | E::UnknownTrack => "not_found",
-            E::Full | E::TooManyRoles | E::TooManyTracks => "resource_exhausted",
-            E::RemoteUnmute | E::PublishDenied => "permission_denied",
-            E::AttributesTooLarge | E::ReservedAttribute => "invalid_argument",
-            E::Media(_) => "internal",
-            E::Removed | E::Locked | E::PasswordRequired | E::InLobby => "permission_denied",
-            E::UnknownKnock => "not_found",
-            E::LobbyFull => "resource_exhausted",
-            E::BadPassword | E::Name(_) => "invalid_argument",
-        };
-        Self::new(code, e.to_string())
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Encoding {
-    Protobuf,
-    Json,
-}
-
-/// One decoded request and how to answer it.
-struct Call<'a> {
-    state: &'a AppState,
-    claims: Claims,
-    encoding: Encoding,
-    body: Bytes,
-}
-
-impl Call<'_> {
-    /// Log and audit an action taken with this call's token.
-    async fn audit(&self, room: &str, action: &str, target: &str, detail: &str) {
-        persist::audit(
-            self.state,
-            room,
-            self.claims.actor(),
-            action,
-            target,
-            detail,
-        )
-        .await;
-    }
-
-    fn decode<T: prost::Message + Default + DeserializeOwned>(&self) -> Result<T, TwirpError> {
-        match self.encoding {
-            Encoding::Protobuf => T::decode(self.body.as_ref())
-                .map_err(|e| TwirpError::new("malformed", format!("not a valid request: {e}"))),
-            Encoding::Json if self.body.is_empty() => Ok(T::default()),
-            Encoding::Json => serde_json::from_slice(&self.body)
-                .map_err(|e| TwirpError::new("malformed", format!("not a valid request: {e}"))),
-        }
-    }
-
-    fn reply<T: prost::Message + Serialize>(&self, msg: &T) -> Response {
-        match self.encoding {
-            Encoding::Protobuf => (
-                [(header::CONTENT_TYPE, "application/protobuf")],
-                msg.encode_to_vec(),
-            )
-                .into_response(),
-            Encoding::Json => match serde_json::to_vec(msg) {
-                Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
-                Err(e) => TwirpError::new("internal", e.to_string()).into_response(),
-            },
-        }
-    }
-
-    fn require(&self, granted: bool, grant: &str) -> Result<(), TwirpError> {
-        if granted {
-            Ok(())
-        } else {
-            Err(TwirpError::denied(format!(
-                "the token lacks the {grant} grant"
-            )))
-        }
-    }
-
-    fn administer(&self, room: &str) -> Result<(), TwirpError> {
-        administer(self.state, &self.claims, room)
-    }
-
-    fn room(&self, name: &str) -> Result<Arc<confab_room::Room>, TwirpError> {
-        self.state
-            .rooms
-            .get(name)
-            .ok_or_else(|| TwirpError::not_found(format!("no room {name:?}")))
-    }
-}
 
 /// May the holder of `claims` administer `room`? A token for that room with
 /// `roomAdmin`, or a participant's token whose identity moderates it now.
@@ -230,37 +78,7 @@ async fn serve(
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<Response, TwirpError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let encoding = match content_type.split(';').next().unwrap_or("").trim() {
-        "application/protobuf" | "application/x-protobuf" => Encoding::Protobuf,
-        "application/json" => Encoding::Json,
-        other => {
-            return Err(TwirpError::new(
-                "bad_route",
-                format!(
-                    "unsupported content type {other:?}: use application/json or application/protobuf"
-                ),
-            ));
-        }
-    };
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| TwirpError::new("unauthenticated", "no Authorization: Bearer token"))?;
-    let claims = state
-        .keys
-        .verify(token)
-        .map_err(|e| TwirpError::new("unauthenticated", e.to_string()))?;
-    let call = Call {
-        state,
-        claims,
-        encoding,
-        body,
-    };
+    let call = Call::new(state, headers, body)?;
     match method {
         "CreateRoom" => create_room(&call).await,
         "ListRooms" => list_rooms(&call).await,
@@ -363,12 +181,7 @@ async fn remove_participant(call: &Call<'_>) -> Result<Response, TwirpError> {
         #[serde(default)]
         reason: Option<String>,
     }
-    let extra: Extra = match call.encoding {
-        Encoding::Json if !call.body.is_empty() => {
-            serde_json::from_slice(&call.body).unwrap_or_default()
-        }
-        _ => Extra::default(),
-    };
+    let extra: Extra = call.json_extra();
     call.room(&req.room)?
         .remove_participant(&req.identity, extra.reason.as_deref())?;
     let reason = extra.reason.unwrap_or_default();

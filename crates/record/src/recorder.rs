@@ -1,0 +1,297 @@
+//! The jobs of one recorder: start, list, stop, and what each job reports.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use livekit_protocol as lk;
+use tokio::sync::{broadcast, watch};
+
+use crate::job::{Ending, Job};
+use crate::track::{self, TrackJob};
+use crate::{Joining, Limits, WrittenFile, output, unix_ns};
+
+/// Finished jobs remembered for ListEgress; the oldest are forgotten first.
+const MAX_FINISHED: usize = 1000;
+/// Job updates waiting for a slow listener; it misses older ones beyond this.
+const UPDATES_BACKLOG: usize = 256;
+
+#[derive(Debug, Clone)]
+pub struct RecorderSettings {
+    /// Where files are written.
+    pub dir: PathBuf,
+    /// The address media sockets bind to (the server must reach it).
+    pub bind_ip: IpAddr,
+    /// Jobs at once; more are refused.
+    pub max_jobs: usize,
+    pub limits: Limits,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("the recorder is busy: {0} recordings are running, the most it takes")]
+    Full(usize),
+    #[error("no recording {0}")]
+    UnknownEgress(String),
+    #[error("recording {0} has already ended")]
+    NotActive(String),
+    #[error("{0}")]
+    BadPath(String),
+    #[error("the recorder is not running yet")]
+    NotRunning,
+    #[error("the recorder could not be given a token (no API key configured)")]
+    NoToken,
+}
+
+/// What a track recording needs from the API layer, checked there.
+pub struct StartTrack {
+    pub room_name: String,
+    pub room_id: String,
+    pub track_sid: String,
+    pub track_type: String,
+    pub publisher_identity: String,
+    /// As received, with any storage secrets already removed.
+    pub request: lk::TrackEgressRequest,
+}
+
+/// Which jobs ListEgress wants.
+#[derive(Debug, Default)]
+pub struct ListFilter<'a> {
+    pub room_name: Option<&'a str>,
+    pub egress_id: Option<&'a str>,
+    pub active_only: bool,
+}
+
+struct Entry {
+    job: Job,
+    stop: Option<watch::Sender<bool>>,
+}
+
+#[derive(Default)]
+struct Jobs {
+    entries: HashMap<String, Entry>,
+    finished: VecDeque<String>,
+}
+
+struct Inner {
+    settings: RecorderSettings,
+    server_url: OnceLock<String>,
+    jobs: Mutex<Jobs>,
+    updates: broadcast::Sender<lk::EgressInfo>,
+}
+
+/// A handle to the recorder; clones share its jobs.
+#[derive(Clone)]
+pub struct Recorder {
+    inner: Arc<Inner>,
+}
+
+impl Recorder {
+    pub fn new(settings: RecorderSettings) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                settings,
+                server_url: OnceLock::new(),
+                jobs: Mutex::new(Jobs::default()),
+                updates: broadcast::channel(UPDATES_BACKLOG).0,
+            }),
+        }
+    }
+
+    /// Where runners join, once the server listens.
+    pub fn set_server_url(&self, url: String) {
+        let _ = self.inner.server_url.set(url);
+    }
+
+    pub fn settings(&self) -> &RecorderSettings {
+        &self.inner.settings
+    }
+
+    /// Every change of every job, as it happens.
+    pub fn updates(&self) -> broadcast::Receiver<lk::EgressInfo> {
+        self.inner.updates.subscribe()
+    }
+
+    /// Start recording one track; the job as it starts. `mint` makes the
+    /// token of the recorder's hidden participant, whose identity it is given.
+    pub fn start_track(
+        &self,
+        start: StartTrack,
+        mint: impl FnOnce(&str) -> Option<String>,
+    ) -> Result<lk::EgressInfo, RecordError> {
+        let server_url = self
+            .inner
+            .server_url
+            .get()
+            .ok_or(RecordError::NotRunning)?
+            .clone();
+        let egress_id = new_id();
+        let token = mint(&egress_id).ok_or(RecordError::NoToken)?;
+        let filepath = match &start.request.output {
+            Some(lk::track_egress_request::Output::File(f)) => f.filepath.as_str(),
+            _ => "",
+        };
+        let names = output::Names {
+            room_name: &start.room_name,
+            room_id: &start.room_id,
+            track_id: &start.track_sid,
+            track_type: &start.track_type,
+            publisher_identity: &start.publisher_identity,
+            unix_secs: unix_ns() / 1_000_000_000,
+        };
+        let path = output::resolve(
+            &self.inner.settings.dir,
+            filepath,
+            "{room_name}/{publisher_identity}-{track_id}-{time}",
+            &names,
+        )
+        .map_err(RecordError::BadPath)?;
+        let job = Job::new(
+            egress_id.clone(),
+            start.room_name.clone(),
+            start.room_id.clone(),
+            lk::egress_info::Request::Track(start.request),
+            unix_ns(),
+        );
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let info = {
+            let mut jobs = self.lock();
+            let running = jobs.entries.values().filter(|e| e.job.is_active()).count();
+            if running >= self.inner.settings.max_jobs {
+                return Err(RecordError::Full(running));
+            }
+            let info = job.info.clone();
+            jobs.entries.insert(
+                egress_id.clone(),
+                Entry {
+                    job,
+                    stop: Some(stop_tx),
+                },
+            );
+            info
+        };
+        let _ = self.inner.updates.send(info.clone());
+        let runner = TrackJob {
+            joining: Joining {
+                server_url,
+                token,
+                bind_ip: self.inner.settings.bind_ip,
+            },
+            track_sid: start.track_sid,
+            path,
+        };
+        let me = self.clone();
+        let limits = self.inner.settings.limits;
+        tokio::spawn(async move {
+            let id = egress_id.clone();
+            let active = me.clone();
+            let (file, ending) = track::run(runner, limits, stop_rx, move || {
+                active.update(&id, |job| job.activate(unix_ns()));
+            })
+            .await;
+            me.finish(&egress_id, file, ending);
+        });
+        Ok(info)
+    }
+
+    /// Ask a job to stop; it is *ending* until its file is finished.
+    pub fn stop(&self, egress_id: &str) -> Result<lk::EgressInfo, RecordError> {
+        let info = {
+            let mut jobs = self.lock();
+            let entry = jobs
+                .entries
+                .get_mut(egress_id)
+                .ok_or_else(|| RecordError::UnknownEgress(egress_id.to_string()))?;
+            if !entry.job.is_active() {
+                return Err(RecordError::NotActive(egress_id.to_string()));
+            }
+            if let Some(stop) = entry.stop.take() {
+                let _ = stop.send(true);
+            }
+            entry.job.ending(unix_ns());
+            entry.job.info.clone()
+        };
+        let _ = self.inner.updates.send(info.clone());
+        Ok(info)
+    }
+
+    /// The jobs `filter` asks for, newest first.
+    pub fn list(&self, filter: &ListFilter) -> Vec<lk::EgressInfo> {
+        let jobs = self.lock();
+        let mut items: Vec<lk::EgressInfo> = jobs
+            .entries
+            .values()
+            .filter(|e| filter.room_name.is_none_or(|r| e.job.info.room_name == r))
+            .filter(|e| filter.egress_id.is_none_or(|id| e.job.info.egress_id == id))
+            .filter(|e| !filter.active_only || e.job.is_active())
+            .map(|e| e.job.info.clone())
+            .collect();
+        items.sort_by_key(|i| std::cmp::Reverse(i.updated_at));
+        items
+    }
+
+    fn finish(&self, egress_id: &str, file: Option<WrittenFile>, ending: Ending) {
+        self.update(egress_id, |job| {
+            let now = unix_ns();
+            if let Some(f) = file {
+                job.set_file(
+                    lk::FileInfo {
+                        filename: f.path.display().to_string(),
+                        started_at: f.started_at,
+                        ended_at: f.ended_at,
+                        duration: f.duration_ns,
+                        size: f.size as i64,
+                        location: f.path.display().to_string(),
+                    },
+                    now,
+                );
+            }
+            job.end(ending, now);
+        });
+        let mut jobs = self.lock();
+        jobs.finished.push_back(egress_id.to_string());
+        while jobs.finished.len() > MAX_FINISHED {
+            if let Some(old) = jobs.finished.pop_front() {
+                jobs.entries.remove(&old);
+            }
+        }
+    }
+
+    fn update(&self, egress_id: &str, change: impl FnOnce(&mut Job)) {
+        let info = {
+            let mut jobs = self.lock();
+            let Some(entry) = jobs.entries.get_mut(egress_id) else {
+                return;
+            };
+            change(&mut entry.job);
+            entry.job.info.clone()
+        };
+        tracing::info!(
+            egress = %info.egress_id,
+            room = %info.room_name,
+            status = ?lk::EgressStatus::try_from(info.status).unwrap_or_default(),
+            error = %info.error,
+            "recording"
+        );
+        let _ = self.inner.updates.send(info);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Jobs> {
+        // A panic elsewhere while holding the lock leaves consistent data:
+        // every change is a single assignment.
+        self.inner.jobs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// `EG_` and 12 random letters and digits, as LiveKit's ids look.
+fn new_id() -> String {
+    use rand::Rng;
+    use rand::distr::Alphanumeric;
+    let tail: String = rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(12)
+        .map(char::from)
+        .collect();
+    format!("EG_{tail}")
+}
