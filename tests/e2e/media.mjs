@@ -73,3 +73,10 @@ export function dominantTone(samples, from = 0, rate = 48_000) {
   }
   return { freq: best.freq, rms };
 }
+
+/** The time (s) of the last packet of `file`'s first stream of `kind` ('v' or 'a'), as a player reads it. */
+export function lastPacketTime(file, kind = 'v') {
+  const out = run('ffprobe', ['-v', 'error', '-select_streams', `${kind}:0`, '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', file]).toString();
+  const times = out.split('\n').map(Number).filter((x) => Number.isFinite(x) && x > 0);
+  return times.length ? Math.max(...times) : 0;
+}

@@ -5,6 +5,10 @@
 // an error, the picture moves and is not black, the audio carries the tone. Requests the API must
 // refuse (unknown room or track, a path outside the recordings folder, a token without
 // roomRecord) get their reason and leave no job behind.
+//
+// A second test kills the server (and the recorder in it) with SIGKILL mid-recording: the files
+// written so far play up to within a few seconds of the kill, and once the server is back the job
+// is listed as failed, with the reason and where its file is.
 
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -13,7 +17,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { AccessToken, DirectFileOutput, EgressClient, EgressStatus, RoomServiceClient } from 'livekit-server-sdk';
 import { ARTIFACTS, REPO, TEST_CONFIG, sleep, startServer, waitFor } from './lib.mjs';
-import { audioSamples, decodeErrors, dominantTone, probe, videoFrames } from './media.mjs';
+import { audioSamples, decodeErrors, dominantTone, lastPacketTime, probe, videoFrames } from './media.mjs';
 import { PYTHON, interfaceForSdks, startPeer } from './sdk/peers.mjs';
 
 const ROOM = 'recorded';
@@ -146,4 +150,60 @@ test('track recordings through the Egress API: VP8 to WebM and Opus to Ogg, chec
   };
   writeFileSync(path.join(out, 'figures.json'), `${JSON.stringify(figures, null, 2)}\n`);
   peer.command({ cmd: 'leave' });
+});
+
+test('a recorder killed mid-recording leaves files that play, and the job is reported failed', { timeout: 120_000 }, async (t) => {
+  interfaceForSdks(t);
+  const dir = mkdtempSync(path.join(tmpdir(), 'confab-recordings-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const config = `${TEST_CONFIG}[recording]\ndir = ${JSON.stringify(path.join(dir, 'files'))}\n`;
+  const env = { CONFAB_DATABASE_URL: `sqlite://${path.join(dir, 'confab.db')}` };
+  const server = await startServer({ label: 'server-recording-kill', config, env });
+  t.after(() => server.stop());
+  const peer = await startPeer(t, server, { room: ROOM, label: 'py', tone: TONE, size: CAMERA, argv: [PYTHON, path.join(REPO, 'tests/e2e/sdk/peer.py')] });
+  const egress = new EgressClient(server.url, server.apiKey, server.apiSecret);
+  const [publisher] = await new RoomServiceClient(server.url, server.apiKey, server.apiSecret).listParticipants(ROOM);
+  const ids = [];
+  for (const track of publisher.tracks) {
+    ids.push((await egress.startTrackEgress(ROOM, new DirectFileOutput({ filepath: `killed/{track_type}` }), track.sid)).egressId);
+  }
+  await waitFor(async () => (await egress.listEgress({ roomName: ROOM })).every((i) => i.status === EgressStatus.EGRESS_ACTIVE), {
+    timeout: 15_000,
+    message: 'the recordings should become active',
+  });
+  const activeAt = Date.now();
+  await sleep(6000);
+  server.child.kill('SIGKILL');
+  const recordedS = (Date.now() - activeAt) / 1000;
+  await server.stop();
+  peer.command({ cmd: 'leave' });
+
+  const partial = { video: path.join(dir, 'files/killed/video.webm'), audio: path.join(dir, 'files/killed/audio.ogg') };
+  const figures = { recordedS };
+  for (const [kind, file] of Object.entries(partial)) {
+    assert.ok(existsSync(file), `${file} should be there after the kill`);
+    const last = lastPacketTime(file, kind[0]);
+    figures[kind] = { lastPacketS: last, bytes: statSync(file).size };
+    assert.ok(last >= recordedS - 3, `the ${kind} file plays to ${last} s of ${recordedS} s recorded before the kill`);
+  }
+  const frames = videoFrames(partial.video);
+  figures.video.frames = frames.length;
+  assert.ok(frames.length >= (recordedS - 3) * 15 * 0.7, `${frames.length} frames decode from the killed recording`);
+  const tone = dominantTone(audioSamples(partial.audio), 48_000);
+  assert.ok(Math.abs(tone.freq - TONE) <= 10, `the killed audio recording carries its tone: ${JSON.stringify(tone)}`);
+
+  // The server comes back on the same database: the jobs are failed, with the reason and the files.
+  const again = await startServer({ label: 'server-recording-restart', config, env });
+  t.after(() => again.stop());
+  const items = await new EgressClient(again.url, again.apiKey, again.apiSecret).listEgress({ roomName: ROOM });
+  assert.deepEqual(items.map((i) => i.egressId).sort(), [...ids].sort());
+  for (const info of items) {
+    assert.equal(info.status, EgressStatus.EGRESS_FAILED, `${info.egressId} should be failed after the kill`);
+    assert.match(info.error, /killed, crashed or restarted/);
+    const [f] = info.fileResults;
+    assert.ok(Object.values(partial).includes(f.location), `the job says where its file is: ${f.location}`);
+    assert.equal(Number(f.size), statSync(f.location).size, 'with the size found on disk');
+  }
+  figures.error = items[0].error;
+  writeFileSync(path.join(ARTIFACTS, 'recording', 'killed.json'), `${JSON.stringify(figures, null, 2)}\n`);
 });

@@ -237,6 +237,7 @@ fn serve(overrides: Overrides) -> ExitCode {
         } else {
             http.ip()
         };
+        tokio::spawn(confab_signal::persist::keep_recordings(state.clone()));
         recorder.set_server_url(format!("ws://{}", std::net::SocketAddr::new(own_ip, http.port())));
         println!("Confab {} is running.", env!("CARGO_PKG_VERSION"));
         println!("  Open a meeting:  http://{http}/");

@@ -20,6 +20,15 @@ pub enum Ending {
     Failed(String),
 }
 
+/// Whether a job in status `status` (an `EgressStatus`) is still running:
+/// starting, active or ending.
+pub fn is_running(status: i32) -> bool {
+    matches!(
+        Status::try_from(status),
+        Ok(Status::EgressStarting | Status::EgressActive | Status::EgressEnding)
+    )
+}
+
 #[derive(Debug, Clone)]
 pub struct Job {
     pub info: lk::EgressInfo,
@@ -53,10 +62,7 @@ impl Job {
 
     /// Starting, active or ending: not finished yet.
     pub fn is_active(&self) -> bool {
-        matches!(
-            self.status(),
-            Status::EgressStarting | Status::EgressActive | Status::EgressEnding
-        )
+        is_running(self.info.status)
     }
 
     /// Media is being written.

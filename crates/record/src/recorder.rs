@@ -9,7 +9,7 @@ use livekit_protocol as lk;
 use tokio::sync::{broadcast, watch};
 
 use crate::job::{Ending, Job};
-use crate::track::{self, TrackJob};
+use crate::track::{self, Progress, TrackJob};
 use crate::{Joining, Limits, WrittenFile, output, unix_ns};
 
 /// Finished jobs remembered for ListEgress; the oldest are forgotten first.
@@ -185,9 +185,12 @@ impl Recorder {
         let limits = self.inner.settings.limits;
         tokio::spawn(async move {
             let id = egress_id.clone();
-            let active = me.clone();
-            let (file, ending) = track::run(runner, limits, stop_rx, move || {
-                active.update(&id, |job| job.activate(unix_ns()));
+            let reporter = me.clone();
+            let (file, ending) = track::run(runner, limits, stop_rx, move |progress| {
+                reporter.update(&id, |job| match progress {
+                    Progress::File(path) => job.set_file(file_info(path, unix_ns()), unix_ns()),
+                    Progress::Active => job.activate(unix_ns()),
+                })
             })
             .await;
             me.finish(&egress_id, file, ending);
@@ -234,18 +237,18 @@ impl Recorder {
     fn finish(&self, egress_id: &str, file: Option<WrittenFile>, ending: Ending) {
         self.update(egress_id, |job| {
             let now = unix_ns();
-            if let Some(f) = file {
-                job.set_file(
+            match file {
+                Some(f) => job.set_file(
                     lk::FileInfo {
-                        filename: f.path.display().to_string(),
-                        started_at: f.started_at,
                         ended_at: f.ended_at,
                         duration: f.duration_ns,
                         size: f.size as i64,
-                        location: f.path.display().to_string(),
+                        ..file_info(&f.path, f.started_at)
                     },
                     now,
-                );
+                ),
+                // A file created but left empty (no keyframe came) was removed.
+                None => job.info.file_results.clear(),
             }
             job.end(ending, now);
         });
@@ -256,6 +259,37 @@ impl Recorder {
                 jobs.entries.remove(&old);
             }
         }
+    }
+
+    /// Take back jobs a previous run of the server kept (newest first). A
+    /// job that was still running then was cut short by a crash, a kill or a
+    /// restart: it is reported failed, with its file as far as it got. The
+    /// jobs this changed, to be stored again.
+    pub fn restore(&self, saved: Vec<lk::EgressInfo>) -> Vec<lk::EgressInfo> {
+        let now = unix_ns();
+        let mut changed = Vec::new();
+        let mut jobs = self.lock();
+        for info in saved.into_iter().take(MAX_FINISHED).rev() {
+            let mut job = Job { info };
+            if job.is_active() {
+                for f in &mut job.info.file_results {
+                    if let Ok(meta) = std::fs::metadata(&f.location) {
+                        f.size = meta.len() as i64;
+                    }
+                }
+                job.end(
+                    Ending::Failed(
+                        "the recorder stopped while recording (the server was killed, crashed or restarted); the file keeps what was written until then".into(),
+                    ),
+                    now,
+                );
+                changed.push(job.info.clone());
+            }
+            let id = job.info.egress_id.clone();
+            jobs.finished.push_back(id.clone());
+            jobs.entries.insert(id, Entry { job, stop: None });
+        }
+        changed
     }
 
     fn update(&self, egress_id: &str, change: impl FnOnce(&mut Job)) {
@@ -281,6 +315,18 @@ impl Recorder {
         // A panic elsewhere while holding the lock leaves consistent data:
         // every change is a single assignment.
         self.inner.jobs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn file_info(path: &std::path::Path, started_at: i64) -> lk::FileInfo {
+    lk::FileInfo {
+        filename: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        location: path.display().to_string(),
+        started_at,
+        ..Default::default()
     }
 }
 

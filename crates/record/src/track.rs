@@ -8,7 +8,6 @@
 //! after any loss.
 
 use std::fs::File;
-use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -21,6 +20,7 @@ use str0m::format::Codec;
 use str0m::media::{KeyframeRequestKind, MediaData, Mid};
 use tokio::sync::watch;
 
+use crate::container::Durable;
 use crate::container::ogg::OggOpus;
 use crate::container::webm::WebmVp8;
 use crate::job::Ending;
@@ -38,8 +38,8 @@ pub struct TrackJob {
 }
 
 enum Output {
-    Ogg(OggOpus<BufWriter<File>>),
-    Webm(WebmVp8<BufWriter<File>>),
+    Ogg(OggOpus<Durable<File>>),
+    Webm(WebmVp8<Durable<File>>),
 }
 
 struct Recording {
@@ -48,12 +48,20 @@ struct Recording {
     started_at: i64,
 }
 
+/// What a runner tells its job while it runs.
+pub enum Progress<'a> {
+    /// The file exists now (so a crash still leaves the job knowing where it is).
+    File(&'a Path),
+    /// Media is being written.
+    Active,
+}
+
 /// Record until stopped, the track goes away, or a limit; what was written and why it ended.
 pub async fn run(
     job: TrackJob,
     limits: Limits,
     mut stop: watch::Receiver<bool>,
-    on_active: impl FnOnce(),
+    mut progress: impl FnMut(Progress),
 ) -> (Option<WrittenFile>, Ending) {
     let mut session = match join(&job.joining).await {
         Ok(s) => s,
@@ -73,12 +81,12 @@ pub async fn run(
     let deadline = started + limits.max_duration;
     let mut mid: Option<Mid> = None;
     let mut recording: Option<Recording> = None;
-    let mut on_active = Some(on_active);
+    let mut active = false;
     let mut next_keyframe_request = started;
     let ending = loop {
         let wait_for_media = started + limits.first_media_timeout;
         // Until media is written, waiting for it has a limit of its own.
-        let wake_at = if on_active.is_some() {
+        let wake_at = if !active {
             deadline.min(wait_for_media)
         } else {
             deadline
@@ -116,7 +124,10 @@ pub async fn run(
             Ok(SubscriberEvent::Media(str0m::Event::MediaData(data))) if Some(data.mid) == mid => {
                 if recording.is_none() {
                     match create(&job.path, &data) {
-                        Ok(r) => recording = Some(r),
+                        Ok(r) => {
+                            progress(Progress::File(&r.path));
+                            recording = Some(r);
+                        }
                         Err(e) => break Ending::Failed(e),
                     }
                 }
@@ -136,8 +147,9 @@ pub async fn run(
                         let _ = writer.request_keyframe(None, KeyframeRequestKind::Pli);
                     }
                 }
-                if !waiting && let Some(f) = on_active.take() {
-                    f();
+                if !waiting && !active {
+                    active = true;
+                    progress(Progress::Active);
                 }
             }
             Ok(SubscriberEvent::Signal(resp)) => {
@@ -195,7 +207,7 @@ fn create(base: &Path, data: &MediaData) -> Result<Recording, String> {
     };
     let (path, file) = crate::output::create_new(base, extension)
         .map_err(|e| format!("cannot create {}.{extension}: {e}", base.display()))?;
-    let out = BufWriter::with_capacity(64 * 1024, file);
+    let out = Durable::new(file);
     let output = match codec {
         Codec::Opus => Output::Ogg(
             OggOpus::new(out, data.params.spec().channels.unwrap_or(2))
@@ -236,7 +248,7 @@ fn finish(r: Recording) -> Result<Option<WrittenFile>, String> {
         let _ = std::fs::remove_file(&r.path);
         return Ok(None);
     };
-    let file = file.into_inner().map_err(|e| failed(&e.error()))?;
+    let file = file.into_inner().map_err(|e| failed(&e))?;
     file.sync_all().map_err(|e| failed(&e))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     Ok(Some(WrittenFile {

@@ -15,7 +15,7 @@ pub mod egress;
 pub mod jitsi;
 pub mod login;
 pub mod moderation;
-mod persist;
+pub mod persist;
 mod rate;
 pub mod room_service;
 mod session;

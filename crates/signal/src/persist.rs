@@ -95,3 +95,57 @@ pub(crate) async fn audit(
         tracing::warn!(%room, "cannot write the audit log: {e}");
     }
 }
+
+/// Recording jobs kept across restarts: read back (jobs a crash cut short are
+/// marked failed), then every change written through as it happens. Runs
+/// for the server's life.
+pub async fn keep_recordings(state: std::sync::Arc<AppState>) {
+    /// Jobs read back at a start; older ones stay in the database only.
+    const RESTORED: i64 = 1000;
+    let mut updates = state.recorder.updates();
+    match state.store.recordings(RESTORED).await {
+        Ok(saved) => {
+            let infos = saved
+                .iter()
+                .filter_map(|json| serde_json::from_str(json).ok())
+                .collect();
+            for info in state.recorder.restore(infos) {
+                save_recording(&state, &info).await;
+            }
+        }
+        Err(e) => tracing::warn!("cannot read recordings from the store: {e}"),
+    }
+    loop {
+        match updates.recv().await {
+            Ok(info) => save_recording(&state, &info).await,
+            // Fell behind: the recorder's own list is the truth; store all of it.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                for info in state.recorder.list(&Default::default()) {
+                    save_recording(&state, &info).await;
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+async fn save_recording(state: &AppState, info: &livekit_protocol::EgressInfo) {
+    let active = confab_record::job::is_running(info.status);
+    let json = match serde_json::to_string(info) {
+        Ok(j) => j,
+        Err(e) => return tracing::warn!("cannot store recording {}: {e}", info.egress_id),
+    };
+    if let Err(e) = state
+        .store
+        .save_recording(
+            &info.egress_id,
+            &info.room_name,
+            active,
+            info.updated_at,
+            &json,
+        )
+        .await
+    {
+        tracing::warn!("cannot store recording {}: {e}", info.egress_id);
+    }
+}

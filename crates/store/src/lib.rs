@@ -240,6 +240,40 @@ impl Store {
         Ok(())
     }
 
+    /// Keep a recording job's latest state (`info` is the caller's JSON).
+    pub async fn save_recording(
+        &self,
+        egress_id: &str,
+        room: &str,
+        active: bool,
+        updated_at: i64,
+        info: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO recordings (egress_id, room, active, updated_at, info) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (egress_id) DO UPDATE SET room = $2, active = $3, updated_at = $4, info = $5",
+        )
+        .bind(egress_id)
+        .bind(room)
+        .bind(i64::from(active))
+        .bind(updated_at)
+        .bind(info)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The newest `limit` recording jobs' JSON, newest first.
+    pub async fn recordings(&self, limit: i64) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT info FROM recordings ORDER BY updated_at DESC LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get(0).map_err(StoreError::from))
+            .collect()
+    }
+
     pub async fn audit(
         &self,
         room: &str,

@@ -106,6 +106,24 @@ async fn exercise(store: &Store, tag: &str) {
         log.iter()
             .any(|e| e.action == "mute" && e.target == "carol")
     );
+
+    // Recording jobs: saved, updated in place, newest first.
+    let eg = format!("EG_{tag}");
+    store
+        .save_recording(&eg, &room, true, 10, r#"{"status":"starting"}"#)
+        .await
+        .unwrap();
+    store
+        .save_recording(&eg, &room, false, 20, r#"{"status":"complete"}"#)
+        .await
+        .unwrap();
+    let saved = store.recordings(1000).await.unwrap();
+    assert_eq!(
+        saved.iter().filter(|j| j.contains("complete")).count(),
+        saved.iter().filter(|j| j.contains("status")).count()
+    );
+    assert!(saved.iter().any(|j| j == r#"{"status":"complete"}"#));
+    assert!(!saved.iter().any(|j| j.contains("starting")));
 }
 
 #[tokio::test]
