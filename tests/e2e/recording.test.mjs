@@ -6,17 +6,22 @@
 // refuse (unknown room or track, a path outside the recordings folder, a token without
 // roomRecord) get their reason and leave no job behind.
 //
+// The server posts webhooks to a receiver the test runs; each must pass livekit-server-sdk's
+// WebhookReceiver (signature and body hash), and together they tell the meeting's and the
+// recordings' story.
+//
 // A second test kills the server (and the recorder in it) with SIGKILL mid-recording: the files
 // written so far play up to within a few seconds of the kill, and once the server is back the job
 // is listed as failed, with the reason and where its file is.
 
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { AccessToken, DirectFileOutput, EgressClient, EgressStatus, RoomServiceClient } from 'livekit-server-sdk';
-import { ARTIFACTS, REPO, TEST_CONFIG, sleep, startServer, waitFor } from './lib.mjs';
+import { AccessToken, DirectFileOutput, EgressClient, EgressStatus, RoomServiceClient, WebhookReceiver } from 'livekit-server-sdk';
+import { ARTIFACTS, REPO, TEST_CONFIG, freeTcpPort, sleep, startServer, waitFor } from './lib.mjs';
 import { audioSamples, decodeErrors, dominantTone, lastPacketTime, probe, videoFrames } from './media.mjs';
 import { PYTHON, interfaceForSdks, startPeer } from './sdk/peers.mjs';
 
@@ -30,6 +35,32 @@ async function apiToken(server, grants) {
   const at = new AccessToken(server.apiKey, server.apiSecret, { identity: 'backoffice', ttl: '10m' });
   at.addGrant(grants);
   return at.toJwt();
+}
+
+/**
+ * An HTTP endpoint on loopback that takes webhooks and checks each with the SDK's WebhookReceiver
+ * (once the server's key is known): {url, events, rejected, close}.
+ */
+async function webhookSink(t) {
+  const port = await freeTcpPort();
+  const sink = { url: `http://127.0.0.1:${port}/hooks`, events: [], rejected: [], receiver: null };
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', async () => {
+      try {
+        const event = await sink.receiver.receive(body, req.headers.authorization);
+        sink.events.push(event);
+        res.writeHead(200).end();
+      } catch (e) {
+        sink.rejected.push(`${e}`);
+        res.writeHead(401).end();
+      }
+    });
+  });
+  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  return sink;
 }
 
 /** The Twirp error an SDK call failed with: {code, message}. */
@@ -46,8 +77,11 @@ test('track recordings through the Egress API: VP8 to WebM and Opus to Ogg, chec
   interfaceForSdks(t);
   const dir = mkdtempSync(path.join(tmpdir(), 'confab-recordings-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const server = await startServer({ label: 'server-recording', config: `${TEST_CONFIG}[recording]\ndir = ${JSON.stringify(dir)}\n` });
+  const hooks = await webhookSink(t);
+  const config = `${TEST_CONFIG}[recording]\ndir = ${JSON.stringify(dir)}\n[webhook]\nurls = [${JSON.stringify(hooks.url)}]\n`;
+  const server = await startServer({ label: 'server-recording', config });
   t.after(() => server.stop());
+  hooks.receiver = new WebhookReceiver(server.apiKey, server.apiSecret);
   const peer = await startPeer(t, server, { room: ROOM, label: 'py', tone: TONE, size: CAMERA, argv: [PYTHON, path.join(REPO, 'tests/e2e/sdk/peer.py')] });
 
   const host = server.url;
@@ -141,15 +175,39 @@ test('track recordings through the Egress API: VP8 to WebM and Opus to Ogg, chec
   for (const tone of tones) {
     assert.ok(tone.freq !== null && Math.abs(tone.freq - TONE) <= 10 && tone.rms > 0.05, `the ${TONE} Hz tone at ${tone.at} s: ${JSON.stringify(tone)}`);
   }
+  // --- webhooks ---------------------------------------------------------------------------------
+  peer.command({ cmd: 'leave' });
+  const names = () => hooks.events.map((e) => e.event);
+  await waitFor(() => names().includes('room_finished'), { timeout: 10_000, message: `room_finished should arrive (got ${names()})` });
+  assert.deepEqual(hooks.rejected, [], 'every webhook passes the SDK\'s signature and hash check');
+  const count = (name) => names().filter((n) => n === name).length;
+  for (const [name, n] of Object.entries({ room_started: 1, participant_joined: 1, track_published: 2, egress_started: 2, egress_ended: 2, participant_left: 1, room_finished: 1 })) {
+    assert.equal(count(name), n, `${n} ${name} (got ${names().join(', ')})`);
+  }
+  assert.ok(count('egress_updated') >= 4, 'egress_updated when each recording became active and when it was stopped');
+  const joined = hooks.events.find((e) => e.event === 'participant_joined');
+  assert.equal(joined.participant.identity, 'py');
+  assert.equal(joined.room.name, ROOM);
+  const published = hooks.events.filter((e) => e.event === 'track_published').map((e) => e.track.sid).sort();
+  assert.deepEqual(published, [video, audio].sort());
+  for (const id of ids) {
+    const ended = hooks.events.find((e) => e.event === 'egress_ended' && e.egressInfo.egressId === id);
+    assert.equal(ended.egressInfo.status, EgressStatus.EGRESS_COMPLETE);
+    assert.equal(ended.egressInfo.fileResults[0].location, results[id].location);
+  }
+  const order = ['room_started', 'participant_joined', 'egress_started', 'egress_ended', 'participant_left', 'room_finished'];
+  const firstAt = order.map((n) => names().indexOf(n));
+  assert.deepEqual([...firstAt].sort((x, y) => x - y), firstAt, `events in the order they happened: ${names().join(', ')}`);
+
   const out = path.join(ARTIFACTS, 'recording');
   mkdirSync(out, { recursive: true });
   const figures = {
+    webhooks: names(),
     recordedS: spanS,
     video: { seconds, frames: frames.length, moving, bytes: Number(videoFile.size), width: v.streams[0].width, height: v.streams[0].height },
     audio: { seconds: audioSeconds, bytes: Number(audioFile.size), tones },
   };
   writeFileSync(path.join(out, 'figures.json'), `${JSON.stringify(figures, null, 2)}\n`);
-  peer.command({ cmd: 'leave' });
 });
 
 test('a recorder killed mid-recording leaves files that play, and the job is reported failed', { timeout: 120_000 }, async (t) => {

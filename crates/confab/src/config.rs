@@ -73,6 +73,16 @@ pub struct File {
     pub rooms: HashMap<String, RoomOverrideFile>,
     pub embed: EmbedFile,
     pub recording: recording::RecordingFile,
+    pub webhook: WebhookFile,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookFile {
+    /// Where room and recording events are posted.
+    pub urls: Vec<String>,
+    /// The API key that signs them (default: the first key).
+    pub api_key: Option<String>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -238,6 +248,7 @@ pub struct Config {
     /// Origins whose pages may frame the Meet app, besides its own.
     pub frame_ancestors: Vec<String>,
     pub recording: confab_record::RecorderSettings,
+    pub webhooks: confab_signal::webhook::WebhookSettings,
 }
 
 /// Where the store lives; printed without its password.
@@ -378,6 +389,7 @@ impl Config {
             congestion_control: file.media.congestion_control.unwrap_or(true),
         };
 
+        let webhooks = webhooks(&file.webhook, &keys)?;
         Ok(Self {
             bind,
             media_bind: SocketAddr::new(media_ip, udp_port),
@@ -403,8 +415,44 @@ impl Config {
                 .map(|o| frame_origin(o))
                 .collect::<Result<_, _>>()?,
             recording: recording::settings(&file.recording)?,
+            webhooks,
         })
     }
+}
+
+fn webhooks(
+    f: &WebhookFile,
+    keys: &HashMap<String, String>,
+) -> Result<confab_signal::webhook::WebhookSettings, ConfigError> {
+    const MAX_URLS: usize = 16;
+    if f.urls.len() > MAX_URLS {
+        return Err(ConfigError::Invalid(format!(
+            "[webhook] at most {MAX_URLS} urls"
+        )));
+    }
+    for url in &f.urls {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ConfigError::Invalid(format!(
+                "[webhook] urls: {url:?} is not an http:// or https:// URL"
+            )));
+        }
+    }
+    if let Some(k) = &f.api_key
+        && !keys.contains_key(k)
+    {
+        return Err(ConfigError::Invalid(format!(
+            "[webhook] api_key {k:?} is not one of the configured keys"
+        )));
+    }
+    if !f.urls.is_empty() && keys.is_empty() {
+        return Err(ConfigError::Invalid(
+            "[webhook] needs an API key to sign with: configure [keys] or CONFAB_API_KEY".into(),
+        ));
+    }
+    Ok(confab_signal::webhook::WebhookSettings {
+        urls: f.urls.clone(),
+        api_key: f.api_key.clone(),
+    })
 }
 
 /// An origin a page may frame the app from: `https://host[:port]` (or

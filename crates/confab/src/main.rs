@@ -238,6 +238,7 @@ fn serve(overrides: Overrides) -> ExitCode {
             http.ip()
         };
         tokio::spawn(confab_signal::persist::keep_recordings(state.clone()));
+        confab_signal::webhook::start(state.clone(), config.webhooks.clone());
         recorder.set_server_url(format!("ws://{}", std::net::SocketAddr::new(own_ip, http.port())));
         println!("Confab {} is running.", env!("CARGO_PKG_VERSION"));
         println!("  Open a meeting:  http://{http}/");

@@ -23,7 +23,9 @@ pub mod output;
 mod recorder;
 pub mod track;
 
-pub use recorder::{ListFilter, RecordError, Recorder, RecorderSettings, StartTrack};
+pub use recorder::{
+    ListFilter, RecordError, Recorder, RecorderSettings, Stage, StartTrack, Update,
+};
 
 /// How a runner joins the meeting it records.
 #[derive(Debug, Clone)]

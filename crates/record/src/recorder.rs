@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use livekit_protocol as lk;
 use tokio::sync::{broadcast, watch};
 
-use crate::job::{Ending, Job};
+use crate::job::{self, Ending, Job};
 use crate::track::{self, Progress, TrackJob};
 use crate::{Joining, Limits, WrittenFile, output, unix_ns};
 
@@ -78,7 +78,22 @@ struct Inner {
     settings: RecorderSettings,
     server_url: OnceLock<String>,
     jobs: Mutex<Jobs>,
-    updates: broadcast::Sender<lk::EgressInfo>,
+    updates: broadcast::Sender<Update>,
+}
+
+/// One change of one job, as [`Recorder::updates`] tells it.
+#[derive(Debug, Clone)]
+pub struct Update {
+    pub stage: Stage,
+    pub info: lk::EgressInfo,
+}
+
+/// Where in its life a job's change puts it (LiveKit's three egress webhooks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Started,
+    Updated,
+    Ended,
 }
 
 /// A handle to the recorder; clones share its jobs.
@@ -109,7 +124,7 @@ impl Recorder {
     }
 
     /// Every change of every job, as it happens.
-    pub fn updates(&self) -> broadcast::Receiver<lk::EgressInfo> {
+    pub fn updates(&self) -> broadcast::Receiver<Update> {
         self.inner.updates.subscribe()
     }
 
@@ -171,7 +186,7 @@ impl Recorder {
             );
             info
         };
-        let _ = self.inner.updates.send(info.clone());
+        self.tell(Stage::Started, &info);
         let runner = TrackJob {
             joining: Joining {
                 server_url,
@@ -215,7 +230,7 @@ impl Recorder {
             entry.job.ending(unix_ns());
             entry.job.info.clone()
         };
-        let _ = self.inner.updates.send(info.clone());
+        self.tell(Stage::Updated, &info);
         Ok(info)
     }
 
@@ -308,7 +323,20 @@ impl Recorder {
             error = %info.error,
             "recording"
         );
-        let _ = self.inner.updates.send(info);
+        let stage = if job::is_running(info.status) {
+            Stage::Updated
+        } else {
+            Stage::Ended
+        };
+        self.tell(stage, &info);
+    }
+
+    fn tell(&self, stage: Stage, info: &lk::EgressInfo) {
+        // Nobody listening is fine.
+        let _ = self.inner.updates.send(Update {
+            stage,
+            info: info.clone(),
+        });
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Jobs> {
@@ -340,4 +368,98 @@ fn new_id() -> String {
         .map(char::from)
         .collect();
     format!("EG_{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn recorder() -> Recorder {
+        Recorder::new(RecorderSettings {
+            dir: std::env::temp_dir(),
+            bind_ip: IpAddr::from([127, 0, 0, 1]),
+            max_jobs: 1,
+            limits: Limits {
+                max_duration: Duration::from_secs(60),
+                first_media_timeout: Duration::from_secs(5),
+            },
+        })
+    }
+
+    fn saved(id: &str, room: &str, status: lk::EgressStatus) -> lk::EgressInfo {
+        lk::EgressInfo {
+            egress_id: id.into(),
+            room_name: room.into(),
+            status: status as i32,
+            updated_at: 1,
+            file_results: vec![lk::FileInfo {
+                filename: "a.webm".into(),
+                location: "/nonexistent/a.webm".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn jobs_a_crash_cut_short_come_back_failed_and_finished_ones_as_they_were() {
+        let r = recorder();
+        let changed = r.restore(vec![
+            saved("EG_a", "one", lk::EgressStatus::EgressActive),
+            saved("EG_b", "two", lk::EgressStatus::EgressComplete),
+        ]);
+        assert_eq!(changed.len(), 1);
+        assert_eq!(changed[0].egress_id, "EG_a");
+        assert_eq!(changed[0].status, lk::EgressStatus::EgressFailed as i32);
+        assert!(changed[0].error.contains("killed, crashed or restarted"));
+        let one = r.list(&ListFilter {
+            room_name: Some("one"),
+            ..Default::default()
+        });
+        assert_eq!(one.len(), 1);
+        let b = r.list(&ListFilter {
+            egress_id: Some("EG_b"),
+            ..Default::default()
+        });
+        assert_eq!(b[0].status, lk::EgressStatus::EgressComplete as i32);
+        assert!(
+            r.list(&ListFilter {
+                active_only: true,
+                ..Default::default()
+            })
+            .is_empty()
+        );
+        assert!(matches!(r.stop("EG_b"), Err(RecordError::NotActive(_))));
+        assert!(matches!(
+            r.stop("EG_zzz"),
+            Err(RecordError::UnknownEgress(_))
+        ));
+    }
+
+    #[test]
+    fn nothing_starts_before_the_server_listens_or_without_a_token() {
+        let r = recorder();
+        let start = || StartTrack {
+            room_name: "r".into(),
+            room_id: "RM_1".into(),
+            track_sid: "TR_1".into(),
+            track_type: "audio".into(),
+            publisher_identity: "a".into(),
+            request: lk::TrackEgressRequest::default(),
+        };
+        assert!(matches!(
+            r.start_track(start(), |_| Some("t".into())),
+            Err(RecordError::NotRunning)
+        ));
+        r.set_server_url("ws://127.0.0.1:1".into());
+        assert!(matches!(
+            r.start_track(start(), |_| None),
+            Err(RecordError::NoToken)
+        ));
+        assert!(
+            r.list(&ListFilter::default()).is_empty(),
+            "a refused start leaves no job"
+        );
+    }
 }

@@ -12,8 +12,9 @@ use confab_sfu::PeerId;
 
 use crate::entry::{Entry, EntryChange, EntrySettings, KnockView, Ticket, Verdict};
 use crate::{
-    LeaveReason, Participant, Permission, REMOVED_REASON_ATTRIBUTE, RESERVED_ATTRIBUTE_PREFIX,
-    ROLE_ATTRIBUTE, Room, RoomError, RoomEvent, Rooms, Track, lock,
+    Activity, LeaveReason, Participant, Permission, REMOVED_REASON_ATTRIBUTE,
+    RESERVED_ATTRIBUTE_PREFIX, ROLE_ATTRIBUTE, Room, RoomError, RoomEvent, RoomState, Rooms, Track,
+    lock,
 };
 
 /// The longest reason shown to a removed or denied participant.
@@ -65,6 +66,7 @@ impl Rooms {
         rooms.insert(name.to_string(), room.clone());
         drop(rooms);
         tracing::info!(room = %name, "room created");
+        self.tell(Activity::RoomStarted(room.info()));
         self.emptied(&room);
         room
     }
@@ -91,7 +93,10 @@ impl Rooms {
             }
             room.remove_locked(&mut state, peer);
         }
+        let info = room.info_locked(&state);
+        drop(state);
         tracing::info!(room = %name, "room deleted");
+        self.tell(Activity::RoomFinished(info));
         true
     }
 
@@ -202,7 +207,10 @@ impl Rooms {
 
 impl Room {
     pub fn info(&self) -> RoomInfo {
-        let state = lock(&self.state);
+        self.info_locked(&lock(&self.state))
+    }
+
+    pub(crate) fn info_locked(&self, state: &RoomState) -> RoomInfo {
         let visible = || state.members.values().filter(|m| !m.info.permission.hidden);
         RoomInfo {
             sid: self.sid.clone(),

@@ -14,6 +14,7 @@
 //! Media itself never passes through here: the room drives its
 //! [`confab_sfu::RoomMedia`] handle, which lives on a media worker.
 
+pub mod activity;
 pub mod admin;
 pub mod entry;
 mod ids;
@@ -29,8 +30,9 @@ use confab_sfu::{
     Kind, LayerSize, MediaEvent, PeerId, RoomMedia, Sfu, StreamLabels, TrackId, TrackSpec,
     VideoCodec, Wanted,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
+pub use activity::Activity;
 pub use admin::{RoomInfo, RoomOptions};
 use entry::{Entry, EntryBook};
 pub use ids::new_sid;
@@ -285,6 +287,7 @@ pub struct Rooms {
     limits: Limits,
     policy: MediaPolicy,
     rooms: Mutex<HashMap<String, Arc<Room>>>,
+    activity: broadcast::Sender<Activity>,
     roles: RoleBook,
     entry: EntryBook,
     first_joiner_moderator: bool,
@@ -297,6 +300,7 @@ impl Rooms {
             limits,
             policy,
             rooms: Mutex::new(HashMap::new()),
+            activity: broadcast::channel(activity::BACKLOG).0,
             roles: RoleBook::default(),
             entry: EntryBook::default(),
             first_joiner_moderator: false,
@@ -327,15 +331,35 @@ impl Rooms {
         // (which would split one name into two rooms). Joins take microseconds;
         // the lock order is always registry, then room state.
         let mut rooms = lock(&self.rooms);
+        let mut started = false;
         let room = rooms
             .entry(name.to_string())
-            .or_insert_with(|| self.new_room(name, RoomOptions::default()))
+            .or_insert_with(|| {
+                started = true;
+                self.new_room(name, RoomOptions::default())
+            })
             .clone();
+        if started {
+            self.tell(Activity::RoomStarted(room.info()));
+        }
         let joined = room.join(req);
         if joined.is_err() && lock(&room.state).members.is_empty() {
             rooms.remove(name);
+            if started {
+                self.tell(Activity::RoomFinished(room.info()));
+            }
         }
         joined
+    }
+
+    /// What happens in this node's rooms from now on.
+    pub fn activity(&self) -> broadcast::Receiver<Activity> {
+        self.activity.subscribe()
+    }
+
+    fn tell(&self, activity: Activity) {
+        // Nobody listening is fine: news is not kept.
+        let _ = self.activity.send(activity);
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Room>> {
@@ -379,6 +403,7 @@ impl Rooms {
             drop(rooms);
             // (After the registry's lock: entry is always locked first.)
             self.entry.meeting_ended(&room.name);
+            self.tell(Activity::RoomFinished(room.info()));
         }
     }
 
@@ -559,6 +584,12 @@ impl Room {
             },
         );
         state.empty_since = None;
+        if !me.permission.hidden {
+            self.tell(Activity::ParticipantJoined(
+                self.info_locked(&state),
+                me.clone(),
+            ));
+        }
         drop(state);
         tracing::info!(room = %self.name, identity = %me.identity, sid = %me.sid, "joined");
         Ok(Joined {
@@ -596,7 +627,8 @@ impl Room {
         if !m.info.permission.hidden {
             m.info.state = ParticipantState::Disconnected;
             m.info.version += 1;
-            broadcast(state, peer, RoomEvent::Participants(vec![m.info]));
+            broadcast(state, peer, RoomEvent::Participants(vec![m.info.clone()]));
+            self.tell(Activity::ParticipantLeft(self.info_locked(state), m.info));
         }
     }
 
@@ -667,7 +699,12 @@ impl Room {
             }
         }
         if !info.permission.hidden {
-            broadcast(&state, peer, RoomEvent::Participants(vec![info]));
+            broadcast(&state, peer, RoomEvent::Participants(vec![info.clone()]));
+            self.tell(Activity::TrackPublished(
+                self.info_locked(&state),
+                info,
+                track.clone(),
+            ));
         }
         Ok(track)
     }
@@ -675,16 +712,33 @@ impl Room {
     /// The publisher stopped publishing a track: subscribers lose it and
     /// everyone is told.
     pub fn unpublish(&self, peer: PeerId, track: TrackId) {
+        let mut removed = None;
         self.update_member(peer, |info| {
-            let before = info.tracks.len();
-            info.tracks.retain(|t| t.id != track);
-            if info.tracks.len() == before {
+            let Some(at) = info.tracks.iter().position(|t| t.id == track) else {
                 return false;
-            }
+            };
+            removed = Some(info.tracks.remove(at));
             // Idempotent on the media side: also right when media ended it first.
             self.media.remove_track(track);
             true
         });
+        if let Some(track) = removed {
+            let state = lock(&self.state);
+            if let Some(m) = state.members.get(&peer)
+                && !m.info.permission.hidden
+            {
+                let activity =
+                    Activity::TrackUnpublished(self.info_locked(&state), m.info.clone(), track);
+                drop(state);
+                self.tell(activity);
+            }
+        }
+    }
+
+    fn tell(&self, activity: Activity) {
+        if let Some(rooms) = self.rooms.upgrade() {
+            rooms.tell(activity);
+        }
     }
 
     /// The publisher muted or unmuted its own track. A muted track's packets
@@ -872,11 +926,11 @@ fn broadcast(state: &RoomState, except: PeerId, event: RoomEvent) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use confab_sfu::SfuConfig;
 
-    fn registry(max_participants: usize) -> Arc<Rooms> {
+    pub(crate) fn registry(max_participants: usize) -> Arc<Rooms> {
         let sfu = Sfu::start(SfuConfig {
             bind: "127.0.0.1:0".parse().unwrap(),
             public_addr: "127.0.0.1:0".parse().unwrap(),
@@ -894,7 +948,7 @@ mod tests {
         ))
     }
 
-    fn request(identity: &str) -> JoinRequest {
+    pub(crate) fn request(identity: &str) -> JoinRequest {
         JoinRequest {
             identity: identity.into(),
             name: identity.into(),

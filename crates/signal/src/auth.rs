@@ -168,6 +168,37 @@ impl Keys {
         keys.first().map(|(k, s)| (k.as_str(), s.as_str()))
     }
 
+    /// The `Authorization` header of a webhook with `body`: a token of API key
+    /// `key` (the first key when `None`) carrying the body's SHA-256, base64,
+    /// as LiveKit's `WebhookReceiver` checks it.
+    pub fn sign_webhook(&self, key: Option<&str>, body: &[u8]) -> Option<String> {
+        use sha2::Digest as _;
+        #[derive(Serialize)]
+        struct WebhookClaims<'a> {
+            iss: &'a str,
+            nbf: u64,
+            exp: u64,
+            sha256: String,
+        }
+        let (key, secret) = match key {
+            Some(k) => (k, self.secrets.get(k)?.as_str()),
+            None => self.first()?,
+        };
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
+        let claims = WebhookClaims {
+            iss: key,
+            nbf: now.saturating_sub(1),
+            exp: now + 300,
+            sha256: base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(body)),
+        };
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .ok()
+    }
+
     /// Verify `token` and return its claims.
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         if token.len() > MAX_TOKEN_LEN {
@@ -296,6 +327,28 @@ mod tests {
 
     fn refusal(k: &Keys, token: &str, room: Option<&str>) -> Option<AuthError> {
         k.verify_join(token, room).err()
+    }
+
+    #[test]
+    fn a_webhook_token_carries_the_body_hash_and_its_key() {
+        let k = keys();
+        let token = k.sign_webhook(None, b"{}").expect("signed");
+        let mut v = Validation::new(Algorithm::HS256);
+        v.required_spec_claims.clear();
+        let claims = jsonwebtoken::decode::<serde_json::Value>(
+            &token,
+            &DecodingKey::from_secret("s".repeat(32).as_bytes()),
+            &v,
+        )
+        .expect("valid")
+        .claims;
+        assert_eq!(claims["iss"], "k1");
+        // SHA-256 of "{}", base64.
+        assert_eq!(
+            claims["sha256"],
+            "RBNvo1WzZ4oRRq0W9+hknpT7T8If536DEMBg9hyq/4o="
+        );
+        assert!(k.sign_webhook(Some("unknown"), b"{}").is_none());
     }
 
     #[test]

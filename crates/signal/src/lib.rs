@@ -21,6 +21,7 @@ pub mod room_service;
 mod session;
 pub mod settings;
 mod twirp;
+pub mod webhook;
 
 use std::collections::HashMap;
 use std::sync::Arc;

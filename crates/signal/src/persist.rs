@@ -117,7 +117,7 @@ pub async fn keep_recordings(state: std::sync::Arc<AppState>) {
     }
     loop {
         match updates.recv().await {
-            Ok(info) => save_recording(&state, &info).await,
+            Ok(update) => save_recording(&state, &update.info).await,
             // Fell behind: the recorder's own list is the truth; store all of it.
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                 for info in state.recorder.list(&Default::default()) {
