@@ -24,7 +24,7 @@ import puppeteer from 'puppeteer-core';
 
 export { sleep };
 /** A time limit for Promise.race that does not keep the process alive once the race is won. */
-const timeLimit = (ms) => sleep(ms, null, { ref: false });
+export const timeLimit = (ms) => sleep(ms, null, { ref: false });
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const ARTIFACTS = path.join(REPO, 'artifacts', 'e2e');

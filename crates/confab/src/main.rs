@@ -205,7 +205,10 @@ fn serve(overrides: Overrides) -> ExitCode {
     };
     let jitsi = std::mem::take(&mut config.jitsi);
     let login = std::mem::take(&mut config.login);
-    let recorder = confab_record::Recorder::new(config.recording.clone());
+    let recorder = match confab_record::Recorder::new(config.recording.clone()) {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("[recording] {e}")),
+    };
     let state = Arc::new(AppState {
         rooms,
         keys: Keys::new(config.keys.clone()),
@@ -239,7 +242,7 @@ fn serve(overrides: Overrides) -> ExitCode {
         };
         tokio::spawn(confab_signal::persist::keep_recordings(state.clone()));
         confab_signal::webhook::start(state.clone(), config.webhooks.clone());
-        recorder.set_server_url(format!("ws://{}", std::net::SocketAddr::new(own_ip, http.port())));
+        recorder.start(format!("ws://{}", std::net::SocketAddr::new(own_ip, http.port())));
         println!("Confab {} is running.", env!("CARGO_PKG_VERSION"));
         println!("  Open a meeting:  http://{http}/");
         println!("  Client SDKs:     ws://{http}  (compatible with LiveKit client SDKs)");

@@ -97,11 +97,40 @@ impl Job {
         self.info.updated_at = now_ns;
     }
 
-    /// Something worth knowing that is not an error (an upload retried, a
-    /// file kept locally).
+    /// Something worth knowing that is not an error (an upload under way).
     pub fn set_details(&mut self, details: String, now_ns: i64) {
         self.info.details = details;
         self.info.updated_at = now_ns;
+    }
+
+    /// The upload failed: the file stays in the local folder, as `details` says.
+    pub fn kept_locally(&mut self, details: String, now_ns: i64) {
+        self.info.backup_storage_used = true;
+        self.set_details(details, now_ns);
+    }
+
+    /// The file at `local` is now at `url`.
+    pub fn uploaded(&mut self, local: &str, url: String, now_ns: i64) {
+        for f in &mut self.info.file_results {
+            if f.location == local {
+                f.location = url.clone();
+            }
+        }
+        self.info.backup_storage_used = false;
+        self.set_details(String::new(), now_ns);
+    }
+
+    /// Files waiting in the local folder for an upload that failed.
+    pub fn waiting_uploads(&self) -> Vec<String> {
+        if !self.info.backup_storage_used || self.is_active() {
+            return Vec::new();
+        }
+        self.info
+            .file_results
+            .iter()
+            .filter(|f| !f.location.contains("://"))
+            .map(|f| f.location.clone())
+            .collect()
     }
 
     /// The job is over.
@@ -169,6 +198,29 @@ mod tests {
         j.end(Ending::Failed("late".into()), 10);
         assert_eq!(j.status(), Status::EgressComplete);
         assert!(j.info.error.is_empty());
+    }
+
+    #[test]
+    fn a_file_kept_locally_waits_for_its_upload_until_it_is_done() {
+        let mut j = job();
+        j.activate(2);
+        j.set_file(
+            lk::FileInfo {
+                filename: "a.ogg".into(),
+                location: "/rec/a.ogg".into(),
+                ..Default::default()
+            },
+            3,
+        );
+        j.kept_locally("the store is down".into(), 4);
+        assert!(j.waiting_uploads().is_empty(), "not while the job runs");
+        j.end(Ending::Done, 5);
+        assert_eq!(j.status(), Status::EgressComplete);
+        assert_eq!(j.waiting_uploads(), ["/rec/a.ogg"]);
+        j.uploaded("/rec/a.ogg", "http://s3/b/a.ogg".into(), 6);
+        assert!(j.waiting_uploads().is_empty());
+        assert_eq!(j.info.file_results[0].location, "http://s3/b/a.ogg");
+        assert!(!j.info.backup_storage_used && j.info.details.is_empty());
     }
 
     #[test]

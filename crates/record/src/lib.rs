@@ -9,9 +9,10 @@
 //! and spawns its runner. A track recording ([`track`]) subscribes to one
 //! track and hands each frame str0m reassembles to a [`container`] writer
 //! (Ogg for Opus, WebM for VP8), which keeps the encoded bytes as they came.
-//! The runner reports back when media first lands and when it ends; every
-//! change of a job goes out on [`Recorder::updates`] (webhooks, the Meet
-//! app's indicator).
+//! The runner reports back when media first lands and when it ends; a
+//! finished file is then uploaded ([`upload`]) if a store is configured, and
+//! kept locally until an upload succeeds. Every change of a job goes out on
+//! [`Recorder::updates`] (the store, webhooks).
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ pub mod job;
 pub mod output;
 mod recorder;
 pub mod track;
+pub mod upload;
 
 pub use recorder::{
     ListFilter, RecordError, Recorder, RecorderSettings, Stage, StartTrack, Update,

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use livekit_protocol as lk;
@@ -10,6 +10,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::job::{self, Ending, Job};
 use crate::track::{self, Progress, TrackJob};
+use crate::upload::{S3Settings, Uploader};
 use crate::{Joining, Limits, WrittenFile, output, unix_ns};
 
 /// Finished jobs remembered for ListEgress; the oldest are forgotten first.
@@ -26,6 +27,8 @@ pub struct RecorderSettings {
     /// Jobs at once; more are refused.
     pub max_jobs: usize,
     pub limits: Limits,
+    /// Where finished files are uploaded; none keeps them in `dir`.
+    pub s3: Option<S3Settings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +79,7 @@ struct Jobs {
 
 struct Inner {
     settings: RecorderSettings,
+    uploader: Option<Uploader>,
     server_url: OnceLock<String>,
     jobs: Mutex<Jobs>,
     updates: broadcast::Sender<Update>,
@@ -103,20 +107,35 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(settings: RecorderSettings) -> Self {
-        Self {
+    /// A recorder; fails only on unusable storage settings.
+    pub fn new(settings: RecorderSettings) -> Result<Self, String> {
+        let uploader = settings.s3.clone().map(Uploader::new).transpose()?;
+        Ok(Self {
             inner: Arc::new(Inner {
+                uploader,
                 settings,
                 server_url: OnceLock::new(),
                 jobs: Mutex::new(Jobs::default()),
                 updates: broadcast::channel(UPDATES_BACKLOG).0,
             }),
-        }
+        })
     }
 
-    /// Where runners join, once the server listens.
-    pub fn set_server_url(&self, url: String) {
-        let _ = self.inner.server_url.set(url);
+    /// Start taking jobs, which join the server at `url` (once it listens),
+    /// and trying failed uploads again. Call within the tokio runtime.
+    pub fn start(&self, url: String) {
+        if self.inner.server_url.set(url).is_err() {
+            return;
+        }
+        if let Some(up) = self.inner.uploader.clone() {
+            let me = self.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(up.settings().retry_every).await;
+                    me.retry_uploads(&up).await;
+                }
+            });
+        }
     }
 
     pub fn settings(&self) -> &RecorderSettings {
@@ -208,7 +227,7 @@ impl Recorder {
                 })
             })
             .await;
-            me.finish(&egress_id, file, ending);
+            me.finish(&egress_id, file, ending).await;
         });
         Ok(info)
     }
@@ -249,10 +268,10 @@ impl Recorder {
         items
     }
 
-    fn finish(&self, egress_id: &str, file: Option<WrittenFile>, ending: Ending) {
+    async fn finish(&self, egress_id: &str, file: Option<WrittenFile>, ending: Ending) {
         self.update(egress_id, |job| {
             let now = unix_ns();
-            match file {
+            match &file {
                 Some(f) => job.set_file(
                     lk::FileInfo {
                         ended_at: f.ended_at,
@@ -265,8 +284,26 @@ impl Recorder {
                 // A file created but left empty (no keyframe came) was removed.
                 None => job.info.file_results.clear(),
             }
-            job.end(ending, now);
+            if file.is_some() && self.inner.uploader.is_some() {
+                job.ending(now);
+                job.set_details("uploading".into(), now);
+            }
         });
+        if let (Some(f), Some(up)) = (&file, &self.inner.uploader) {
+            let local = f.path.display().to_string();
+            match up.upload(&f.path, &self.key(&f.path)).await {
+                Ok(url) => {
+                    remove_uploaded(&f.path);
+                    self.update(egress_id, |job| job.uploaded(&local, url, unix_ns()));
+                }
+                Err(e) => {
+                    tracing::warn!(egress = %egress_id, "{e}; the file stays at {local}");
+                    let details = kept_details(&e, &local, up);
+                    self.update(egress_id, |job| job.kept_locally(details, unix_ns()));
+                }
+            }
+        }
+        self.update(egress_id, |job| job.end(ending, unix_ns()));
         let mut jobs = self.lock();
         jobs.finished.push_back(egress_id.to_string());
         while jobs.finished.len() > MAX_FINISHED {
@@ -274,6 +311,51 @@ impl Recorder {
                 jobs.entries.remove(&old);
             }
         }
+    }
+
+    /// Try the uploads that failed before, oldest job first.
+    async fn retry_uploads(&self, up: &Uploader) {
+        let waiting: Vec<(String, String)> = {
+            let jobs = self.lock();
+            jobs.finished
+                .iter()
+                .filter_map(|id| jobs.entries.get(id))
+                .flat_map(|e| {
+                    let id = e.job.info.egress_id.clone();
+                    e.job
+                        .waiting_uploads()
+                        .into_iter()
+                        .map(move |l| (id.clone(), l))
+                })
+                .collect()
+        };
+        for (egress_id, local) in waiting {
+            let path = PathBuf::from(&local);
+            match up.upload(&path, &self.key(&path)).await {
+                Ok(url) => {
+                    tracing::info!(egress = %egress_id, "uploaded {local} on a later try");
+                    remove_uploaded(&path);
+                    self.update(&egress_id, |job| job.uploaded(&local, url, unix_ns()));
+                }
+                Err(e) => {
+                    let details = kept_details(&e, &local, up);
+                    self.update(&egress_id, |job| job.kept_locally(details, unix_ns()));
+                }
+            }
+        }
+    }
+
+    /// A file's name in the store: its path inside the recordings folder.
+    fn key(&self, path: &Path) -> String {
+        let relative = path.strip_prefix(&self.inner.settings.dir).unwrap_or(path);
+        relative
+            .components()
+            .filter_map(|c| match c {
+                std::path::Component::Normal(p) => Some(p.to_string_lossy()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join("/")
     }
 
     /// Take back jobs a previous run of the server kept (newest first). A
@@ -346,6 +428,23 @@ impl Recorder {
     }
 }
 
+fn kept_details(error: &str, local: &str, up: &Uploader) -> String {
+    format!(
+        "{error}; the file is kept at {local} and the upload is tried again every {} s",
+        up.settings().retry_every.as_secs()
+    )
+}
+
+/// The local copy of a file the store now holds.
+fn remove_uploaded(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path) {
+        tracing::warn!(
+            "uploaded, but cannot remove the local copy {}: {e}",
+            path.display()
+        );
+    }
+}
+
 fn file_info(path: &std::path::Path, started_at: i64) -> lk::FileInfo {
     lk::FileInfo {
         filename: path
@@ -384,7 +483,9 @@ mod tests {
                 max_duration: Duration::from_secs(60),
                 first_media_timeout: Duration::from_secs(5),
             },
+            s3: None,
         })
+        .expect("recorder")
     }
 
     fn saved(id: &str, room: &str, status: lk::EgressStatus) -> lk::EgressInfo {
@@ -452,7 +553,10 @@ mod tests {
             r.start_track(start(), |_| Some("t".into())),
             Err(RecordError::NotRunning)
         ));
-        r.set_server_url("ws://127.0.0.1:1".into());
+        r.inner
+            .server_url
+            .set("ws://127.0.0.1:1".into())
+            .expect("first");
         assert!(matches!(
             r.start_track(start(), |_| None),
             Err(RecordError::NoToken)

@@ -4,6 +4,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use confab_record::upload::S3Settings;
 use confab_record::{Limits, RecorderSettings};
 use serde::Deserialize;
 
@@ -23,6 +24,34 @@ pub struct RecordingFile {
     /// The address the recorder's media sockets use; the media port must be
     /// reachable from it.
     pub bind_ip: Option<IpAddr>,
+    /// Upload finished files to an S3-compatible store.
+    pub s3: Option<S3File>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3File {
+    /// `http(s)://host:port` of an S3-compatible server; leave out for AWS.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub bucket: String,
+    pub access_key: String,
+    pub secret: String,
+    /// Put before each file's path in the bucket, e.g. `recordings/`.
+    pub prefix: Option<String>,
+    /// Seconds between tries of uploads that failed (default 60).
+    pub retry_every: Option<u64>,
+}
+
+impl std::fmt::Debug for S3File {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret stays out of any debug output.
+        f.debug_struct("S3File")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("access_key", &self.access_key)
+            .finish_non_exhaustive()
+    }
 }
 
 pub const DEFAULT_DIR: &str = "recordings";
@@ -50,7 +79,12 @@ pub fn settings(f: &RecordingFile) -> Result<RecorderSettings, ConfigError> {
     if bind_ip.is_unspecified() {
         return invalid("bind_ip must be an address of this machine, not 0.0.0.0");
     }
+    let s3 = match &f.s3 {
+        Some(s3) => Some(s3_settings(s3)?),
+        None => None,
+    };
     Ok(RecorderSettings {
+        s3,
         dir: f.dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DIR)),
         bind_ip,
         max_jobs,
@@ -58,6 +92,38 @@ pub fn settings(f: &RecordingFile) -> Result<RecorderSettings, ConfigError> {
             max_duration: Duration::from_secs(max_duration),
             first_media_timeout: Duration::from_secs(first_media_timeout),
         },
+    })
+}
+
+fn s3_settings(f: &S3File) -> Result<S3Settings, ConfigError> {
+    let invalid = |what: &str| Err(ConfigError::Invalid(format!("[recording.s3] {what}")));
+    if f.bucket.is_empty() || f.access_key.is_empty() || f.secret.is_empty() {
+        return invalid("needs bucket, access_key and secret");
+    }
+    let endpoint = f.endpoint.clone().unwrap_or_default();
+    if !endpoint.is_empty()
+        && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+    {
+        return invalid(&format!(
+            "endpoint {endpoint:?} is not an http:// or https:// URL"
+        ));
+    }
+    let retry_every = f.retry_every.unwrap_or(60);
+    if !(1..=86_400).contains(&retry_every) {
+        return invalid("retry_every must be 1 to 86400 seconds");
+    }
+    let mut prefix = f.prefix.clone().unwrap_or_default();
+    if !prefix.is_empty() && !prefix.ends_with('/') {
+        prefix.push('/');
+    }
+    Ok(S3Settings {
+        endpoint,
+        region: f.region.clone().unwrap_or_else(|| "us-east-1".into()),
+        bucket: f.bucket.clone(),
+        access_key: f.access_key.clone(),
+        secret: f.secret.clone(),
+        prefix: prefix.trim_start_matches('/').to_string(),
+        retry_every: Duration::from_secs(retry_every),
     })
 }
 
@@ -71,6 +137,24 @@ mod tests {
         assert_eq!(s.dir, PathBuf::from("recordings"));
         assert_eq!(s.max_jobs, 100);
         assert_eq!(s.limits.max_duration, Duration::from_secs(12 * 3600));
+        let s3 = |endpoint: &str, secret: &str| RecordingFile {
+            s3: Some(S3File {
+                endpoint: Some(endpoint.into()),
+                bucket: "b".into(),
+                access_key: "k".into(),
+                secret: secret.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let ok = settings(&s3("http://127.0.0.1:9000", "hush")).expect("s3");
+        assert_eq!(ok.s3.as_ref().map(|s| s.region.as_str()), Some("us-east-1"));
+        assert!(
+            !format!("{ok:?}").contains("hush"),
+            "the secret is never printed"
+        );
+        assert!(settings(&s3("ftp://x", "hush")).is_err());
+        assert!(settings(&s3("http://x", "")).is_err());
         for bad in [
             RecordingFile {
                 max_jobs: Some(0),
