@@ -101,9 +101,8 @@ fn s3_settings(f: &S3File) -> Result<S3Settings, ConfigError> {
         return invalid("needs bucket, access_key and secret");
     }
     let endpoint = f.endpoint.clone().unwrap_or_default();
-    if !endpoint.is_empty()
-        && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
-    {
+    let web = endpoint.starts_with("http://") || endpoint.starts_with("https://");
+    if !endpoint.is_empty() && !web {
         return invalid(&format!(
             "endpoint {endpoint:?} is not an http:// or https:// URL"
         ));
