@@ -411,9 +411,9 @@ export const FAILURE_PAGES = ['invalid-room', 'unreachable', 'refused', 'failed'
 export async function openParticipant(
   tb,
   server,
-  { room, identity, name, adaptive = false, simulcast = true, capture, mic = true, camera = true, timeout = 20_000 },
+  { room, identity, name, grants, adaptive = false, simulcast = true, capture, mic = true, camera = true, timeout = 20_000 },
 ) {
-  const jwt = await token(server, { room, identity, name });
+  const jwt = await token(server, { room, identity, name, grants });
   const q = new URLSearchParams({
     token: jwt,
     skipPrejoin: '1',

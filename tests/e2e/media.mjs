@@ -80,3 +80,33 @@ export function lastPacketTime(file, kind = 'v') {
   const times = out.split('\n').map(Number).filter((x) => Number.isFinite(x) && x > 0);
   return times.length ? Math.max(...times) : 0;
 }
+
+/**
+ * The video of `file` decoded and shrunk to `w`x`h` grey, every frame kept (no duplicates or drops
+ * for a constant rate): an array of Uint8Array frames.
+ */
+export function greyFrames(file, w = 64, h = 36) {
+  const raw = run('ffmpeg', ['-v', 'error', '-i', file, '-an', '-fps_mode', 'passthrough', '-vf', `scale=${w}:${h},format=gray`, '-f', 'rawvideo', '-']);
+  const frames = [];
+  for (let off = 0; off + w * h <= raw.length; off += w * h) frames.push(raw.subarray(off, off + w * h));
+  return frames;
+}
+
+/** The mean brightness of `frame` (w wide) inside [x0, x1) × [y0, y1). */
+export function regionMean(frame, w, [x0, y0, x1, y1]) {
+  let sum = 0;
+  for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) sum += frame[y * w + x];
+  return sum / ((x1 - x0) * (y1 - y0));
+}
+
+/** The power of `freq` Hz in `samples[from, from + n)` (a single DFT bin). */
+export function tonePower(samples, freq, from = 0, n = 24_000, rate = 48_000) {
+  let re = 0;
+  let im = 0;
+  const w = (2 * Math.PI * freq) / rate;
+  for (let i = 0; i < n && from + i < samples.length; i++) {
+    re += samples[from + i] * Math.cos(w * i);
+    im += samples[from + i] * Math.sin(w * i);
+  }
+  return (re * re + im * im) / (n * n);
+}

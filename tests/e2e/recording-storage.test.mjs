@@ -5,39 +5,17 @@
 // downloaded and probed.
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { DirectFileOutput, EgressClient, EgressStatus, RoomServiceClient } from 'livekit-server-sdk';
-import { ARTIFACTS, REPO, TEST_CONFIG, artifactLog, freeTcpPort, sleep, startServer, timeLimit, waitFor } from './lib.mjs';
+import { ARTIFACTS, REPO, TEST_CONFIG, freeTcpPort, sleep, startServer, timeLimit, waitFor } from './lib.mjs';
+import { BUCKET, downloadS3, s3Config, startS3 } from './s3.mjs';
 import { probe } from './media.mjs';
 import { PYTHON, interfaceForSdks, startPeer } from './sdk/peers.mjs';
 
 const ROOM = 'stored';
-const BUCKET = 'recordings';
-
-/** moto's S3 server on 127.0.0.1:port, with an empty bucket; {stop()}. */
-async function startS3(t, port, label) {
-  const log = artifactLog(label);
-  const child = spawn(PYTHON, ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', log.fd, log.fd] });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const s3 = {
-    url: `http://127.0.0.1:${port}`,
-    async stop() {
-      child.kill('SIGKILL');
-      await exited;
-      log.close();
-    },
-  };
-  t.after(() => s3.stop());
-  await waitFor(async () => (await fetch(s3.url).catch(() => null))?.ok, { timeout: 20_000, message: `moto should serve on ${s3.url}` });
-  // moto keeps no credentials: the bucket is made with a plain request.
-  const made = await fetch(`${s3.url}/${BUCKET}`, { method: 'PUT' });
-  assert.ok(made.ok, `bucket ${BUCKET} should be created: ${made.status}`);
-  return s3;
-}
 
 test('recordings go to an S3-compatible store, and one stopped while it is down uploads once it is back', { timeout: 150_000 }, async (t) => {
   interfaceForSdks(t);
@@ -45,7 +23,7 @@ test('recordings go to an S3-compatible store, and one stopped while it is down 
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const port = await freeTcpPort();
   let s3 = await startS3(t, port, 's3-first');
-  const config = `${TEST_CONFIG}[recording]\ndir = ${JSON.stringify(dir)}\n[recording.s3]\nendpoint = "${s3.url}"\nbucket = "${BUCKET}"\naccess_key = "test"\nsecret = "test-secret"\nretry_every = 2\n`;
+  const config = `${TEST_CONFIG}[recording]\ndir = ${JSON.stringify(dir)}\n${s3Config(s3, { retryEvery: 2 })}`;
   const server = await startServer({ label: 'server-recording-s3', config });
   t.after(() => server.stop());
   const peer = await startPeer(t, server, { room: ROOM, label: 'py', tone: 440, size: { width: 640, height: 360 }, argv: [PYTHON, path.join(REPO, 'tests/e2e/sdk/peer.py')] });
@@ -62,14 +40,7 @@ test('recordings go to an S3-compatible store, and one stopped while it is down 
     await egress.stopEgress(egressId);
     return egressId;
   };
-  // Downloaded with boto3 (which moto brings), signed with the same credentials.
-  const download = async (url, name) => {
-    const key = url.slice(`${s3.url}/${BUCKET}/`.length);
-    const file = path.join(dir, name);
-    const py = `import boto3, sys\nboto3.client('s3', endpoint_url=sys.argv[1], aws_access_key_id='test', aws_secret_access_key='test-secret', region_name='us-east-1').download_file('${BUCKET}', sys.argv[2], sys.argv[3])`;
-    execFileSync(PYTHON, ['-c', py, s3.url, key, file], { stdio: 'pipe' });
-    return file;
-  };
+  const download = (url, name) => downloadS3(s3, url, path.join(dir, name));
   const figures = {};
 
   // 1. The store is up: the file is uploaded, checked, and the local copy removed.

@@ -1,12 +1,14 @@
 import { type DataChannelKind, type RemoteTrack, type Room, Track } from 'livekit-client';
 import { DataPacket, DataPacket_Kind, UserPacket } from '@livekit/protocol';
+import { type EgressInfo, RecordingApi } from './meeting/recording';
 
 /*
  * Test hooks for the browser end-to-end tests (tests/e2e/), on `window.confab`:
  *
  *   room                 the livekit-client Room of the current or last join (undefined before).
  *   token                the session token the page joined with.
- *   state()              {connected, identity, remotes: identities of the remote participants}.
+ *   state()              {connected, identity, remotes: identities of the remote participants,
+ *                        recording: room.isRecording, the server's word that the meeting is recorded}.
  *   stats()              per remote identity, the inbound-rtp counters of its camera (`video`) and
  *                        microphone (`audio`) as the browser reports them; a participant we receive
  *                        no track from is absent, so "received nothing" is `{}`.
@@ -21,6 +23,8 @@ import { DataPacket, DataPacket_Kind, UserPacket } from '@livekit/protocol';
  *                        a raw DataPacket that claims to come from `identity`, written straight onto
  *                        the reliable data channel so the SDK cannot correct it: the server must.
  *   leave()              room.disconnect().
+ *   startRecording()     what "Start recording" calls (StartRoomCompositeEgress); its EgressInfo.
+ *   stopRecording()      what "Stop recording" calls: stops the meeting's running recording.
  *   firstFrameMs         per remote identity, ms from the start of room.connect() to the first
  *                        frame of its camera painted on screen (requestVideoFrameCallback).
  *   joinedMs             ms from the start of navigation to the meeting being on screen with the
@@ -66,13 +70,15 @@ export interface ConfabHooks {
   room: Room | undefined;
   /** The session token the page joined with (what its moderator controls send to the room API). */
   token: string | undefined;
-  state(): { connected: boolean; identity: string; remotes: string[] };
+  state(): { connected: boolean; identity: string; remotes: string[]; recording: boolean };
   stats(): Promise<Record<string, RemoteStats>>;
   setVideoSize(identity: string, width: number, height: number): boolean;
   messages: ReceivedMessage[];
   sendData(text: string, topic?: string): Promise<void>;
   sendForgedData(text: string, forgedIdentity: string): Promise<void>;
   leave(): Promise<void>;
+  startRecording(): Promise<EgressInfo>;
+  stopRecording(): Promise<void>;
   firstFrameMs: Record<string, number>;
   joinedMs: number | undefined;
 }
@@ -91,6 +97,11 @@ function requireRoom(): Room {
   return room;
 }
 
+function recordingApi(): RecordingApi {
+  if (!hooks.token) throw new Error('no session token');
+  return new RecordingApi(hooks.token, requireRoom().name);
+}
+
 export const hooks: ConfabHooks = {
   room: undefined,
   token: undefined,
@@ -100,6 +111,7 @@ export const hooks: ConfabHooks = {
       connected: room?.state === 'connected',
       identity: room?.localParticipant.identity ?? '',
       remotes: room ? [...room.remoteParticipants.values()].map((p) => p.identity) : [],
+      recording: room?.isRecording ?? false,
     };
   },
   stats,
@@ -118,6 +130,12 @@ export const hooks: ConfabHooks = {
   sendForgedData,
   async leave() {
     await hooks.room?.disconnect();
+  },
+  async startRecording() {
+    return recordingApi().start();
+  },
+  async stopRecording() {
+    await recordingApi().stop();
   },
 };
 window.confab = hooks;

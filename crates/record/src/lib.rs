@@ -18,6 +18,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod composite;
 pub mod container;
 pub mod job;
 pub mod output;
@@ -26,7 +27,7 @@ pub mod track;
 pub mod upload;
 
 pub use recorder::{
-    ListFilter, RecordError, Recorder, RecorderSettings, Stage, StartTrack, Update,
+    ListFilter, RecordError, Recorder, RecorderSettings, Stage, StartComposite, StartTrack, Update,
 };
 
 /// How a runner joins the meeting it records.
@@ -47,6 +48,14 @@ pub struct Limits {
     pub max_duration: Duration,
     /// A job fails if no media is written this long after it starts.
     pub first_media_timeout: Duration,
+}
+
+/// What a runner tells its job while it runs.
+pub enum Progress<'a> {
+    /// The file exists now (so a crash still leaves the job knowing where it is).
+    File(&'a std::path::Path),
+    /// Media is being written.
+    Active,
 }
 
 /// A finished file.

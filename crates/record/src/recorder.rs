@@ -8,8 +8,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use livekit_protocol as lk;
 use tokio::sync::{broadcast, watch};
 
+use crate::Progress;
+use crate::composite::{self, CompositeJob, composite_settings};
 use crate::job::{self, Ending, Job};
-use crate::track::{self, Progress, TrackJob};
+use crate::track::{self, TrackJob};
 use crate::upload::{S3Settings, Uploader};
 use crate::{Joining, Limits, WrittenFile, output, unix_ns};
 
@@ -41,6 +43,10 @@ pub enum RecordError {
     NotActive(String),
     #[error("{0}")]
     BadPath(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("room {0:?} is already being recorded ({1})")]
+    AlreadyRecording(String, String),
     #[error("the recorder is not running yet")]
     NotRunning,
     #[error("the recorder could not be given a token (no API key configured)")]
@@ -56,6 +62,19 @@ pub struct StartTrack {
     pub publisher_identity: String,
     /// As received, with any storage secrets already removed.
     pub request: lk::TrackEgressRequest,
+}
+
+/// What a room composite recording needs from the API layer, checked there.
+pub struct StartComposite {
+    pub room_name: String,
+    pub room_id: String,
+    pub request: lk::RoomCompositeEgressRequest,
+}
+
+/// What a job runs.
+enum Runner {
+    Track(TrackJob),
+    Composite(CompositeJob),
 }
 
 /// Which jobs ListEgress wants.
@@ -154,14 +173,6 @@ impl Recorder {
         start: StartTrack,
         mint: impl FnOnce(&str) -> Option<String>,
     ) -> Result<lk::EgressInfo, RecordError> {
-        let server_url = self
-            .inner
-            .server_url
-            .get()
-            .ok_or(RecordError::NotRunning)?
-            .clone();
-        let egress_id = new_id();
-        let token = mint(&egress_id).ok_or(RecordError::NoToken)?;
         let filepath = match &start.request.output {
             Some(lk::track_egress_request::Output::File(f)) => f.filepath.as_str(),
             _ => "",
@@ -181,11 +192,75 @@ impl Recorder {
             &names,
         )
         .map_err(RecordError::BadPath)?;
+        let track_sid = start.track_sid;
+        self.start_job(
+            (start.room_name, start.room_id),
+            lk::egress_info::Request::Track(start.request),
+            mint,
+            |joining| {
+                Runner::Track(TrackJob {
+                    joining,
+                    track_sid,
+                    path,
+                })
+            },
+        )
+    }
+
+    /// Start recording the meeting as people see it (one per room at a time).
+    pub fn start_composite(
+        &self,
+        start: StartComposite,
+        mint: impl FnOnce(&str) -> Option<String>,
+    ) -> Result<lk::EgressInfo, RecordError> {
+        let settings = composite_settings(&start.request).map_err(RecordError::BadRequest)?;
+        let names = output::Names {
+            room_name: &start.room_name,
+            room_id: &start.room_id,
+            unix_secs: unix_ns() / 1_000_000_000,
+            ..Default::default()
+        };
+        let path = output::resolve(
+            &self.inner.settings.dir,
+            &settings.filepath,
+            "{room_name}/{room_name}-{time}",
+            &names,
+        )
+        .map_err(RecordError::BadPath)?;
+        self.start_job(
+            (start.room_name, start.room_id),
+            lk::egress_info::Request::RoomComposite(start.request),
+            mint,
+            |joining| {
+                Runner::Composite(CompositeJob {
+                    joining,
+                    path,
+                    settings,
+                })
+            },
+        )
+    }
+
+    fn start_job(
+        &self,
+        (room_name, room_id): (String, String),
+        request: lk::egress_info::Request,
+        mint: impl FnOnce(&str) -> Option<String>,
+        runner: impl FnOnce(Joining) -> Runner,
+    ) -> Result<lk::EgressInfo, RecordError> {
+        let server_url = self
+            .inner
+            .server_url
+            .get()
+            .ok_or(RecordError::NotRunning)?
+            .clone();
+        let composite = matches!(request, lk::egress_info::Request::RoomComposite(_));
+        let egress_id = new_id();
         let job = Job::new(
             egress_id.clone(),
-            start.room_name.clone(),
-            start.room_id.clone(),
-            lk::egress_info::Request::Track(start.request),
+            room_name.clone(),
+            room_id,
+            request,
             unix_ns(),
         );
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -195,6 +270,22 @@ impl Recorder {
             if running >= self.inner.settings.max_jobs {
                 return Err(RecordError::Full(running));
             }
+            if composite
+                && let Some(other) = jobs.entries.values().find(|e| {
+                    e.job.is_active()
+                        && e.job.info.room_name == room_name
+                        && matches!(
+                            e.job.info.request,
+                            Some(lk::egress_info::Request::RoomComposite(_))
+                        )
+                })
+            {
+                return Err(RecordError::AlreadyRecording(
+                    room_name,
+                    other.job.info.egress_id.clone(),
+                ));
+            }
+            let token = mint(&egress_id).ok_or(RecordError::NoToken)?;
             let info = job.info.clone();
             jobs.entries.insert(
                 egress_id.clone(),
@@ -203,30 +294,30 @@ impl Recorder {
                     stop: Some(stop_tx),
                 },
             );
-            info
+            (info, token)
         };
+        let (info, token) = info;
         self.tell(Stage::Started, &info);
-        let runner = TrackJob {
-            joining: Joining {
-                server_url,
-                token,
-                bind_ip: self.inner.settings.bind_ip,
-            },
-            track_sid: start.track_sid,
-            path,
-        };
+        let runner = runner(Joining {
+            server_url,
+            token,
+            bind_ip: self.inner.settings.bind_ip,
+        });
         let me = self.clone();
         let limits = self.inner.settings.limits;
         tokio::spawn(async move {
             let id = egress_id.clone();
             let reporter = me.clone();
-            let (file, ending) = track::run(runner, limits, stop_rx, move |progress| {
+            let progress = move |progress: Progress| {
                 reporter.update(&id, |job| match progress {
                     Progress::File(path) => job.set_file(file_info(path, unix_ns()), unix_ns()),
                     Progress::Active => job.activate(unix_ns()),
                 })
-            })
-            .await;
+            };
+            let (file, ending) = match runner {
+                Runner::Track(job) => track::run(job, limits, stop_rx, progress).await,
+                Runner::Composite(job) => composite::run(job, limits, stop_rx, progress).await,
+            };
             me.finish(&egress_id, file, ending).await;
         });
         Ok(info)

@@ -24,7 +24,7 @@ use crate::container::Durable;
 use crate::container::ogg::OggOpus;
 use crate::container::webm::WebmVp8;
 use crate::job::Ending;
-use crate::{Joining, Limits, WrittenFile, unix_ns};
+use crate::{Joining, Limits, Progress, WrittenFile, unix_ns};
 
 /// How often a keyframe is asked for while the file waits for one.
 const KEYFRAME_RETRY: Duration = Duration::from_secs(1);
@@ -46,14 +46,6 @@ struct Recording {
     path: PathBuf,
     output: Output,
     started_at: i64,
-}
-
-/// What a runner tells its job while it runs.
-pub enum Progress<'a> {
-    /// The file exists now (so a crash still leaves the job knowing where it is).
-    File(&'a Path),
-    /// Media is being written.
-    Active,
 }
 
 /// Record until stopped, the track goes away, or a limit; what was written and why it ended.

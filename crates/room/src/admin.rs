@@ -41,6 +41,8 @@ pub struct RoomInfo {
     pub num_publishers: usize,
     pub max_participants: usize,
     pub empty_timeout: Duration,
+    /// A room composite recording is active.
+    pub recording: bool,
 }
 
 /// A change to another participant; `None` and empty leave a field alone.
@@ -225,6 +227,7 @@ impl Room {
                 .unwrap_or(self.limits.max_participants)
                 .min(self.limits.max_participants),
             empty_timeout: state.options.empty_timeout,
+            recording: state.recording,
         }
     }
 
@@ -395,6 +398,21 @@ impl Room {
         }
         self.participant(identity)
             .ok_or(RoomError::UnknownParticipant)
+    }
+
+    /// Whether the meeting is being recorded (a room composite recording is
+    /// active); everyone in it is told when that changes, which LiveKit
+    /// clients show as `room.isRecording`.
+    pub fn set_recording(&self, recording: bool) {
+        let mut state = lock(&self.state);
+        if state.recording == recording {
+            return;
+        }
+        state.recording = recording;
+        let info = self.info_locked(&state);
+        for m in state.members.values() {
+            let _ = m.events.send(RoomEvent::RoomUpdated(info.clone()));
+        }
     }
 
     /// Replace the room's metadata; everyone in it is told.

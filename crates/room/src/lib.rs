@@ -387,6 +387,7 @@ impl Rooms {
                 members: HashMap::new(),
                 empty_since: Some(Instant::now()),
                 options,
+                recording: false,
             }),
         })
     }
@@ -447,6 +448,7 @@ struct RoomState {
     /// Since when nobody has been in the room.
     empty_since: Option<Instant>,
     options: RoomOptions,
+    recording: bool,
 }
 
 impl RoomState {

@@ -16,6 +16,7 @@ pub fn room(r: &RoomInfo) -> lk::Room {
         creation_time_ms: r.created_at * 1000,
         num_participants: u32::try_from(r.num_participants).unwrap_or(u32::MAX),
         num_publishers: u32::try_from(r.num_publishers).unwrap_or(u32::MAX),
+        active_recording: r.recording,
         ..Default::default()
     }
 }

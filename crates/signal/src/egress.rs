@@ -2,9 +2,16 @@
 //! [`crate::twirp`]), so `livekit-server-sdk`'s `EgressClient` and the other
 //! server SDKs start, list and stop Confab recordings unchanged.
 //!
-//! Every method needs the `roomRecord` grant. A request is checked here (the
-//! room and track exist, the output is one Confab writes) before the
-//! [`confab_record::Recorder`] gets it, so a refused request leaves no job.
+//! Every method needs the `roomRecord` grant. A backend's token (no
+//! `roomJoin`) with it records any room. A participant's token records only
+//! its own room, and only while that identity moderates it: the Meet app's
+//! session tokens carry `roomRecord` for everyone whose Jitsi token allows
+//! recording (`context.features.recording`), and the role decides the rest,
+//! so a moderator promoted mid-meeting can record and a demoted one cannot.
+//!
+//! A request is checked here (the room and track exist, the output is one
+//! Confab writes) before the [`confab_record::Recorder`] gets it, so a refused
+//! request leaves no job.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +20,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use confab_record::{ListFilter, RecordError, StartTrack};
+use confab_record::{ListFilter, RecordError, StartComposite, StartTrack};
 use livekit_protocol as lk;
 
 use crate::AppState;
@@ -29,7 +36,8 @@ impl From<RecordError> for TwirpError {
             RecordError::Full(_) => "resource_exhausted",
             RecordError::UnknownEgress(_) => "not_found",
             RecordError::NotActive(_) => "failed_precondition",
-            RecordError::BadPath(_) => "invalid_argument",
+            RecordError::BadPath(_) | RecordError::BadRequest(_) => "invalid_argument",
+            RecordError::AlreadyRecording(..) => "failed_precondition",
             RecordError::NotRunning | RecordError::NoToken => "unavailable",
         };
         TwirpError::new(code, e.to_string())
@@ -47,10 +55,10 @@ pub async fn handle(
         call.require(call.claims.video.room_record, "roomRecord")?;
         match method.as_str() {
             "StartTrackEgress" => start_track(&call).await,
+            "StartRoomCompositeEgress" => start_composite(&call).await,
             "ListEgress" => list(&call),
             "StopEgress" => stop(&call),
-            "StartRoomCompositeEgress"
-            | "StartTrackCompositeEgress"
+            "StartTrackCompositeEgress"
             | "StartParticipantEgress"
             | "StartWebEgress"
             | "UpdateLayout"
@@ -72,8 +80,112 @@ pub async fn handle(
     }
 }
 
+/// Whether the holder of a participant's token (not a backend's).
+fn participant(call: &Call<'_>) -> bool {
+    call.claims.video.room_join && !call.claims.identity().is_empty()
+}
+
+/// May this call's token record `room`? (It has `roomRecord`: checked first.)
+fn may_record(call: &Call<'_>, room: &str) -> Result<(), TwirpError> {
+    if !participant(call) {
+        return Ok(());
+    }
+    let video = &call.claims.video;
+    if video.room != room {
+        return Err(TwirpError::denied(format!(
+            "the token does not grant recording room {room:?}"
+        )));
+    }
+    if !call
+        .state
+        .rooms
+        .is_moderator(room, call.claims.identity(), video.room_admin)
+    {
+        return Err(TwirpError::denied("only moderators may record"));
+    }
+    Ok(())
+}
+
+async fn start_composite(call: &Call<'_>) -> Result<Response, TwirpError> {
+    let req: lk::RoomCompositeEgressRequest = call.decode()?;
+    may_record(call, &req.room_name)?;
+    let room = call.room(&req.room_name)?;
+    let state = call.state;
+    let info = state.recorder.start_composite(
+        StartComposite {
+            room_name: room.name.clone(),
+            room_id: room.sid.clone(),
+            request: req,
+        },
+        |identity| recorder_token(state, &room.name, identity),
+    )?;
+    call.audit(&room.name, "start recording", "", &info.egress_id)
+        .await;
+    Ok(call.reply(&info))
+}
+
+/// A token for the recorder's hidden, subscribe-only participant in `room`.
+fn recorder_token(state: &AppState, room: &str, identity: &str) -> Option<String> {
+    let grant = VideoGrant {
+        room_join: true,
+        room: room.to_string(),
+        can_publish: Some(false),
+        can_subscribe: Some(true),
+        can_publish_data: Some(false),
+        hidden: true,
+        recorder: true,
+        ..Default::default()
+    };
+    let ttl = state.recorder.settings().limits.max_duration + Duration::from_secs(600);
+    state.keys.mint(identity, "Recorder", grant, ttl)
+}
+
+/// Keep each room's "being recorded" flag (LiveKit clients' `isRecording`)
+/// in step with its room composite recordings. Runs for the server's life.
+pub async fn show_recording(state: Arc<AppState>) {
+    let mut updates = state.recorder.updates();
+    loop {
+        let room_name = match updates.recv().await {
+            Ok(u)
+                if matches!(
+                    u.info.request,
+                    Some(lk::egress_info::Request::RoomComposite(_))
+                ) =>
+            {
+                u.info.room_name
+            }
+            Ok(_) => continue,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                // Behind: look at every room.
+                for room in state.rooms.list() {
+                    room.set_recording(composite_running(&state, &room.name));
+                }
+                continue;
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        if let Some(room) = state.rooms.get(&room_name) {
+            room.set_recording(composite_running(&state, &room_name));
+        }
+    }
+}
+
+fn composite_running(state: &AppState, room: &str) -> bool {
+    let filter = ListFilter {
+        room_name: Some(room),
+        active_only: true,
+        ..Default::default()
+    };
+    state
+        .recorder
+        .list(&filter)
+        .iter()
+        .any(|i| matches!(i.request, Some(lk::egress_info::Request::RoomComposite(_))))
+}
+
 async fn start_track(call: &Call<'_>) -> Result<Response, TwirpError> {
     let req: lk::TrackEgressRequest = call.decode()?;
+    may_record(call, &req.room_name)?;
     match &req.output {
         Some(lk::track_egress_request::Output::File(f)) if f.output.is_none() => {}
         Some(lk::track_egress_request::Output::File(_)) => {
@@ -109,23 +221,7 @@ async fn start_track(call: &Call<'_>) -> Result<Response, TwirpError> {
             ))
         })?;
     let state = call.state;
-    let recorder = &state.recorder;
-    let ttl = recorder.settings().limits.max_duration + Duration::from_secs(600);
-    let room_name = room.name.clone();
-    let mint = |identity: &str| {
-        let grant = VideoGrant {
-            room_join: true,
-            room: room_name.clone(),
-            can_publish: Some(false),
-            can_subscribe: Some(true),
-            can_publish_data: Some(false),
-            hidden: true,
-            recorder: true,
-            ..Default::default()
-        };
-        state.keys.mint(identity, "Recorder", grant, ttl)
-    };
-    let info = recorder.start_track(
+    let info = state.recorder.start_track(
         StartTrack {
             room_name: room.name.clone(),
             room_id: room.sid.clone(),
@@ -137,7 +233,7 @@ async fn start_track(call: &Call<'_>) -> Result<Response, TwirpError> {
             publisher_identity: publisher.identity.clone(),
             request: req,
         },
-        mint,
+        |identity| recorder_token(state, &room.name, identity),
     )?;
     call.audit(&room.name, "start recording", &track.sid, &info.egress_id)
         .await;
@@ -145,7 +241,14 @@ async fn start_track(call: &Call<'_>) -> Result<Response, TwirpError> {
 }
 
 fn list(call: &Call<'_>) -> Result<Response, TwirpError> {
-    let req: lk::ListEgressRequest = call.decode()?;
+    let mut req: lk::ListEgressRequest = call.decode()?;
+    if participant(call) {
+        // A participant sees its own room's recordings only.
+        if req.room_name.is_empty() {
+            req.room_name = call.claims.video.room.clone();
+        }
+        may_record(call, &req.room_name)?;
+    }
     let filter = ListFilter {
         room_name: (!req.room_name.is_empty()).then_some(req.room_name.as_str()),
         egress_id: (!req.egress_id.is_empty()).then_some(req.egress_id.as_str()),
@@ -160,6 +263,16 @@ fn list(call: &Call<'_>) -> Result<Response, TwirpError> {
 
 fn stop(call: &Call<'_>) -> Result<Response, TwirpError> {
     let req: lk::StopEgressRequest = call.decode()?;
+    if participant(call) {
+        let filter = ListFilter {
+            egress_id: Some(&req.egress_id),
+            ..Default::default()
+        };
+        // An unknown id is answered below, the same for everyone.
+        if let Some(job) = call.state.recorder.list(&filter).first() {
+            may_record(call, &job.room_name)?;
+        }
+    }
     let info = call.state.recorder.stop(&req.egress_id)?;
     Ok(call.reply(&info))
 }

@@ -78,8 +78,20 @@ pub struct JitsiUser {
     pub email: String,
     pub avatar: String,
     pub moderator: bool,
-    /// `context.features` that are switched on (recording, livestreaming, …).
-    pub features: Vec<String>,
+    /// `context.features` that are switched on (recording, livestreaming, …);
+    /// `None` when the token has no features claim.
+    pub features: Option<Vec<String>>,
+}
+
+impl JitsiUser {
+    /// Whether the token lets its user use `feature` (as a moderator): as in
+    /// Jitsi, a token without a features claim allows everything, and one
+    /// with it allows what it switches on.
+    pub fn may(&self, feature: &str) -> bool {
+        self.features
+            .as_ref()
+            .is_none_or(|on| on.iter().any(|f| f == feature))
+    }
 }
 
 /// A true/false claim: Jitsi deployments send both `true` and `"true"`.
@@ -254,8 +266,7 @@ impl JitsiConfig {
                         .collect();
                     on.sort();
                     on
-                })
-                .unwrap_or_default(),
+                }),
         })
     }
 

@@ -303,11 +303,14 @@ pub(crate) fn mint_session(
     identity: &str,
     name: &str,
     moderator: bool,
+    may_record: bool,
 ) -> Option<String> {
     let grant = VideoGrant {
         room_join: true,
         room: room.to_string(),
         room_admin: moderator,
+        // Recording also needs the moderator role when it is asked for.
+        room_record: may_record,
         can_update_own_metadata: true,
         ..Default::default()
     };
@@ -344,7 +347,12 @@ async fn join(
     }
     persist::load_room(&state, room).await;
     let typed_name = body.name.trim();
-    let (identity, name, moderator) = match body.jwt.as_deref().filter(|t| !t.is_empty()) {
+    // Whether this person may record once a moderator: Jitsi tokens' features decide.
+    let (identity, name, moderator, may_record) = match body
+        .jwt
+        .as_deref()
+        .filter(|t| !t.is_empty())
+    {
         Some(jwt) => {
             if !state.jitsi.enabled() {
                 return bad_request("this server is not configured for Jitsi tokens ([auth.jwt])");
@@ -357,6 +365,7 @@ async fn join(
                     return error_reply(StatusCode::UNAUTHORIZED, &e.to_string());
                 }
             };
+            let may_record = user.may("recording");
             let identity = if user.id.is_empty() {
                 confab_room::new_sid("u_")
             } else if user.id.len() > 256 || user.id.chars().any(char::is_control) {
@@ -372,7 +381,7 @@ async fn join(
             } else {
                 confab_room::names::clean(&user.name)
             };
-            (identity, name, user.moderator)
+            (identity, name, user.moderator, may_record)
         }
         None => {
             match state.mode {
@@ -408,7 +417,12 @@ async fn join(
             if let Err(e) = confab_room::names::check(typed_name) {
                 return bad_request(&format!("invalid display name: {e}"));
             }
-            (confab_room::new_sid("u_"), typed_name.to_string(), false)
+            (
+                confab_room::new_sid("u_"),
+                typed_name.to_string(),
+                false,
+                true,
+            )
         }
     };
     let name = if name.is_empty() {
@@ -421,7 +435,7 @@ async fn join(
     {
         return refusal;
     }
-    match mint_session(&state, room, &identity, &name, moderator) {
+    match mint_session(&state, room, &identity, &name, moderator, may_record) {
         Some(token) => axum::Json(JoinReply { token, identity }).into_response(),
         None => (StatusCode::INTERNAL_SERVER_ERROR, "no signing key").into_response(),
     }
@@ -496,7 +510,14 @@ async fn sign_in(
     {
         return refusal;
     }
-    match mint_session(&state, room, &user.identity, &user.name, user.moderator) {
+    match mint_session(
+        &state,
+        room,
+        &user.identity,
+        &user.name,
+        user.moderator,
+        true,
+    ) {
         Some(token) => axum::Json(JoinReply {
             token,
             identity: user.identity,

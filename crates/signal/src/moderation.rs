@@ -292,7 +292,14 @@ pub async fn wait(
             reason: None,
         },
         Verdict::Admitted => {
-            match mint_session(&state, &body.room, &ticket.identity, &ticket.name, false) {
+            match mint_session(
+                &state,
+                &body.room,
+                &ticket.identity,
+                &ticket.name,
+                false,
+                true,
+            ) {
                 Some(token) => WaitReply {
                     status: "admitted",
                     token: Some(token),

@@ -333,7 +333,8 @@ async fn the_user_and_role_come_from_the_claims() {
     assert_eq!(user.name, "Ada");
     assert_eq!(user.email, "ada@example.com");
     assert!(user.moderator);
-    assert_eq!(user.features, vec!["recording".to_string()]);
+    assert_eq!(user.features, Some(vec!["recording".to_string()]));
+    assert!(user.may("recording") && !user.may("livestreaming"));
 
     // The token-moderation plugin's top-level claim, as a string.
     let plugin = claims(json!({"room": "*", "moderator": "true",
@@ -343,6 +344,9 @@ async fn the_user_and_role_come_from_the_claims() {
         .await
         .unwrap();
     assert!(user.moderator);
+    // No features claim: as in Jitsi, a moderator may use every feature.
+    assert_eq!(user.features, None);
+    assert!(user.may("recording"));
 
     let guest = claims(json!({"context": {"user": {"id": "u-8", "moderator": false}}}));
     let user = cfg

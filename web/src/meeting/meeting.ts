@@ -37,6 +37,7 @@ import {
 } from './moderation';
 import { ParticipantsPane, type PersonEntry } from './participants';
 import { REACTIONS_TOPIC, floatReaction, parseReaction, sendReaction } from './reactions';
+import { RecordingApi, recordingIndicator, recordingsDialog, tokenMayRecord } from './recording';
 import { bindShortcuts } from './shortcuts';
 import { type TileSource, Tile, tileKey, trackFor } from './tile';
 import { Toasts } from './toasts';
@@ -72,6 +73,12 @@ export class Meeting {
   private readonly invite;
   private readonly api: RoomApi;
   private readonly removeDlg = removeDialog();
+  private readonly recorder: RecordingApi;
+  private readonly recordings;
+  private readonly recIndicator = recordingIndicator();
+  /** The token allows recording; the controls also need us to moderate, which can change. */
+  private readonly mayRecord: boolean;
+  private recordingBusy = false;
   /** The room's entry status (lobby, lock, password, knocks), while we moderate. */
   private entryStatus: EntryStatus | undefined;
   private panel: Panel | undefined;
@@ -93,6 +100,9 @@ export class Meeting {
     private readonly cb: MeetingCallbacks,
   ) {
     this.api = new RoomApi(token, roomName);
+    this.recorder = new RecordingApi(token, roomName);
+    this.recordings = recordingsDialog(this.recorder);
+    this.mayRecord = tokenMayRecord(token);
     const stage = h('div', { class: 'stage', attrs: { 'aria-label': 'Stage' } });
     const filmstrip = h('div', { class: 'filmstrip', attrs: { 'aria-label': 'Other participants' } });
     const grid = h('div', { class: 'grid', attrs: { 'aria-label': 'Participants' } });
@@ -151,6 +161,8 @@ export class Meeting {
       toggleParticipants: () => this.openPanel(this.panel === 'participants' ? undefined : 'participants'),
       toggleView: () => this.toggleView(),
       invite: () => this.invite.open(),
+      toggleRecording: () => void this.toggleRecording(),
+      recordings: () => this.recordings.open(),
       settings: () => this.settings.open(),
       shortcuts: () => this.shortcuts.toggle(),
       leave: () => this.leave(),
@@ -164,6 +176,7 @@ export class Meeting {
         { class: 'meeting-bar' },
         h('span', { class: 'room-name', text: roomName, title: roomName }),
         this.countEl,
+        this.recIndicator,
         h(
           'button',
           { class: 'btn ghost small', title: 'Invite people', attrs: { type: 'button', id: 'invite' }, on: { click: () => this.invite.open() } },
@@ -181,6 +194,7 @@ export class Meeting {
       this.shortcuts.el,
       this.invite.el,
       this.removeDlg.el,
+      this.recordings.el,
     );
     this.wire();
   }
@@ -206,6 +220,8 @@ export class Meeting {
     });
     this.sync();
     this.refreshEntry();
+    // livekit-client tells RecordingStatusChanged only once connected, so not for a recording already running.
+    if (this.room.isRecording) this.toasts.show('This meeting is being recorded');
   }
 
   // ---- room events ------------------------------------------------------------------------
@@ -280,6 +296,10 @@ export class Meeting {
         } else if (topic === LEGACY_CHAT_TOPIC) {
           this.chat.receiveLegacy(participant.identity, text);
         }
+      })
+      .on(RoomEvent.RecordingStatusChanged, (recording) => {
+        this.toasts.show(recording ? 'This meeting is being recorded' : 'The recording has stopped');
+        sync();
       })
       .on(RoomEvent.AudioPlaybackStatusChanged, sync)
       .on(RoomEvent.Reconnecting, () => this.setReconnecting(true))
@@ -446,6 +466,20 @@ export class Meeting {
     }
   }
 
+  private async toggleRecording() {
+    const stop = this.room.isRecording;
+    this.recordingBusy = true;
+    this.queueSync();
+    try {
+      await (stop ? this.recorder.stop() : this.recorder.start());
+    } catch (e) {
+      this.toasts.show(`Could not ${stop ? 'stop' : 'start'} the recording: ${errorText(e)}`, { kind: 'error', ms: 8000 });
+    } finally {
+      this.recordingBusy = false;
+      this.queueSync();
+    }
+  }
+
   toggleView() {
     const current = this.root.querySelector<HTMLElement>('.conference')?.dataset.view;
     this.layout.choice = current === 'tile' ? 'stage' : 'tile';
@@ -605,6 +639,7 @@ export class Meeting {
     this.countEl.replaceChildren(icon('people'), document.createTextNode(String(everyone.length)));
     this.countEl.title = `${everyone.length} in the meeting`;
     this.audioBanner.hidden = this.room.canPlaybackAudio;
+    this.recIndicator.hidden = !this.room.isRecording;
     this.people.render(
       everyone.map(
         (p): PersonEntry => ({
@@ -634,6 +669,9 @@ export class Meeting {
       participantsOpen: this.panel === 'participants',
       count: everyone.length,
       view,
+      mayRecord: this.mayRecord && isModerator(lp),
+      recording: this.room.isRecording,
+      recordingBusy: this.recordingBusy,
     });
   }
 }

@@ -45,25 +45,30 @@ export class ModerationError extends Error {
   }
 }
 
+/** Calls one of the server's Twirp services (LiveKit's server API) with this participant's token. */
+export async function twirp(service: string, method: string, token: string, body: Record<string, unknown>): Promise<unknown> {
+  const res = await fetch(`/twirp/${service}/${method}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const data: unknown = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    const err = (data ?? {}) as { code?: unknown; msg?: unknown };
+    throw new ModerationError(typeof err.code === 'string' ? err.code : 'unknown', typeof err.msg === 'string' ? err.msg : `HTTP ${res.status}`);
+  }
+  return data;
+}
+
 export class RoomApi {
   constructor(
     private readonly token: string,
     private readonly room: string,
   ) {}
 
-  private async call(method: string, body: Record<string, unknown>): Promise<unknown> {
-    const res = await fetch(`/twirp/livekit.RoomService/${method}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${this.token}` },
-      body: JSON.stringify({ room: this.room, ...body }),
-      signal: AbortSignal.timeout(10_000),
-    });
-    const data: unknown = await res.json().catch(() => ({}));
-    if (!res.ok) {
-      const err = (data ?? {}) as { code?: unknown; msg?: unknown };
-      throw new ModerationError(typeof err.code === 'string' ? err.code : 'unknown', typeof err.msg === 'string' ? err.msg : `HTTP ${res.status}`);
-    }
-    return data;
+  private call(method: string, body: Record<string, unknown>): Promise<unknown> {
+    return twirp('livekit.RoomService', method, this.token, { room: this.room, ...body });
   }
 
   mute(identity: string, trackSid: string): Promise<unknown> {

@@ -56,6 +56,7 @@ export interface MenuItem {
   run: () => void;
   /** Shown in the menu only when the toolbar has no room for its own button. */
   narrowOnly?: boolean;
+  disabled?: boolean;
 }
 
 /** A popup menu anchored to a toolbar button; closes on outside click or Escape. */
@@ -103,7 +104,7 @@ export function menuButton(item: MenuItem, close: () => void): HTMLButtonElement
     'button',
     {
       class: `menu-item${item.narrowOnly ? ' narrow-only' : ''}`,
-      attrs: { type: 'button', role: 'menuitem', id: `menu-${item.id}` },
+      attrs: { type: 'button', role: 'menuitem', id: `menu-${item.id}`, ...(item.disabled ? { disabled: '' } : {}) },
       on: {
         click: () => {
           close();
@@ -127,6 +128,8 @@ export interface ToolbarActions {
   toggleParticipants(): void;
   toggleView(): void;
   invite(): void;
+  toggleRecording(): void;
+  recordings(): void;
   settings(): void;
   shortcuts(): void;
   leave(): void;
@@ -143,6 +146,11 @@ export interface ToolbarState {
   participantsOpen: boolean;
   count: number;
   view: 'tile' | 'stage';
+  /** Moderates with a token that allows recording: the recording entries are shown. */
+  mayRecord: boolean;
+  recording: boolean;
+  /** A start or stop of the recording is waiting for the server. */
+  recordingBusy: boolean;
 }
 
 export class MeetingToolbar {
@@ -187,11 +195,24 @@ export class MeetingToolbar {
   private fillMore(el: HTMLDivElement) {
     const close = () => this.more.close();
     const s = this.state;
+    const recording: MenuItem[] = s?.mayRecord
+      ? [
+          {
+            id: 'recording',
+            icon: 'record',
+            label: () => (s.recording ? 'Stop recording' : s.recordingBusy ? 'Starting recording…' : 'Start recording'),
+            run: () => this.act.toggleRecording(),
+            disabled: s.recordingBusy,
+          },
+          { id: 'recordings', icon: 'film', label: () => 'Recordings', run: () => this.act.recordings() },
+        ]
+      : [];
     const items: MenuItem[] = [
       { id: 'screen', icon: 'screen', label: () => (s?.sharing ? 'Stop sharing' : 'Share your screen'), run: () => this.act.toggleScreen(), narrowOnly: true },
       { id: 'hand', icon: 'hand', label: () => (s?.handUp ? 'Lower your hand' : 'Raise your hand'), run: () => this.act.toggleHand(), narrowOnly: true },
       { id: 'view', icon: s?.view === 'tile' ? 'stage' : 'grid', label: () => (s?.view === 'tile' ? 'Stage view' : 'Tile view'), run: () => this.act.toggleView(), narrowOnly: true },
       { id: 'invite', icon: 'link', label: () => 'Invite people', run: () => this.act.invite() },
+      ...recording,
       { id: 'settings', icon: 'settings', label: () => 'Settings', run: () => this.act.settings() },
       { id: 'shortcuts', icon: 'keyboard', label: () => 'Keyboard shortcuts', run: () => this.act.shortcuts() },
     ];

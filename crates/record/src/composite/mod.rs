@@ -1,0 +1,288 @@
+//! Recording the meeting as people see it, without a browser.
+//!
+//! The recorder joins as a hidden participant that subscribes to everyone.
+//! Each camera and screen share becomes a picture on the canvas, each
+//! microphone a voice in the mix ([`mixer::Mixer`], a GStreamer pipeline);
+//! pictures are laid out by [`layout`] and re-laid out as people come and go
+//! (and, in the speaker layout, as the speaker changes). A picture starts at
+//! a keyframe, asked for as it arrives and after any loss, since a VP8
+//! decoder cannot start or resume on anything else.
+//!
+//! The recording ends when asked, when everyone has left (Jibri's rule), or at
+//! the maximum duration.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use confab_client::{ClientError, Subscriber, SubscriberConfig, SubscriberEvent};
+use livekit_protocol as lk;
+use lk::signal_request::Message as Req;
+use lk::signal_response::Message as Resp;
+use str0m::RtcConfig;
+use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
+use tokio::sync::watch;
+
+use crate::container::webm::vp8_keyframe_size;
+use crate::job::Ending;
+use crate::{Joining, Limits, Progress, WrittenFile, output, unix_ns};
+
+pub mod layout;
+pub mod mixer;
+mod settings;
+
+pub use settings::{CompositeSettings, composite_settings};
+
+use layout::Layout;
+use mixer::Mixer;
+
+/// How often a picture still waiting for a keyframe asks again.
+const KEYFRAME_RETRY: Duration = Duration::from_millis(500);
+/// How long the muxer may take to write its last fragment.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub struct CompositeJob {
+    pub joining: Joining,
+    /// Where the file goes, without its extension.
+    pub path: PathBuf,
+    pub settings: CompositeSettings,
+}
+
+/// One forwarded track and whose it is.
+struct Input {
+    track_sid: String,
+    participant_sid: String,
+    kind: MediaKind,
+    /// A picture's decoder can take the next frame: a keyframe went through
+    /// and nothing was lost since.
+    ready: bool,
+    /// When a picture that is not ready last asked for a keyframe.
+    asked_at: Option<Instant>,
+}
+
+/// Record until stopped, everyone leaves, or a limit; the file and why it ended.
+pub async fn run(
+    job: CompositeJob,
+    limits: Limits,
+    mut stop: watch::Receiver<bool>,
+    mut progress: impl FnMut(Progress),
+) -> (Option<WrittenFile>, Ending) {
+    let mut session = match join(&job.joining).await {
+        Ok(s) => s,
+        Err(e) => {
+            return (
+                None,
+                Ending::Failed(format!("the recorder could not join: {e}")),
+            );
+        }
+    };
+    let (path, file) = match output::create_new(&job.path, "mp4") {
+        Ok(created) => created,
+        Err(e) => {
+            session.leave().await;
+            return (
+                None,
+                Ending::Failed(format!("cannot create {}.mp4: {e}", job.path.display())),
+            );
+        }
+    };
+    // GStreamer opens the file itself; ours only reserved the name.
+    drop(file);
+    let started_at = unix_ns();
+    let started = Instant::now();
+    let s = &job.settings;
+    let mut mixer = match Mixer::new(&path, s.canvas, s.layout) {
+        Ok(m) => m,
+        Err(e) => {
+            session.leave().await;
+            let _ = std::fs::remove_file(&path);
+            return (
+                None,
+                Ending::Failed(format!("cannot start the recording pipeline: {e}")),
+            );
+        }
+    };
+    progress(Progress::File(&path));
+    progress(Progress::Active);
+
+    let deadline = started + limits.max_duration;
+    let mut inputs: HashMap<Mid, Input> = HashMap::new();
+    // Participant sid → display name (identity when it has none).
+    let mut people: HashMap<String, String> = HashMap::new();
+    let mut seen_anyone = false;
+    let ending = loop {
+        let event = tokio::select! {
+            _ = stop.changed() => break Ending::Done,
+            _ = tokio::time::sleep_until(deadline.into()) => break Ending::Limit,
+            event = session.next() => event,
+        };
+        if let Err(e) = mixer.check() {
+            break Ending::Failed(e.to_string());
+        }
+        match event {
+            Ok(SubscriberEvent::Participants(list)) => {
+                for p in list {
+                    if p.state == lk::participant_info::State::Disconnected as i32 {
+                        people.remove(&p.sid);
+                        let gone: Vec<Mid> = inputs
+                            .iter()
+                            .filter(|(_, i)| i.participant_sid == p.sid)
+                            .map(|(m, _)| *m)
+                            .collect();
+                        for mid in gone {
+                            remove(&mut mixer, &mut inputs, mid);
+                        }
+                    } else {
+                        let name = if p.name.is_empty() {
+                            p.identity.clone()
+                        } else {
+                            p.name.clone()
+                        };
+                        for i in inputs.values().filter(|i| i.participant_sid == p.sid) {
+                            mixer.set_label(&i.track_sid, &name);
+                        }
+                        people.insert(p.sid, name);
+                        seen_anyone = true;
+                    }
+                }
+                if seen_anyone && people.is_empty() {
+                    break Ending::Done; // everyone left
+                }
+            }
+            Ok(SubscriberEvent::TrackAdded { mid, track }) => {
+                let name = people
+                    .get(&track.participant_sid)
+                    .cloned()
+                    .unwrap_or_default();
+                let added = match track.kind {
+                    MediaKind::Video if !s.audio_only => mixer.add_picture(&track.track_sid, &name),
+                    MediaKind::Audio if !s.video_only => mixer.add_voice(&track.track_sid),
+                    _ => Ok(()),
+                };
+                if let Err(e) = added {
+                    break Ending::Failed(e.to_string());
+                }
+                if track.kind == MediaKind::Video {
+                    // A tile is at most the canvas: no larger layer is needed.
+                    session.send(Req::TrackSetting(lk::UpdateTrackSettings {
+                        track_sids: vec![track.track_sid.clone()],
+                        width: s.canvas.width as u32,
+                        height: s.canvas.height as u32,
+                        ..Default::default()
+                    }));
+                }
+                inputs.insert(
+                    mid,
+                    Input {
+                        track_sid: track.track_sid,
+                        participant_sid: track.participant_sid,
+                        kind: track.kind,
+                        ready: false,
+                        asked_at: None,
+                    },
+                );
+            }
+            Ok(SubscriberEvent::Media(str0m::Event::MediaData(data))) => {
+                let Some(input) = inputs.get_mut(&data.mid) else {
+                    continue;
+                };
+                if input.kind == MediaKind::Audio {
+                    mixer.push_voice(&input.track_sid, &data.data);
+                    continue;
+                }
+                if !mixer.has_picture(&input.track_sid) {
+                    continue;
+                }
+                if vp8_keyframe_size(&data.data).is_some() {
+                    input.ready = true;
+                } else if !data.contiguous {
+                    input.ready = false;
+                }
+                if !input.ready {
+                    // Nothing a decoder can use until the next keyframe.
+                    let now = Instant::now();
+                    if input
+                        .asked_at
+                        .is_none_or(|t| now.duration_since(t) >= KEYFRAME_RETRY)
+                    {
+                        input.asked_at = Some(now);
+                        if let Some(mut w) = session.peer().rtc.writer(data.mid) {
+                            let _ = w.request_keyframe(None, KeyframeRequestKind::Pli);
+                        }
+                    }
+                    continue;
+                }
+                mixer.push_picture(&input.track_sid, &data.data);
+            }
+            Ok(SubscriberEvent::Signal(resp)) => match *resp {
+                Resp::TrackUnpublished(u) => {
+                    if let Some(mid) = inputs
+                        .iter()
+                        .find(|(_, i)| i.track_sid == u.track_sid)
+                        .map(|(m, _)| *m)
+                    {
+                        remove(&mut mixer, &mut inputs, mid);
+                    }
+                }
+                Resp::SpeakersChanged(changed) if mixer.layout() == Layout::Speaker => {
+                    if let Some(sp) = changed.speakers.iter().find(|sp| sp.active) {
+                        let camera = inputs
+                            .values()
+                            .find(|i| i.participant_sid == sp.sid && i.kind == MediaKind::Video)
+                            .map(|i| i.track_sid.clone());
+                        if camera.is_some() {
+                            mixer.set_speaker(camera);
+                        }
+                    }
+                }
+                _ => {}
+            },
+            Ok(_) => {}
+            Err(ClientError::Left(_)) | Err(ClientError::Closed(_)) => break Ending::Done,
+            Err(e) => break Ending::Failed(format!("the recorder lost the meeting: {e}")),
+        }
+    };
+    session.leave().await;
+    let duration_ns = started.elapsed().as_nanos() as i64;
+    let finished = tokio::task::spawn_blocking(move || mixer.finish(FINISH_TIMEOUT)).await;
+    let ending = match finished {
+        Ok(Ok(())) => ending,
+        Ok(Err(e)) => Ending::Failed(format!("{e}; the file keeps what was written until then")),
+        Err(e) => Ending::Failed(format!("the recording pipeline stopped: {e}")),
+    };
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let file = WrittenFile {
+        path,
+        started_at,
+        ended_at: unix_ns(),
+        duration_ns,
+        size,
+    };
+    (Some(file), ending)
+}
+
+fn remove(mixer: &mut Mixer, inputs: &mut HashMap<Mid, Input>, mid: Mid) {
+    if let Some(i) = inputs.remove(&mid) {
+        match i.kind {
+            MediaKind::Video => mixer.remove_picture(&i.track_sid),
+            MediaKind::Audio => mixer.remove_voice(&i.track_sid),
+        }
+    }
+}
+
+async fn join(joining: &Joining) -> Result<Subscriber, ClientError> {
+    let rtc = RtcConfig::new()
+        .clear_codecs()
+        .enable_vp8(true)
+        .enable_opus(true, false);
+    Subscriber::join(SubscriberConfig {
+        url: joining.server_url.clone(),
+        token: joining.token.clone(),
+        bind_ip: joining.bind_ip,
+        auto_subscribe: true,
+        join_timeout: Duration::from_secs(10),
+        rtc,
+        sdk: "confab-recorder",
+    })
+    .await
+}

@@ -1,0 +1,215 @@
+//! What a room composite request asks for, checked: the canvas, the layout,
+//! and where the file goes. Anything Confab cannot do, or sizes no one could
+//! want, are refused with the reason, before any job exists.
+
+use livekit_protocol as lk;
+use lk::room_composite_egress_request::{Options, Output};
+
+use super::layout::Layout;
+use super::mixer::Canvas;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompositeSettings {
+    pub canvas: Canvas,
+    pub layout: Layout,
+    pub audio_only: bool,
+    pub video_only: bool,
+    /// The request's file path template ("" for the default name).
+    pub filepath: String,
+}
+
+const DEFAULT: Canvas = Canvas {
+    width: 1280,
+    height: 720,
+    fps: 30,
+    video_kbps: 3000,
+    audio_bps: 128_000,
+};
+
+// The request's single `output` is deprecated in favour of the lists, and
+// still read: older server SDKs send it.
+#[allow(deprecated)]
+pub fn composite_settings(
+    req: &lk::RoomCompositeEgressRequest,
+) -> Result<CompositeSettings, String> {
+    let layout = Layout::parse(&req.layout).ok_or_else(|| {
+        format!(
+            "unknown layout {:?}: use \"grid\" or \"speaker\"",
+            req.layout
+        )
+    })?;
+    if !req.custom_base_url.is_empty() {
+        return Err(
+            "custom layouts (custom_base_url) are not supported: use \"grid\" or \"speaker\""
+                .into(),
+        );
+    }
+    if req.audio_only && req.video_only {
+        return Err("audio_only and video_only together leave nothing to record".into());
+    }
+    if !req.stream_outputs.is_empty()
+        || !req.segment_outputs.is_empty()
+        || !req.image_outputs.is_empty()
+        || matches!(req.output, Some(Output::Stream(_) | Output::Segments(_)))
+    {
+        return Err(
+            "only file outputs are supported for now (no streams, segments or images)".into(),
+        );
+    }
+    if !req.webhooks.is_empty() {
+        return Err("per-request webhooks are not supported".into());
+    }
+    let legacy = match &req.output {
+        Some(Output::File(f)) => Some(f),
+        _ => None,
+    };
+    let files: Vec<&lk::EncodedFileOutput> = req.file_outputs.iter().chain(legacy).collect();
+    let file = match files.as_slice() {
+        [] => return Err("the request names no file output".into()),
+        [one] => *one,
+        _ => return Err("one file output per recording".into()),
+    };
+    if file.output.is_some() {
+        return Err(
+            "uploads named in the request are not supported: Confab uploads to the storage its operator configured"
+                .into(),
+        );
+    }
+    match lk::EncodedFileType::try_from(file.file_type) {
+        Ok(lk::EncodedFileType::DefaultFiletype | lk::EncodedFileType::Mp4) => {}
+        _ => return Err("the file type must be MP4".into()),
+    }
+    let canvas = match &req.options {
+        None => DEFAULT,
+        Some(Options::Preset(p)) => match lk::EncodingOptionsPreset::try_from(*p) {
+            Ok(lk::EncodingOptionsPreset::H264720p30) => DEFAULT,
+            Ok(lk::EncodingOptionsPreset::H2641080p30) => Canvas {
+                width: 1920,
+                height: 1080,
+                video_kbps: 4500,
+                ..DEFAULT
+            },
+            _ => return Err("supported presets: H264_720P_30 and H264_1080P_30".into()),
+        },
+        Some(Options::Advanced(o)) => advanced(o)?,
+    };
+    Ok(CompositeSettings {
+        canvas,
+        layout,
+        audio_only: req.audio_only,
+        video_only: req.video_only,
+        filepath: file.filepath.clone(),
+    })
+}
+
+fn advanced(o: &lk::EncodingOptions) -> Result<Canvas, String> {
+    let pick = |v: i32, default: i32| if v == 0 { default } else { v };
+    let c = Canvas {
+        width: pick(o.width, DEFAULT.width),
+        height: pick(o.height, DEFAULT.height),
+        fps: pick(o.framerate, DEFAULT.fps),
+        video_kbps: pick(o.video_bitrate, DEFAULT.video_kbps as i32).max(0) as u32,
+        audio_bps: pick(o.audio_bitrate, DEFAULT.audio_bps / 1000) * 1000,
+    };
+    if !(160..=1920).contains(&c.width)
+        || !(90..=1920).contains(&c.height)
+        || c.width % 2 != 0
+        || c.height % 2 != 0
+    {
+        return Err(format!(
+            "{}x{} is not a size Confab records: even sizes from 160x90 to 1920x1920",
+            c.width, c.height
+        ));
+    }
+    if !(1..=60).contains(&c.fps) {
+        return Err(format!("{} fps: use 1 to 60", c.fps));
+    }
+    if !(100..=20_000).contains(&c.video_kbps) {
+        return Err(format!(
+            "video bitrate {} kbps: use 100 to 20000",
+            c.video_kbps
+        ));
+    }
+    if !(32_000..=320_000).contains(&c.audio_bps) {
+        return Err(format!(
+            "audio bitrate {} kbps: use 32 to 320",
+            c.audio_bps / 1000
+        ));
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> lk::RoomCompositeEgressRequest {
+        lk::RoomCompositeEgressRequest {
+            room_name: "r".into(),
+            file_outputs: vec![lk::EncodedFileOutput {
+                file_type: lk::EncodedFileType::Mp4 as i32,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_plain_request_records_720p30_in_a_grid() {
+        let s = composite_settings(&request()).expect("ok");
+        assert_eq!(
+            (s.canvas.width, s.canvas.height, s.canvas.fps),
+            (1280, 720, 30)
+        );
+        assert_eq!(s.layout, Layout::Grid);
+        let mut r = request();
+        r.options = Some(Options::Preset(
+            lk::EncodingOptionsPreset::H2641080p30 as i32,
+        ));
+        r.layout = "speaker".into();
+        let s = composite_settings(&r).expect("ok");
+        assert_eq!((s.canvas.width, s.layout), (1920, Layout::Speaker));
+    }
+
+    #[test]
+    fn absurd_or_unsupported_requests_are_refused_with_a_reason() {
+        let refused = |change: &dyn Fn(&mut lk::RoomCompositeEgressRequest)| {
+            let mut r = request();
+            change(&mut r);
+            composite_settings(&r).expect_err("refused")
+        };
+        assert!(refused(&|r| r.layout = "mosaic".into()).contains("unknown layout"));
+        let huge = lk::EncodingOptions {
+            width: 100_000,
+            height: 50_000,
+            ..Default::default()
+        };
+        assert!(refused(&|r| r.options = Some(Options::Advanced(huge))).contains("100000x50000"));
+        let odd = lk::EncodingOptions {
+            width: 641,
+            height: 360,
+            ..Default::default()
+        };
+        assert!(refused(&|r| r.options = Some(Options::Advanced(odd))).contains("641x360"));
+        let fast = lk::EncodingOptions {
+            framerate: 1000,
+            ..Default::default()
+        };
+        assert!(refused(&|r| r.options = Some(Options::Advanced(fast))).contains("fps"));
+        assert!(refused(&|r| r.file_outputs.clear()).contains("no file output"));
+        assert!(
+            refused(&|r| {
+                r.audio_only = true;
+                r.video_only = true;
+            })
+            .contains("nothing")
+        );
+        assert!(
+            refused(&|r| r.stream_outputs.push(Default::default())).contains("only file outputs")
+        );
+        assert!(
+            refused(&|r| r.file_outputs[0].file_type = lk::EncodedFileType::Ogg as i32)
+                .contains("MP4")
+        );
+    }
+}
