@@ -7,12 +7,15 @@ server_packages=(pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-x)
 
 # Installs the packages of "$@" that are not installed (as root), or says which are missing.
+# Leaves the names of those it installed in `installed_now`.
+installed_now=()
 ensure_packages() {
   local missing=() pkg
   for pkg in "$@"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   ((${#missing[@]})) || return 0
+  installed_now+=("${missing[@]}")
   printf '\n==> apt-get install %s\n' "${missing[*]}"
   if [[ $(id -u) -ne 0 ]]; then
     echo "missing packages: ${missing[*]} (run as root, or install them)" >&2

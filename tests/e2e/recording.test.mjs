@@ -20,7 +20,16 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { AccessToken, DirectFileOutput, EgressClient, EgressStatus, RoomServiceClient, WebhookReceiver } from 'livekit-server-sdk';
+import {
+  AccessToken,
+  DirectFileOutput,
+  EgressClient,
+  EgressStatus,
+  EncodedFileOutput,
+  EncodingOptions,
+  RoomServiceClient,
+  WebhookReceiver,
+} from 'livekit-server-sdk';
 import { ARTIFACTS, REPO, TEST_CONFIG, freeTcpPort, sleep, startServer, waitFor } from './lib.mjs';
 import { audioSamples, decodeErrors, dominantTone, lastPacketTime, probe, videoFrames } from './media.mjs';
 import { PYTHON, interfaceForSdks, startPeer } from './sdk/peers.mjs';
@@ -110,7 +119,26 @@ test('track recordings through the Egress API: VP8 to WebM and Opus to Ogg, chec
   });
   assert.equal(res.status, 403, 'a token without roomRecord is refused');
   assert.match((await res.json()).msg, /roomRecord/);
+  // Room composites through the SDK: refusals with their reasons; a second one of the same room.
+  const mp4 = { file: new EncodedFileOutput({ filepath: 'composite/{room_name}' }) };
+  r = await refusal(egress.startRoomCompositeEgress('no-such-room', mp4));
+  assert.match(r.message, /no room/);
+  r = await refusal(egress.startRoomCompositeEgress(ROOM, mp4, { layout: 'mosaic' }));
+  assert.match(r.message, /unknown layout "mosaic"/);
+  r = await refusal(egress.startRoomCompositeEgress(ROOM, mp4, { encodingOptions: new EncodingOptions({ width: 100000, height: 50000 }) }));
+  assert.match(r.message, /100000x50000 is not a size/);
   assert.deepEqual(await noGrant.listEgress({ roomName: ROOM }), [], 'refused requests leave no job');
+  const composite = await egress.startRoomCompositeEgress(ROOM, mp4, { layout: 'speaker' });
+  r = await refusal(egress.startRoomCompositeEgress(ROOM, mp4));
+  assert.match(r.message, new RegExp(`already being recorded \\(${composite.egressId}\\)`), 'one composite per room');
+  await egress.stopEgress(composite.egressId);
+  await waitFor(async () => !(await egress.listEgress({ roomName: ROOM, active: true })).length, { timeout: 20_000, message: 'the composite should end' });
+  const [compositeInfo] = await egress.listEgress({ egressId: composite.egressId });
+  assert.ok(
+    [EgressStatus.EGRESS_COMPLETE, EgressStatus.EGRESS_ABORTED].includes(compositeInfo.status),
+    `the SDK's composite ends cleanly: ${compositeInfo.status} ${compositeInfo.error}`,
+  );
+  const jobsBefore = (await egress.listEgress({ roomName: ROOM })).length;
 
   // --- record both tracks ---------------------------------------------------------------------
   const started = await Promise.all([
@@ -132,7 +160,7 @@ test('track recordings through the Egress API: VP8 to WebM and Opus to Ogg, chec
   const spanMs = Date.now() - activeAt;
   const done = await waitFor(
     async () => {
-      const items = await egress.listEgress({ roomName: ROOM });
+      const items = (await egress.listEgress({ roomName: ROOM })).filter((i) => ids.includes(i.egressId));
       return items.length === 2 && items.every((i) => i.status === EgressStatus.EGRESS_COMPLETE) && items;
     },
     { timeout: 15_000, message: 'both recordings should complete' },
@@ -181,7 +209,8 @@ test('track recordings through the Egress API: VP8 to WebM and Opus to Ogg, chec
   await waitFor(() => names().includes('room_finished'), { timeout: 10_000, message: `room_finished should arrive (got ${names()})` });
   assert.deepEqual(hooks.rejected, [], 'every webhook passes the SDK\'s signature and hash check');
   const count = (name) => names().filter((n) => n === name).length;
-  for (const [name, n] of Object.entries({ room_started: 1, participant_joined: 1, track_published: 2, egress_started: 2, egress_ended: 2, participant_left: 1, room_finished: 1 })) {
+  assert.equal((await egress.listEgress({ roomName: ROOM })).length, jobsBefore + 2);
+  for (const [name, n] of Object.entries({ room_started: 1, participant_joined: 1, track_published: 2, egress_started: 3, egress_ended: 3, participant_left: 1, room_finished: 1 })) {
     assert.equal(count(name), n, `${n} ${name} (got ${names().join(', ')})`);
   }
   assert.ok(count('egress_updated') >= 4, 'egress_updated when each recording became active and when it was stopped');

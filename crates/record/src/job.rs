@@ -103,6 +103,12 @@ impl Job {
         self.info.updated_at = now_ns;
     }
 
+    /// The live streams as they stand now.
+    pub fn set_streams(&mut self, streams: Vec<lk::StreamInfo>, now_ns: i64) {
+        self.info.stream_results = streams;
+        self.info.updated_at = now_ns;
+    }
+
     /// The upload failed: the file stays in the local folder, as `details` says.
     pub fn kept_locally(&mut self, details: String, now_ns: i64) {
         self.info.backup_storage_used = true;
@@ -138,7 +144,7 @@ impl Job {
         if !self.is_active() {
             return;
         }
-        let wrote = !self.info.file_results.is_empty();
+        let wrote = !self.info.file_results.is_empty() || !self.info.stream_results.is_empty();
         let status = match ending {
             Ending::Done if wrote => Status::EgressComplete,
             Ending::Done => Status::EgressAborted,

@@ -56,6 +56,8 @@ pub enum Progress<'a> {
     File(&'a std::path::Path),
     /// Media is being written.
     Active,
+    /// The live streams, as they stand now.
+    Streams(Vec<livekit_protocol::StreamInfo>),
 }
 
 /// A finished file.

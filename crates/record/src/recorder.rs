@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use livekit_protocol as lk;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::Progress;
-use crate::composite::{self, CompositeJob, composite_settings};
+use crate::composite::stream;
+use crate::composite::{self, CompositeJob, StreamChange, check_stream_url, composite_settings};
 use crate::job::{self, Ending, Job};
 use crate::track::{self, TrackJob};
 use crate::upload::{S3Settings, Uploader};
@@ -31,6 +32,9 @@ pub struct RecorderSettings {
     pub limits: Limits,
     /// Where finished files are uploaded; none keeps them in `dir`.
     pub s3: Option<S3Settings>,
+    /// Live stream destinations the operator allows (`*` within one
+    /// `/`-separated part); none allows no live streams.
+    pub stream_allow: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,10 +51,18 @@ pub enum RecordError {
     BadRequest(String),
     #[error("room {0:?} is already being recorded ({1})")]
     AlreadyRecording(String, String),
+    #[error(
+        "live streaming to {0} is not allowed: the server's operator lists the destinations it may reach ([recording] stream_allow)"
+    )]
+    StreamNotAllowed(String),
+    #[error("recording {0} has no live streams to change (it is not a room recording)")]
+    NotStreaming(String),
     #[error("the recorder is not running yet")]
     NotRunning,
     #[error("the recorder could not be given a token (no API key configured)")]
     NoToken,
+    #[error("the recording is busy with earlier changes; try again")]
+    Busy,
 }
 
 /// What a track recording needs from the API layer, checked there.
@@ -88,6 +100,8 @@ pub struct ListFilter<'a> {
 struct Entry {
     job: Job,
     stop: Option<watch::Sender<bool>>,
+    /// Changes to a room recording's live streams.
+    streams: Option<mpsc::Sender<StreamChange>>,
 }
 
 #[derive(Default)]
@@ -197,6 +211,7 @@ impl Recorder {
             (start.room_name, start.room_id),
             lk::egress_info::Request::Track(start.request),
             mint,
+            None,
             |joining| {
                 Runner::Track(TrackJob {
                     joining,
@@ -207,38 +222,86 @@ impl Recorder {
         )
     }
 
-    /// Start recording the meeting as people see it (one per room at a time).
+    /// Start recording the meeting as people see it (one per room at a
+    /// time), to a file, live streams, or both.
     pub fn start_composite(
         &self,
-        start: StartComposite,
+        mut start: StartComposite,
         mint: impl FnOnce(&str) -> Option<String>,
     ) -> Result<lk::EgressInfo, RecordError> {
         let settings = composite_settings(&start.request).map_err(RecordError::BadRequest)?;
-        let names = output::Names {
-            room_name: &start.room_name,
-            room_id: &start.room_id,
-            unix_secs: unix_ns() / 1_000_000_000,
-            ..Default::default()
+        self.check_allowed(&settings.streams)?;
+        let path = match &settings.file {
+            Some(template) => {
+                let names = output::Names {
+                    room_name: &start.room_name,
+                    room_id: &start.room_id,
+                    unix_secs: unix_ns() / 1_000_000_000,
+                    ..Default::default()
+                };
+                let default = "{room_name}/{room_name}-{time}";
+                Some(
+                    output::resolve(&self.inner.settings.dir, template, default, &names)
+                        .map_err(RecordError::BadPath)?,
+                )
+            }
+            None => None,
         };
-        let path = output::resolve(
-            &self.inner.settings.dir,
-            &settings.filepath,
-            "{room_name}/{room_name}-{time}",
-            &names,
-        )
-        .map_err(RecordError::BadPath)?;
+        hide_stream_keys(&mut start.request);
+        let (changes_tx, changes) = mpsc::channel(16);
         self.start_job(
             (start.room_name, start.room_id),
             lk::egress_info::Request::RoomComposite(start.request),
             mint,
+            Some(changes_tx),
             |joining| {
                 Runner::Composite(CompositeJob {
                     joining,
                     path,
                     settings,
+                    changes,
                 })
             },
         )
+    }
+
+    /// Add and remove a running room recording's live stream destinations.
+    pub fn update_stream(
+        &self,
+        egress_id: &str,
+        add: Vec<String>,
+        remove: Vec<String>,
+    ) -> Result<lk::EgressInfo, RecordError> {
+        for url in &add {
+            check_stream_url(url).map_err(RecordError::BadRequest)?;
+        }
+        self.check_allowed(&add)?;
+        let jobs = self.lock();
+        let entry = jobs
+            .entries
+            .get(egress_id)
+            .ok_or_else(|| RecordError::UnknownEgress(egress_id.to_string()))?;
+        if !entry.job.is_active() {
+            return Err(RecordError::NotActive(egress_id.to_string()));
+        }
+        let changes = entry
+            .streams
+            .as_ref()
+            .ok_or_else(|| RecordError::NotStreaming(egress_id.to_string()))?;
+        changes
+            .try_send(StreamChange { add, remove })
+            .map_err(|_| RecordError::Busy)?;
+        Ok(entry.job.info.clone())
+    }
+
+    fn check_allowed(&self, urls: &[String]) -> Result<(), RecordError> {
+        match urls
+            .iter()
+            .find(|u| !stream::allowed(u, &self.inner.settings.stream_allow))
+        {
+            Some(u) => Err(RecordError::StreamNotAllowed(stream::shown(u))),
+            None => Ok(()),
+        }
     }
 
     fn start_job(
@@ -246,6 +309,7 @@ impl Recorder {
         (room_name, room_id): (String, String),
         request: lk::egress_info::Request,
         mint: impl FnOnce(&str) -> Option<String>,
+        streams: Option<mpsc::Sender<StreamChange>>,
         runner: impl FnOnce(Joining) -> Runner,
     ) -> Result<lk::EgressInfo, RecordError> {
         let server_url = self
@@ -292,6 +356,7 @@ impl Recorder {
                 Entry {
                     job,
                     stop: Some(stop_tx),
+                    streams,
                 },
             );
             (info, token)
@@ -312,6 +377,7 @@ impl Recorder {
                 reporter.update(&id, |job| match progress {
                     Progress::File(path) => job.set_file(file_info(path, unix_ns()), unix_ns()),
                     Progress::Active => job.activate(unix_ns()),
+                    Progress::Streams(infos) => job.set_streams(infos, unix_ns()),
                 })
             };
             let (file, ending) = match runner {
@@ -475,7 +541,14 @@ impl Recorder {
             }
             let id = job.info.egress_id.clone();
             jobs.finished.push_back(id.clone());
-            jobs.entries.insert(id, Entry { job, stop: None });
+            jobs.entries.insert(
+                id,
+                Entry {
+                    job,
+                    stop: None,
+                    streams: None,
+                },
+            );
         }
         changed
     }
@@ -516,6 +589,21 @@ impl Recorder {
         // A panic elsewhere while holding the lock leaves consistent data:
         // every change is a single assignment.
         self.inner.jobs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Stream keys are secrets: the request a job keeps (and shows in ListEgress
+/// and webhooks) has them hidden.
+#[allow(deprecated)] // the single `output` is still sent by older SDKs
+fn hide_stream_keys(request: &mut lk::RoomCompositeEgressRequest) {
+    let legacy = match &mut request.output {
+        Some(lk::room_composite_egress_request::Output::Stream(s)) => Some(s),
+        _ => None,
+    };
+    for out in request.stream_outputs.iter_mut().chain(legacy) {
+        for url in &mut out.urls {
+            *url = stream::shown(url);
+        }
     }
 }
 
@@ -575,6 +663,7 @@ mod tests {
                 first_media_timeout: Duration::from_secs(5),
             },
             s3: None,
+            stream_allow: Vec::new(),
         })
         .expect("recorder")
     }

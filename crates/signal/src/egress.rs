@@ -37,7 +37,11 @@ impl From<RecordError> for TwirpError {
             RecordError::UnknownEgress(_) => "not_found",
             RecordError::NotActive(_) => "failed_precondition",
             RecordError::BadPath(_) | RecordError::BadRequest(_) => "invalid_argument",
-            RecordError::AlreadyRecording(..) => "failed_precondition",
+            RecordError::AlreadyRecording(..) | RecordError::NotStreaming(_) => {
+                "failed_precondition"
+            }
+            RecordError::StreamNotAllowed(_) => "permission_denied",
+            RecordError::Busy => "resource_exhausted",
             RecordError::NotRunning | RecordError::NoToken => "unavailable",
         };
         TwirpError::new(code, e.to_string())
@@ -58,11 +62,11 @@ pub async fn handle(
             "StartRoomCompositeEgress" => start_composite(&call).await,
             "ListEgress" => list(&call),
             "StopEgress" => stop(&call),
+            "UpdateStream" => update_stream(&call),
             "StartTrackCompositeEgress"
             | "StartParticipantEgress"
             | "StartWebEgress"
-            | "UpdateLayout"
-            | "UpdateStream" => Err(TwirpError::new(
+            | "UpdateLayout" => Err(TwirpError::new(
                 "unimplemented",
                 format!(
                     "{method} is not available yet: Confab records single tracks (StartTrackEgress)"
@@ -261,18 +265,35 @@ fn list(call: &Call<'_>) -> Result<Response, TwirpError> {
     }))
 }
 
-fn stop(call: &Call<'_>) -> Result<Response, TwirpError> {
-    let req: lk::StopEgressRequest = call.decode()?;
+/// A participant may act on a job only in a room it may record.
+fn may_change(call: &Call<'_>, egress_id: &str) -> Result<(), TwirpError> {
     if participant(call) {
         let filter = ListFilter {
-            egress_id: Some(&req.egress_id),
+            egress_id: Some(egress_id),
             ..Default::default()
         };
-        // An unknown id is answered below, the same for everyone.
+        // An unknown id is answered by the recorder, the same for everyone.
         if let Some(job) = call.state.recorder.list(&filter).first() {
             may_record(call, &job.room_name)?;
         }
     }
+    Ok(())
+}
+
+fn update_stream(call: &Call<'_>) -> Result<Response, TwirpError> {
+    let req: lk::UpdateStreamRequest = call.decode()?;
+    may_change(call, &req.egress_id)?;
+    let info = call.state.recorder.update_stream(
+        &req.egress_id,
+        req.add_output_urls,
+        req.remove_output_urls,
+    )?;
+    Ok(call.reply(&info))
+}
+
+fn stop(call: &Call<'_>) -> Result<Response, TwirpError> {
+    let req: lk::StopEgressRequest = call.decode()?;
+    may_change(call, &req.egress_id)?;
     let info = call.state.recorder.stop(&req.egress_id)?;
     Ok(call.reply(&info))
 }

@@ -26,6 +26,10 @@ pub struct RecordingFile {
     pub bind_ip: Option<IpAddr>,
     /// Upload finished files to an S3-compatible store.
     pub s3: Option<S3File>,
+    /// Live stream destinations recordings may push to, as URL patterns
+    /// (`*` within one `/`-separated part), e.g.
+    /// `rtmp://a.rtmp.youtube.com/live2/*`. None: no live streaming.
+    pub stream_allow: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -83,8 +87,24 @@ pub fn settings(f: &RecordingFile) -> Result<RecorderSettings, ConfigError> {
         Some(s3) => Some(s3_settings(s3)?),
         None => None,
     };
+    const MAX_PATTERNS: usize = 100;
+    if f.stream_allow.len() > MAX_PATTERNS {
+        return invalid(&format!(
+            "stream_allow has more than {MAX_PATTERNS} patterns"
+        ));
+    }
+    if let Some(p) = f
+        .stream_allow
+        .iter()
+        .find(|p| !(p.starts_with("rtmp://") || p.starts_with("rtmps://")))
+    {
+        return invalid(&format!(
+            "stream_allow: {p:?} is not an rtmp:// or rtmps:// pattern"
+        ));
+    }
     Ok(RecorderSettings {
         s3,
+        stream_allow: f.stream_allow.clone(),
         dir: f.dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DIR)),
         bind_ip,
         max_jobs,

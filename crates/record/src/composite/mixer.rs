@@ -1,14 +1,16 @@
 //! The GStreamer pipeline that turns people's encoded media into one
 //! recording: each camera is decoded, scaled to its tile, labelled with the
 //! person's name and placed on the canvas; each microphone is decoded and
-//! mixed; the canvas is encoded to H.264 and the mix to AAC, both muxed into
-//! fragmented MP4 as they go (a fragment a second, so a crash leaves a file
-//! that plays up to the last one).
+//! mixed; the canvas is encoded to H.264 and the mix to AAC. The encoded
+//! streams go to fragmented MP4 as they are made (a fragment a second, so a
+//! crash leaves a file that plays up to the last one) and to the live stream
+//! taps ([`super::stream`]), either or both.
 //!
 //! ```text
 //! videotestsrc (black, live) ─┐
-//! appsrc VP8 → vp8dec → scale → name → compositor → x264enc → mp4mux → file
-//! appsrc Opus → opusdec ───────────────→ audiomixer → AAC ──┘
+//! appsrc VP8 → vp8dec → scale → name → compositor → x264enc ─┬→ mp4mux → file
+//!                                                            └→ live streams
+//! appsrc Opus → opusdec ───────────────→ audiomixer → AAC ───┘ (both)
 //! audiotestsrc (silence, live) ─┘
 //! ```
 //!
@@ -27,6 +29,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use super::layout::{Layout, Rect, tiles};
+use super::stream::Streams;
 
 /// Bytes an input may queue before new media is dropped (a stalled decoder
 /// must not grow memory).
@@ -89,12 +92,14 @@ fn make(factory: &str) -> Result<gst::Element, MixerError> {
 }
 
 impl Mixer {
-    /// A pipeline writing to `path`, playing.
-    pub fn new(path: &Path, canvas: Canvas, layout: Layout) -> Result<Self, MixerError> {
+    /// A pipeline writing to `file` and/or feeding `streams`, playing.
+    pub fn new(
+        file: Option<&Path>,
+        streams: Option<&Streams>,
+        canvas: Canvas,
+        layout: Layout,
+    ) -> Result<Self, MixerError> {
         gst::init()?;
-        let location = path
-            .to_str()
-            .ok_or_else(|| MixerError::Gst("the path is not UTF-8".into()))?;
         let Canvas {
             width,
             height,
@@ -102,26 +107,52 @@ impl Mixer {
             video_kbps,
             audio_bps,
         } = canvas;
-        // Keyframes every two seconds; one x264 thread per recording keeps a
-        // busy machine fair between recordings.
-        let description = format!(
+        // Keyframes every two seconds (a live stream added later starts at
+        // the next one); one x264 thread per recording keeps a busy machine
+        // fair between recordings. The encoded formats are pinned to what
+        // both MP4 and FLV take.
+        let mut description = format!(
             "videotestsrc is-live=true pattern=black ! video/x-raw,width={width},height={height},framerate={fps}/1 ! \
              compositor name=canvas background=black ! videoconvert ! video/x-raw,format=I420 ! \
              x264enc tune=zerolatency speed-preset=veryfast bitrate={video_kbps} key-int-max={key} threads=1 ! \
-             video/x-h264,profile=main ! h264parse ! queue ! mp4mux name=mux fragment-duration=1000 streamable=true ! \
-             filesink name=file sync=false \
+             video/x-h264,profile=main ! h264parse ! video/x-h264,stream-format=avc,alignment=au ! \
+             tee name=vt allow-not-linked=true \
              audiotestsrc is-live=true wave=silence ! audio/x-raw,rate=48000,channels=2 ! \
              audiomixer name=mix ! audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=2 ! \
-             avenc_aac bitrate={audio_bps} ! aacparse ! queue ! mux.",
+             avenc_aac bitrate={audio_bps} ! aacparse ! audio/mpeg,mpegversion=4,stream-format=raw ! \
+             tee name=at allow-not-linked=true ",
             key = fps * 2,
         );
+        if file.is_some() {
+            description.push_str(
+                "vt. ! queue ! mp4mux name=mux fragment-duration=1000 streamable=true ! \
+                 filesink name=file sync=false at. ! queue ! mux. ",
+            );
+        }
         let pipeline = gst::parse::launch(&description)?
             .downcast::<gst::Pipeline>()
             .map_err(|_| MixerError::Gst("not a pipeline".into()))?;
-        let file = pipeline
-            .by_name("file")
-            .ok_or_else(|| MixerError::Gst("no file sink".into()))?;
-        file.set_property("location", location);
+        if let Some(path) = file {
+            let location = path
+                .to_str()
+                .ok_or_else(|| MixerError::Gst("the path is not UTF-8".into()))?;
+            let sink = pipeline
+                .by_name("file")
+                .ok_or_else(|| MixerError::Gst("no file sink".into()))?;
+            sink.set_property("location", location);
+        }
+        if let Some(streams) = streams {
+            for (tee, tap) in [("vt", streams.video_tap()), ("at", streams.audio_tap())] {
+                let tee = pipeline
+                    .by_name(tee)
+                    .ok_or_else(|| MixerError::Gst("no tee".into()))?;
+                let queue = make("queue")?;
+                queue.set_property_from_str("leaky", "downstream");
+                pipeline.add_many([&queue, tap.upcast_ref()])?;
+                tee.link(&queue)?;
+                queue.link(&tap)?;
+            }
+        }
         pipeline
             .set_state(gst::State::Playing)
             .map_err(|e| MixerError::Failed(format!("cannot start: {e}")))?;

@@ -21,7 +21,7 @@ use lk::signal_request::Message as Req;
 use lk::signal_response::Message as Resp;
 use str0m::RtcConfig;
 use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::container::webm::vp8_keyframe_size;
 use crate::job::Ending;
@@ -30,11 +30,13 @@ use crate::{Joining, Limits, Progress, WrittenFile, output, unix_ns};
 pub mod layout;
 pub mod mixer;
 mod settings;
+pub mod stream;
 
-pub use settings::{CompositeSettings, composite_settings};
+pub use settings::{CompositeSettings, check_stream_url, composite_settings};
 
 use layout::Layout;
 use mixer::Mixer;
+use stream::Streams;
 
 /// How often a picture still waiting for a keyframe asks again.
 const KEYFRAME_RETRY: Duration = Duration::from_millis(500);
@@ -43,10 +45,23 @@ const FINISH_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub struct CompositeJob {
     pub joining: Joining,
-    /// Where the file goes, without its extension.
-    pub path: PathBuf,
+    /// Where the file goes, without its extension; `None` for a live stream alone.
+    pub path: Option<PathBuf>,
     pub settings: CompositeSettings,
+    /// Live stream destinations to add or remove while it runs.
+    pub changes: mpsc::Receiver<StreamChange>,
 }
+
+/// A change of a running recording's live streams (LiveKit's `UpdateStream`),
+/// its URLs already allowed.
+#[derive(Debug, Default)]
+pub struct StreamChange {
+    pub add: Vec<String>,
+    pub remove: Vec<String>,
+}
+
+/// How often running streams are looked at for failures.
+const STREAM_CHECK: Duration = Duration::from_millis(500);
 
 /// One forwarded track and whose it is.
 struct Input {
@@ -62,7 +77,7 @@ struct Input {
 
 /// Record until stopped, everyone leaves, or a limit; the file and why it ended.
 pub async fn run(
-    job: CompositeJob,
+    mut job: CompositeJob,
     limits: Limits,
     mut stop: watch::Receiver<bool>,
     mut progress: impl FnMut(Progress),
@@ -76,34 +91,47 @@ pub async fn run(
             );
         }
     };
-    let (path, file) = match output::create_new(&job.path, "mp4") {
-        Ok(created) => created,
-        Err(e) => {
-            session.leave().await;
-            return (
-                None,
-                Ending::Failed(format!("cannot create {}.mp4: {e}", job.path.display())),
-            );
-        }
+    let path = match &job.path {
+        Some(base) => match output::create_new(base, "mp4") {
+            // GStreamer opens the file itself; ours only reserved the name.
+            Ok((path, _reserved)) => Some(path),
+            Err(e) => {
+                session.leave().await;
+                let error = format!("cannot create {}.mp4: {e}", base.display());
+                return (None, Ending::Failed(error));
+            }
+        },
+        None => None,
     };
-    // GStreamer opens the file itself; ours only reserved the name.
-    drop(file);
     let started_at = unix_ns();
     let started = Instant::now();
     let s = &job.settings;
-    let mut mixer = match Mixer::new(&path, s.canvas, s.layout) {
+    let streams = Streams::default();
+    let mut mixer = match Mixer::new(path.as_deref(), Some(&streams), s.canvas, s.layout) {
         Ok(m) => m,
         Err(e) => {
             session.leave().await;
-            let _ = std::fs::remove_file(&path);
-            return (
-                None,
-                Ending::Failed(format!("cannot start the recording pipeline: {e}")),
-            );
+            if let Some(p) = &path {
+                let _ = std::fs::remove_file(p);
+            }
+            let error = format!("cannot start the recording pipeline: {e}");
+            return (None, Ending::Failed(error));
         }
     };
-    progress(Progress::File(&path));
+    for url in &s.streams {
+        if let Err(e) = streams.add(url) {
+            tracing::warn!("live stream to {}: {e}", stream::shown(url));
+        }
+    }
+    if let Some(p) = &path {
+        progress(Progress::File(p));
+    }
+    let mut shown_streams = streams.infos();
+    if !shown_streams.is_empty() {
+        progress(Progress::Streams(shown_streams.clone()));
+    }
     progress(Progress::Active);
+    let mut next_check = Instant::now() + STREAM_CHECK;
 
     let deadline = started + limits.max_duration;
     let mut inputs: HashMap<Mid, Input> = HashMap::new();
@@ -114,10 +142,42 @@ pub async fn run(
         let event = tokio::select! {
             _ = stop.changed() => break Ending::Done,
             _ = tokio::time::sleep_until(deadline.into()) => break Ending::Limit,
+            Some(change) = job.changes.recv() => {
+                for url in &change.remove {
+                    streams.remove(url);
+                }
+                for url in &change.add {
+                    if let Err(e) = streams.add(url) {
+                        tracing::warn!("live stream to {}: {e}", stream::shown(url));
+                    }
+                }
+                continue;
+            }
             event = session.next() => event,
         };
         if let Err(e) = mixer.check() {
             break Ending::Failed(e.to_string());
+        }
+        if Instant::now() >= next_check {
+            next_check = Instant::now() + STREAM_CHECK;
+            streams.check();
+            let now = streams.infos();
+            if statuses(&now) != statuses(&shown_streams) {
+                progress(Progress::Streams(now.clone()));
+                shown_streams = now;
+            }
+            // A live stream alone whose every destination failed has nothing left to do.
+            let failed = lk::stream_info::Status::Failed as i32;
+            if path.is_none()
+                && !shown_streams.is_empty()
+                && shown_streams.iter().all(|i| i.status == failed)
+            {
+                let errors: Vec<String> = shown_streams
+                    .iter()
+                    .map(|i| format!("{}: {}", i.url, i.error))
+                    .collect();
+                break Ending::Failed(format!("every live stream failed ({})", errors.join("; ")));
+            }
         }
         match event {
             Ok(SubscriberEvent::Participants(list)) => {
@@ -244,21 +304,34 @@ pub async fn run(
     };
     session.leave().await;
     let duration_ns = started.elapsed().as_nanos() as i64;
-    let finished = tokio::task::spawn_blocking(move || mixer.finish(FINISH_TIMEOUT)).await;
+    let ending_streams = streams.clone();
+    let finished = tokio::task::spawn_blocking(move || {
+        ending_streams.finish();
+        mixer.finish(FINISH_TIMEOUT)
+    })
+    .await;
+    let final_streams = streams.infos();
+    if !final_streams.is_empty() {
+        progress(Progress::Streams(final_streams));
+    }
     let ending = match finished {
         Ok(Ok(())) => ending,
         Ok(Err(e)) => Ending::Failed(format!("{e}; the file keeps what was written until then")),
         Err(e) => Ending::Failed(format!("the recording pipeline stopped: {e}")),
     };
-    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    let file = WrittenFile {
+    let file = path.map(|path| WrittenFile {
+        size: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
         path,
         started_at,
         ended_at: unix_ns(),
         duration_ns,
-        size,
-    };
-    (Some(file), ending)
+    });
+    (file, ending)
+}
+
+/// What changed for people watching: destinations and their statuses.
+fn statuses(infos: &[lk::StreamInfo]) -> Vec<(String, i32)> {
+    infos.iter().map(|i| (i.url.clone(), i.status)).collect()
 }
 
 fn remove(mixer: &mut Mixer, inputs: &mut HashMap<Mid, Input>, mid: Mid) {

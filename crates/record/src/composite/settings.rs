@@ -7,6 +7,7 @@ use lk::room_composite_egress_request::{Options, Output};
 
 use super::layout::Layout;
 use super::mixer::Canvas;
+use super::stream::{MAX_DESTINATIONS, MAX_URL, shown};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompositeSettings {
@@ -14,8 +15,10 @@ pub struct CompositeSettings {
     pub layout: Layout,
     pub audio_only: bool,
     pub video_only: bool,
-    /// The request's file path template ("" for the default name).
-    pub filepath: String,
+    /// Whether a file is written, and its path template ("" for the default name).
+    pub file: Option<String>,
+    /// Live stream destinations (RTMP or RTMPS URLs, stream keys included).
+    pub streams: Vec<String>,
 }
 
 const DEFAULT: Canvas = Canvas {
@@ -47,37 +50,58 @@ pub fn composite_settings(
     if req.audio_only && req.video_only {
         return Err("audio_only and video_only together leave nothing to record".into());
     }
-    if !req.stream_outputs.is_empty()
-        || !req.segment_outputs.is_empty()
+    if !req.segment_outputs.is_empty()
         || !req.image_outputs.is_empty()
-        || matches!(req.output, Some(Output::Stream(_) | Output::Segments(_)))
+        || matches!(req.output, Some(Output::Segments(_)))
     {
         return Err(
-            "only file outputs are supported for now (no streams, segments or images)".into(),
+            "segment and image outputs are not supported: record to a file or stream".into(),
         );
     }
     if !req.webhooks.is_empty() {
         return Err("per-request webhooks are not supported".into());
     }
-    let legacy = match &req.output {
-        Some(Output::File(f)) => Some(f),
-        _ => None,
+    let (legacy_file, legacy_stream) = match &req.output {
+        Some(Output::File(f)) => (Some(f), None),
+        Some(Output::Stream(s)) => (None, Some(s)),
+        _ => (None, None),
     };
-    let files: Vec<&lk::EncodedFileOutput> = req.file_outputs.iter().chain(legacy).collect();
+    let files: Vec<&lk::EncodedFileOutput> = req.file_outputs.iter().chain(legacy_file).collect();
     let file = match files.as_slice() {
-        [] => return Err("the request names no file output".into()),
-        [one] => *one,
+        [] => None,
+        [one] => Some(*one),
         _ => return Err("one file output per recording".into()),
     };
-    if file.output.is_some() {
-        return Err(
-            "uploads named in the request are not supported: Confab uploads to the storage its operator configured"
-                .into(),
-        );
+    if let Some(file) = file {
+        if file.output.is_some() {
+            return Err(
+                "uploads named in the request are not supported: Confab uploads to the storage its operator configured"
+                    .into(),
+            );
+        }
+        match lk::EncodedFileType::try_from(file.file_type) {
+            Ok(lk::EncodedFileType::DefaultFiletype | lk::EncodedFileType::Mp4) => {}
+            _ => return Err("the file type must be MP4".into()),
+        }
     }
-    match lk::EncodedFileType::try_from(file.file_type) {
-        Ok(lk::EncodedFileType::DefaultFiletype | lk::EncodedFileType::Mp4) => {}
-        _ => return Err("the file type must be MP4".into()),
+    let mut streams = Vec::new();
+    for out in req.stream_outputs.iter().chain(legacy_stream) {
+        match lk::StreamProtocol::try_from(out.protocol) {
+            Ok(lk::StreamProtocol::DefaultProtocol | lk::StreamProtocol::Rtmp) => {}
+            _ => return Err("live streams go out over RTMP or RTMPS".into()),
+        }
+        for url in &out.urls {
+            check_stream_url(url)?;
+            if !streams.contains(url) {
+                streams.push(url.clone());
+            }
+        }
+    }
+    if streams.len() > MAX_DESTINATIONS {
+        return Err(format!("at most {MAX_DESTINATIONS} stream destinations"));
+    }
+    if file.is_none() && streams.is_empty() {
+        return Err("the request names no output: a file or a stream".into());
     }
     let canvas = match &req.options {
         None => DEFAULT,
@@ -98,8 +122,20 @@ pub fn composite_settings(
         layout,
         audio_only: req.audio_only,
         video_only: req.video_only,
-        filepath: file.filepath.clone(),
+        file: file.map(|f| f.filepath.clone()),
+        streams,
     })
+}
+
+/// A live stream destination Confab can push to.
+pub fn check_stream_url(url: &str) -> Result<(), String> {
+    if url.len() > MAX_URL || url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(format!("{} is not a usable stream URL", shown(url)));
+    }
+    if !(url.starts_with("rtmp://") || url.starts_with("rtmps://")) {
+        return Err(format!("{} is not an rtmp:// or rtmps:// URL", shown(url)));
+    }
+    Ok(())
 }
 
 fn advanced(o: &lk::EncodingOptions) -> Result<Canvas, String> {
@@ -172,6 +208,23 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_alone_or_beside_a_file_is_a_recording() {
+        let mut r = request();
+        r.stream_outputs.push(lk::StreamOutput {
+            protocol: lk::StreamProtocol::Rtmp as i32,
+            urls: vec![
+                "rtmp://live.example.com/app/key1".into(),
+                "rtmp://live.example.com/app/key1".into(),
+            ],
+        });
+        let s = composite_settings(&r).expect("ok");
+        assert_eq!(s.streams, ["rtmp://live.example.com/app/key1"]);
+        assert!(s.file.is_some());
+        r.file_outputs.clear();
+        assert!(composite_settings(&r).expect("stream only").file.is_none());
+    }
+
+    #[test]
     fn absurd_or_unsupported_requests_are_refused_with_a_reason() {
         let refused = |change: &dyn Fn(&mut lk::RoomCompositeEgressRequest)| {
             let mut r = request();
@@ -196,7 +249,7 @@ mod tests {
             ..Default::default()
         };
         assert!(refused(&|r| r.options = Some(Options::Advanced(fast))).contains("fps"));
-        assert!(refused(&|r| r.file_outputs.clear()).contains("no file output"));
+        assert!(refused(&|r| r.file_outputs.clear()).contains("no output"));
         assert!(
             refused(&|r| {
                 r.audio_only = true;
@@ -204,9 +257,14 @@ mod tests {
             })
             .contains("nothing")
         );
+        let stream = |url: &str| lk::StreamOutput {
+            urls: vec![url.into()],
+            ..Default::default()
+        };
         assert!(
-            refused(&|r| r.stream_outputs.push(Default::default())).contains("only file outputs")
+            refused(&|r| r.stream_outputs.push(stream("http://x/y"))).contains("not an rtmp://")
         );
+        assert!(refused(&|r| r.segment_outputs.push(Default::default())).contains("segment"));
         assert!(
             refused(&|r| r.file_outputs[0].file_type = lk::EncodedFileType::Ogg as i32)
                 .contains("MP4")
