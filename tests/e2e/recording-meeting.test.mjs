@@ -3,7 +3,8 @@
 // see the indicator, they talk for 20 s, the moderator stops it. The MP4 lands in an
 // S3-compatible server (moto) and is checked as a person would: it has H.264 video and AAC audio
 // lasting the recorded span; its frames show two moving, non-black tiles side by side; its audio
-// carries both tones.
+// carries both tones. The moderator's "Start live stream" dialog shows the server's refusal of a
+// destination this server does not allow.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -67,6 +68,20 @@ test('a moderator records the meeting from the Meet app: both see it, the MP4 sh
     for (const [who, page] of Object.entries(pages)) {
       await waitFor(async () => (await state(page)).recording === false, { timeout: 30_000, message: `${who} should see the recording stop` });
     }
+
+    // "Start live stream" asks for the stream URL; this server allows no destinations, and the
+    // dialog says so in the server's words, without the key.
+    await menu(mod, '#menu-livestream');
+    await mod.click('#menu-livestream');
+    await mod.waitForSelector('#livestream-dialog #livestream-url', { visible: true, timeout: 5000 });
+    await mod.type('#livestream-url', 'rtmp://a.rtmp.youtube.com/live2/sk-MEETING-7q2');
+    await mod.click('#livestream-start');
+    const said = await waitFor(
+      () => mod.$eval('#livestream-dialog', (d) => (/not allowed/.test(d.textContent) ? d.textContent : false)),
+      { timeout: 10_000, message: 'the live stream dialog should show the refusal' },
+    );
+    assert.match(said, /rtmp:\/\/a\.rtmp\.youtube\.com\/live2\/\{key\}/, 'the refusal names the destination with its key hidden');
+    await mod.keyboard.press('Escape');
 
     const egress = new EgressClient(server.url, server.apiKey, server.apiSecret);
     const info = await waitFor(async () => {

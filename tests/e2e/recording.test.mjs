@@ -3,8 +3,10 @@
 // (Opus); the test records both tracks for a few seconds, stops, and checks the files as a person
 // would: they probe as WebM/VP8 and Ogg/Opus of the recorded length, every frame decodes without
 // an error, the picture moves and is not black, the audio carries the tone. Requests the API must
-// refuse (unknown room or track, a path outside the recordings folder, a token without
-// roomRecord) get their reason and leave no job behind.
+// refuse (unknown room, track or participant, a path outside the recordings folder, a token without
+// roomRecord, an unknown layout, absurd sizes, a second composite of one room) get their reason and
+// leave no job behind. Room, participant and track-composite recordings started through the SDK
+// come out as H.264 + AAC MP4s.
 //
 // The server posts webhooks to a receiver the test runs; each must pass livekit-server-sdk's
 // WebhookReceiver (signature and body hash), and together they tell the meeting's and the
@@ -138,6 +140,26 @@ test('track recordings through the Egress API: VP8 to WebM and Opus to Ogg, chec
     [EgressStatus.EGRESS_COMPLETE, EgressStatus.EGRESS_ABORTED].includes(compositeInfo.status),
     `the SDK's composite ends cleanly: ${compositeInfo.status} ${compositeInfo.error}`,
   );
+  // One person (camera and microphone), and two named tracks, through the SDK: each an MP4 with
+  // H.264 and AAC. An unknown person is refused.
+  r = await refusal(egress.startParticipantEgress(ROOM, 'nobody', { file: new EncodedFileOutput({ filepath: 'x' }) }));
+  assert.match(r.message, /no participant "nobody"/);
+  const person = await egress.startParticipantEgress(ROOM, 'py', { file: new EncodedFileOutput({ filepath: 'people/{publisher_identity}' }) });
+  await sleep(3000);
+  await egress.stopEgress(person.egressId);
+  const pair = await egress.startTrackCompositeEgress(ROOM, { file: new EncodedFileOutput({ filepath: 'pairs/{room_name}' }) }, { audioTrackId: audio, videoTrackId: video });
+  await sleep(3000);
+  await egress.stopEgress(pair.egressId);
+  for (const [what, id, file] of [['participant', person.egressId, 'people/py.mp4'], ['track composite', pair.egressId, `pairs/${ROOM}.mp4`]]) {
+    const done = await waitFor(async () => {
+      const [i] = await egress.listEgress({ egressId: id });
+      return i.status === EgressStatus.EGRESS_COMPLETE && i;
+    }, { timeout: 20_000, message: `the ${what} recording should complete` });
+    assert.equal(done.fileResults[0].location, path.join(dir, file));
+    const p = probe(done.fileResults[0].location);
+    assert.deepEqual(Object.fromEntries(p.streams.map((s) => [s.codec_type, s.codec_name])), { video: 'h264', audio: 'aac' }, what);
+    assert.ok(Number(p.format.duration) >= 2, `the ${what} recording lasts ${p.format.duration} s`);
+  }
   const jobsBefore = (await egress.listEgress({ roomName: ROOM })).length;
 
   // --- record both tracks ---------------------------------------------------------------------
@@ -210,7 +232,7 @@ test('track recordings through the Egress API: VP8 to WebM and Opus to Ogg, chec
   assert.deepEqual(hooks.rejected, [], 'every webhook passes the SDK\'s signature and hash check');
   const count = (name) => names().filter((n) => n === name).length;
   assert.equal((await egress.listEgress({ roomName: ROOM })).length, jobsBefore + 2);
-  for (const [name, n] of Object.entries({ room_started: 1, participant_joined: 1, track_published: 2, egress_started: 3, egress_ended: 3, participant_left: 1, room_finished: 1 })) {
+  for (const [name, n] of Object.entries({ room_started: 1, participant_joined: 1, track_published: 2, egress_started: 5, egress_ended: 5, participant_left: 1, room_finished: 1 })) {
     assert.equal(count(name), n, `${n} ${name} (got ${names().join(', ')})`);
   }
   assert.ok(count('egress_updated') >= 4, 'egress_updated when each recording became active and when it was stopped');

@@ -25,6 +25,10 @@ import { type EgressInfo, RecordingApi } from './meeting/recording';
  *   leave()              room.disconnect().
  *   startRecording()     what "Start recording" calls (StartRoomCompositeEgress); its EgressInfo.
  *   stopRecording()      what "Stop recording" calls: stops the meeting's running recording.
+ *   startLiveStream(url) what "Go live" sends (StartRoomCompositeEgress to an RTMP URL), without the
+ *                        dialog's rtmp(s):// check, so the server's own checks are reached; its
+ *                        EgressInfo, or an error with the server's reason.
+ *   stopLiveStream()     what "Stop live stream" calls: stops the meeting's running live stream.
  *   firstFrameMs         per remote identity, ms from the start of room.connect() to the first
  *                        frame of its camera painted on screen (requestVideoFrameCallback).
  *   joinedMs             ms from the start of navigation to the meeting being on screen with the
@@ -79,6 +83,8 @@ export interface ConfabHooks {
   leave(): Promise<void>;
   startRecording(): Promise<EgressInfo>;
   stopRecording(): Promise<void>;
+  startLiveStream(url: string): Promise<EgressInfo>;
+  stopLiveStream(): Promise<void>;
   firstFrameMs: Record<string, number>;
   joinedMs: number | undefined;
 }
@@ -136,6 +142,12 @@ export const hooks: ConfabHooks = {
   },
   async stopRecording() {
     await recordingApi().stop();
+  },
+  async startLiveStream(url) {
+    return recordingApi().startLiveStream(url);
+  },
+  async stopLiveStream() {
+    await recordingApi().stopLiveStream();
   },
 };
 window.confab = hooks;

@@ -27,7 +27,8 @@ pub mod track;
 pub mod upload;
 
 pub use recorder::{
-    ListFilter, RecordError, Recorder, RecorderSettings, Stage, StartComposite, StartTrack, Update,
+    Composite, ListFilter, RecordError, Recorder, RecorderSettings, Stage, StartComposite,
+    StartTrack, Update,
 };
 
 /// How a runner joins the meeting it records.

@@ -10,7 +10,10 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::Progress;
 use crate::composite::stream;
-use crate::composite::{self, CompositeJob, StreamChange, check_stream_url, composite_settings};
+use crate::composite::{
+    self, CompositeJob, Source, StreamChange, check_stream_url, composite_settings,
+    participant_settings, track_composite_settings,
+};
 use crate::job::{self, Ending, Job};
 use crate::track::{self, TrackJob};
 use crate::upload::{S3Settings, Uploader};
@@ -80,7 +83,14 @@ pub struct StartTrack {
 pub struct StartComposite {
     pub room_name: String,
     pub room_id: String,
-    pub request: lk::RoomCompositeEgressRequest,
+    pub request: Composite,
+}
+
+/// The three composite requests: the room, one participant, two tracks.
+pub enum Composite {
+    Room(lk::RoomCompositeEgressRequest),
+    Participant(lk::ParticipantEgressRequest),
+    Tracks(lk::TrackCompositeEgressRequest),
 }
 
 /// What a job runs.
@@ -226,20 +236,32 @@ impl Recorder {
     /// time), to a file, live streams, or both.
     pub fn start_composite(
         &self,
-        mut start: StartComposite,
+        start: StartComposite,
         mint: impl FnOnce(&str) -> Option<String>,
     ) -> Result<lk::EgressInfo, RecordError> {
-        let settings = composite_settings(&start.request).map_err(RecordError::BadRequest)?;
+        let (settings, default) = match &start.request {
+            Composite::Room(r) => (composite_settings(r), "{room_name}/{room_name}-{time}"),
+            Composite::Participant(p) => (
+                participant_settings(p),
+                "{room_name}/{publisher_identity}-{time}",
+            ),
+            Composite::Tracks(t) => (track_composite_settings(t), "{room_name}/tracks-{time}"),
+        };
+        let settings = settings.map_err(RecordError::BadRequest)?;
         self.check_allowed(&settings.streams)?;
+        let identity = match &settings.source {
+            Source::Participant { identity, .. } => identity.as_str(),
+            _ => "",
+        };
         let path = match &settings.file {
             Some(template) => {
                 let names = output::Names {
                     room_name: &start.room_name,
                     room_id: &start.room_id,
+                    publisher_identity: identity,
                     unix_secs: unix_ns() / 1_000_000_000,
                     ..Default::default()
                 };
-                let default = "{room_name}/{room_name}-{time}";
                 Some(
                     output::resolve(&self.inner.settings.dir, template, default, &names)
                         .map_err(RecordError::BadPath)?,
@@ -247,11 +269,11 @@ impl Recorder {
             }
             None => None,
         };
-        hide_stream_keys(&mut start.request);
+        let request = hide_stream_keys(start.request);
         let (changes_tx, changes) = mpsc::channel(16);
         self.start_job(
             (start.room_name, start.room_id),
-            lk::egress_info::Request::RoomComposite(start.request),
+            request,
             mint,
             Some(changes_tx),
             |joining| {
@@ -595,14 +617,37 @@ impl Recorder {
 /// Stream keys are secrets: the request a job keeps (and shows in ListEgress
 /// and webhooks) has them hidden.
 #[allow(deprecated)] // the single `output` is still sent by older SDKs
-fn hide_stream_keys(request: &mut lk::RoomCompositeEgressRequest) {
-    let legacy = match &mut request.output {
-        Some(lk::room_composite_egress_request::Output::Stream(s)) => Some(s),
-        _ => None,
+fn hide_stream_keys(request: Composite) -> lk::egress_info::Request {
+    use lk::egress_info::Request as R;
+    use lk::room_composite_egress_request::Output as RO;
+    use lk::track_composite_egress_request::Output as TO;
+    let hide = |outs: &mut Vec<lk::StreamOutput>, legacy: Option<&mut lk::StreamOutput>| {
+        for out in outs.iter_mut().chain(legacy) {
+            for url in &mut out.urls {
+                *url = stream::shown(url);
+            }
+        }
     };
-    for out in request.stream_outputs.iter_mut().chain(legacy) {
-        for url in &mut out.urls {
-            *url = stream::shown(url);
+    match request {
+        Composite::Room(mut r) => {
+            let legacy = match &mut r.output {
+                Some(RO::Stream(s)) => Some(s),
+                _ => None,
+            };
+            hide(&mut r.stream_outputs, legacy);
+            R::RoomComposite(r)
+        }
+        Composite::Participant(mut p) => {
+            hide(&mut p.stream_outputs, None);
+            R::Participant(p)
+        }
+        Composite::Tracks(mut t) => {
+            let legacy = match &mut t.output {
+                Some(TO::Stream(s)) => Some(s),
+                _ => None,
+            };
+            hide(&mut t.stream_outputs, legacy);
+            R::TrackComposite(t)
         }
     }
 }

@@ -20,7 +20,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use confab_record::{ListFilter, RecordError, StartComposite, StartTrack};
+use confab_record::{Composite, ListFilter, RecordError, StartComposite, StartTrack};
 use livekit_protocol as lk;
 
 use crate::AppState;
@@ -59,17 +59,16 @@ pub async fn handle(
         call.require(call.claims.video.room_record, "roomRecord")?;
         match method.as_str() {
             "StartTrackEgress" => start_track(&call).await,
-            "StartRoomCompositeEgress" => start_composite(&call).await,
+            "StartRoomCompositeEgress" | "StartParticipantEgress" | "StartTrackCompositeEgress" => {
+                start_composite(&call, &method).await
+            }
             "ListEgress" => list(&call),
             "StopEgress" => stop(&call),
             "UpdateStream" => update_stream(&call),
-            "StartTrackCompositeEgress"
-            | "StartParticipantEgress"
-            | "StartWebEgress"
-            | "UpdateLayout" => Err(TwirpError::new(
+            "StartWebEgress" | "UpdateLayout" => Err(TwirpError::new(
                 "unimplemented",
                 format!(
-                    "{method} is not available yet: Confab records single tracks (StartTrackEgress)"
+                    "{method} is not available yet: Confab records rooms, participants and tracks (StartRoomCompositeEgress, StartParticipantEgress, StartTrackCompositeEgress, StartTrackEgress)"
                 ),
             )),
             _ => Err(TwirpError::new(
@@ -110,16 +109,58 @@ fn may_record(call: &Call<'_>, room: &str) -> Result<(), TwirpError> {
     Ok(())
 }
 
-async fn start_composite(call: &Call<'_>) -> Result<Response, TwirpError> {
-    let req: lk::RoomCompositeEgressRequest = call.decode()?;
-    may_record(call, &req.room_name)?;
-    let room = call.room(&req.room_name)?;
+async fn start_composite(call: &Call<'_>, method: &str) -> Result<Response, TwirpError> {
+    let (room_name, request) = match method {
+        "StartParticipantEgress" => {
+            let req: lk::ParticipantEgressRequest = call.decode()?;
+            (req.room_name.clone(), Composite::Participant(req))
+        }
+        "StartTrackCompositeEgress" => {
+            let req: lk::TrackCompositeEgressRequest = call.decode()?;
+            (req.room_name.clone(), Composite::Tracks(req))
+        }
+        _ => {
+            let req: lk::RoomCompositeEgressRequest = call.decode()?;
+            (req.room_name.clone(), Composite::Room(req))
+        }
+    };
+    may_record(call, &room_name)?;
+    let room = call.room(&room_name)?;
+    // Whoever and whatever is to be recorded must be there now.
+    let people = room.participants();
+    let track_there =
+        |sid: &str| sid.is_empty() || people.iter().any(|p| p.tracks.iter().any(|t| t.sid == sid));
+    match &request {
+        Composite::Participant(p)
+            if !people
+                .iter()
+                .any(|x| x.identity == p.identity && !x.permission.hidden) =>
+        {
+            return Err(TwirpError::not_found(format!(
+                "no participant {:?} in room {room_name:?}",
+                p.identity
+            )));
+        }
+        Composite::Tracks(t)
+            if !track_there(&t.audio_track_id) || !track_there(&t.video_track_id) =>
+        {
+            return Err(TwirpError::not_found(format!(
+                "no track {:?} in room {room_name:?}",
+                if track_there(&t.audio_track_id) {
+                    &t.video_track_id
+                } else {
+                    &t.audio_track_id
+                }
+            )));
+        }
+        _ => {}
+    }
     let state = call.state;
     let info = state.recorder.start_composite(
         StartComposite {
             room_name: room.name.clone(),
             room_id: room.sid.clone(),
-            request: req,
+            request,
         },
         |identity| recorder_token(state, &room.name, identity),
     )?;

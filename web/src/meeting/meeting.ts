@@ -37,11 +37,11 @@ import {
 } from './moderation';
 import { ParticipantsPane, type PersonEntry } from './participants';
 import { REACTIONS_TOPIC, floatReaction, parseReaction, sendReaction } from './reactions';
-import { RecordingApi, recordingIndicator, recordingsDialog, tokenMayRecord } from './recording';
+import { RecordingApi, type Running, liveStreamDialog, recordingIndicator, recordingsDialog, tokenMayRecord } from './recording';
 import { bindShortcuts } from './shortcuts';
 import { type TileSource, Tile, tileKey, trackFor } from './tile';
 import { Toasts } from './toasts';
-import { MeetingToolbar } from './toolbar';
+import { MeetingToolbar, type ToolbarState } from './toolbar';
 
 type Panel = 'chat' | 'participants';
 
@@ -75,10 +75,13 @@ export class Meeting {
   private readonly removeDlg = removeDialog();
   private readonly recorder: RecordingApi;
   private readonly recordings;
+  private readonly liveStream;
   private readonly recIndicator = recordingIndicator();
   /** The token allows recording; the controls also need us to moderate, which can change. */
   private readonly mayRecord: boolean;
-  private recordingBusy = false;
+  /** What the server last listed as running, known only while we may record. */
+  private running: Running = { recording: false, liveStream: false };
+  private egressBusy: ToolbarState['egressBusy'];
   /** The room's entry status (lobby, lock, password, knocks), while we moderate. */
   private entryStatus: EntryStatus | undefined;
   private panel: Panel | undefined;
@@ -102,6 +105,10 @@ export class Meeting {
     this.api = new RoomApi(token, roomName);
     this.recorder = new RecordingApi(token, roomName);
     this.recordings = recordingsDialog(this.recorder);
+    this.liveStream = liveStreamDialog(this.recorder, () => {
+      this.toasts.show('Live stream started');
+      void this.refreshRunning();
+    });
     this.mayRecord = tokenMayRecord(token);
     const stage = h('div', { class: 'stage', attrs: { 'aria-label': 'Stage' } });
     const filmstrip = h('div', { class: 'filmstrip', attrs: { 'aria-label': 'Other participants' } });
@@ -162,6 +169,7 @@ export class Meeting {
       toggleView: () => this.toggleView(),
       invite: () => this.invite.open(),
       toggleRecording: () => void this.toggleRecording(),
+      toggleLiveStream: () => this.toggleLiveStream(),
       recordings: () => this.recordings.open(),
       settings: () => this.settings.open(),
       shortcuts: () => this.shortcuts.toggle(),
@@ -195,6 +203,7 @@ export class Meeting {
       this.invite.el,
       this.removeDlg.el,
       this.recordings.el,
+      this.liveStream.el,
     );
     this.wire();
   }
@@ -221,7 +230,10 @@ export class Meeting {
     this.sync();
     this.refreshEntry();
     // livekit-client tells RecordingStatusChanged only once connected, so not for a recording already running.
-    if (this.room.isRecording) this.toasts.show('This meeting is being recorded');
+    if (this.room.isRecording) {
+      this.toasts.show('This meeting is being recorded');
+      void this.refreshRunning();
+    }
   }
 
   // ---- room events ------------------------------------------------------------------------
@@ -267,6 +279,7 @@ export class Meeting {
         if (ROLE_ATTRIBUTE in changed && p.isLocal) {
           this.toasts.show(isModerator(p) ? 'You are now a moderator' : 'You are no longer a moderator');
           this.refreshEntry();
+          void this.refreshRunning();
         }
         if (HAND_ATTRIBUTE in changed) {
           if (p.isLocal) this.myHand = undefined;
@@ -299,6 +312,7 @@ export class Meeting {
       })
       .on(RoomEvent.RecordingStatusChanged, (recording) => {
         this.toasts.show(recording ? 'This meeting is being recorded' : 'The recording has stopped');
+        void this.refreshRunning();
         sync();
       })
       .on(RoomEvent.AudioPlaybackStatusChanged, sync)
@@ -466,18 +480,41 @@ export class Meeting {
     }
   }
 
-  private async toggleRecording() {
-    const stop = this.room.isRecording;
-    this.recordingBusy = true;
+  private toggleRecording(): Promise<void> {
+    const stop = this.running.recording;
+    return this.changeEgress('recording', () => (stop ? this.recorder.stop() : this.recorder.start()), `Could not ${stop ? 'stop' : 'start'} the recording`);
+  }
+
+  private toggleLiveStream() {
+    if (this.running.liveStream) void this.changeEgress('liveStream', () => this.recorder.stopLiveStream(), 'Could not stop the live stream');
+    else this.liveStream.open();
+  }
+
+  /** The menu entries stay disabled until the server's list shows the outcome, so they never offer a stale choice. */
+  private async changeEgress(busy: NonNullable<ToolbarState['egressBusy']>, call: () => Promise<unknown>, failed: string) {
+    this.egressBusy = busy;
     this.queueSync();
     try {
-      await (stop ? this.recorder.stop() : this.recorder.start());
+      await call();
     } catch (e) {
-      this.toasts.show(`Could not ${stop ? 'stop' : 'start'} the recording: ${errorText(e)}`, { kind: 'error', ms: 8000 });
+      this.toasts.show(`${failed}: ${errorText(e)}`, { kind: 'error', ms: 8000 });
     } finally {
-      this.recordingBusy = false;
+      await this.refreshRunning();
+      this.egressBusy = undefined;
       this.queueSync();
     }
+  }
+
+  /** Asked again whenever what runs may have changed; only those who may record can ask, and only they see the entries it decides. */
+  private refreshRunning(): Promise<void> {
+    if (!this.mayRecord || !isModerator(this.lp)) return Promise.resolve();
+    return this.recorder.running().then(
+      (r) => {
+        this.running = r;
+        this.queueSync();
+      },
+      () => {},
+    );
   }
 
   toggleView() {
@@ -670,8 +707,9 @@ export class Meeting {
       count: everyone.length,
       view,
       mayRecord: this.mayRecord && isModerator(lp),
-      recording: this.room.isRecording,
-      recordingBusy: this.recordingBusy,
+      recording: this.running.recording,
+      liveStreaming: this.running.liveStream,
+      egressBusy: this.egressBusy,
     });
   }
 }

@@ -1,7 +1,8 @@
-// Meeting recordings: moderators whose token allows it record the whole meeting through the
-// server's Egress API (LiveKit's, as server SDKs call it) and list what was recorded; everyone sees
-// when a recording runs. The server checks the token's `roomRecord` grant on every call, so hiding
-// the controls from others is a convenience, not the guard.
+// Meeting recordings and live streams: moderators whose token allows it record the whole meeting,
+// or stream it over RTMP as Jitsi's "Start live stream" does, through the server's Egress API
+// (LiveKit's, as server SDKs call it) and list what was recorded; everyone sees when either runs.
+// The server checks the token's `roomRecord` grant on every call, so hiding the controls from
+// others is a convenience, not the guard.
 
 import { errorText, h } from '../util';
 import { dialog } from './dialogs';
@@ -19,6 +20,14 @@ const statusWords = {
 
 type EgressStatus = keyof typeof statusWords;
 
+const streamWords = {
+  ACTIVE: 'Live',
+  FINISHED: 'Ended',
+  FAILED: 'Failed',
+};
+
+type StreamStatus = keyof typeof streamWords;
+
 /** A file of a recording; times in Unix nanoseconds, sizes in bytes, all as strings. */
 interface FileInfo {
   filename?: string;
@@ -26,6 +35,21 @@ interface FileInfo {
   location?: string;
   size?: string;
   duration?: string;
+}
+
+/** One destination of a live stream, as FileInfo is one file of a recording; a missing `status` is ACTIVE. */
+interface StreamInfo {
+  /** The address with its stream key hidden by the server, as in `rtmp://host/app/{key}`. */
+  url?: string;
+  status?: StreamStatus;
+  error?: string;
+  duration?: string;
+}
+
+/** The request of a job on the whole meeting, as far as it tells a recording from a live stream. */
+interface RoomCompositeRequest {
+  fileOutputs?: unknown[];
+  streamOutputs?: { urls?: string[] }[];
 }
 
 /**
@@ -42,8 +66,15 @@ export interface EgressInfo {
   /** The upload failed and the file stayed on the server; `details` says why. */
   backupStorageUsed?: boolean;
   fileResults?: FileInfo[];
-  /** Present on recordings of the whole meeting, as opposed to single tracks. */
-  roomComposite?: unknown;
+  streamResults?: StreamInfo[];
+  /** Present on recordings and live streams of the whole meeting, as opposed to single tracks. */
+  roomComposite?: RoomCompositeRequest;
+}
+
+/** Which kinds of job on the whole meeting run now. */
+export interface Running {
+  recording: boolean;
+  liveStream: boolean;
 }
 
 /** Whether the session token lets its holder record once they moderate (its `video.roomRecord`). */
@@ -61,6 +92,22 @@ function statusOf(r: EgressInfo): EgressStatus {
   return r.status ?? 'EGRESS_STARTING';
 }
 
+function isRunning(r: EgressInfo): boolean {
+  return ['EGRESS_STARTING', 'EGRESS_ACTIVE'].includes(statusOf(r));
+}
+
+function streamsLive(r: EgressInfo): boolean {
+  return !!r.roomComposite?.streamOutputs?.length;
+}
+
+/**
+ * Whatever on the whole meeting does not only stream writes files: a job without either list came
+ * through the single output older server SDKs send. A job with both is a recording and a live stream.
+ */
+function recordsFiles(r: EgressInfo): boolean {
+  return !!r.roomComposite && (!!r.roomComposite.fileOutputs?.length || !streamsLive(r));
+}
+
 export class RecordingApi {
   constructor(
     private readonly token: string,
@@ -71,20 +118,43 @@ export class RecordingApi {
     return twirp('livekit.Egress', method, this.token, body);
   }
 
-  /** Records the meeting as tile view shows it, to one MP4. */
-  async start(): Promise<EgressInfo> {
-    return (await this.call('StartRoomCompositeEgress', { roomName: this.room, layout: 'grid', fileOutputs: [{ fileType: 'MP4' }] })) as EgressInfo;
+  private async startComposite(request: Record<string, unknown>): Promise<EgressInfo> {
+    return (await this.call('StartRoomCompositeEgress', { roomName: this.room, ...request })) as EgressInfo;
   }
 
-  /** This meeting's recordings; `active`: only those not finished yet. */
+  /** Records the meeting as tile view shows it, to one MP4. */
+  start(): Promise<EgressInfo> {
+    return this.startComposite({ layout: 'grid', fileOutputs: [{ fileType: 'MP4' }] });
+  }
+
+  /** Streams the meeting to `url` (rtmp:// or rtmps://) as stage view shows it, the way Jibri streams Jitsi. */
+  startLiveStream(url: string): Promise<EgressInfo> {
+    return this.startComposite({ layout: 'speaker', streamOutputs: [{ protocol: 'RTMP', urls: [url] }] });
+  }
+
+  /** This meeting's recordings and live streams; `active`: only those not finished yet. */
   async list(active = false): Promise<EgressInfo[]> {
     const data = (await this.call('ListEgress', { roomName: this.room, active })) as { items?: EgressInfo[] };
     return data.items ?? [];
   }
 
+  /** room.isRecording is true for either kind, so only this list tells them apart. */
+  async running(): Promise<Running> {
+    const jobs = (await this.list(true)).filter(isRunning);
+    return { recording: jobs.some(recordsFiles), liveStream: jobs.some(streamsLive) };
+  }
+
   /** Stops the meeting's recording; single-track recordings a server SDK started in the room go on. */
-  async stop(): Promise<void> {
-    const running = (await this.list(true)).filter((r) => r.roomComposite && ['EGRESS_STARTING', 'EGRESS_ACTIVE'].includes(statusOf(r)));
+  stop(): Promise<void> {
+    return this.stopRunning(recordsFiles);
+  }
+
+  stopLiveStream(): Promise<void> {
+    return this.stopRunning(streamsLive);
+  }
+
+  private async stopRunning(kind: (r: EgressInfo) => boolean): Promise<void> {
+    const running = (await this.list(true)).filter((r) => kind(r) && isRunning(r));
     if (!running.length) throw new Error('none is running');
     await Promise.all(running.map((r) => this.call('StopEgress', { egressId: r.egressId })));
   }
@@ -98,7 +168,76 @@ export function recordingIndicator(): HTMLElement {
   return el;
 }
 
-/** This meeting's recordings, newest first, with where to get each file. */
+/** Asks for the stream URL and goes live with it; the dialog stays open with the server's reason if it refuses. */
+export function liveStreamDialog(api: RecordingApi, onLive: () => void): { el: HTMLDialogElement; open: () => void } {
+  const url = h('input', {
+    attrs: {
+      id: 'livestream-url',
+      type: 'text',
+      inputmode: 'url',
+      autocomplete: 'off',
+      spellcheck: 'false',
+      placeholder: 'rtmp://a.rtmp.youtube.com/live2/your-stream-key',
+      'aria-describedby': 'livestream-help',
+    },
+  });
+  const error = h('p', { class: 'field-error', attrs: { role: 'alert' } });
+  const start = h('button', { class: 'btn primary', text: 'Go live', attrs: { type: 'submit', id: 'livestream-start' } });
+  const showError = (text: string) => {
+    error.textContent = text;
+    error.hidden = false;
+  };
+  const form = h(
+    'form',
+    { class: 'dialog-form' },
+    h('label', { class: 'field' }, h('span', { text: 'Stream URL' }), url),
+    h('p', {
+      class: 'hint',
+      text: "The RTMP or RTMPS address and stream key from YouTube, Twitch, or your streaming service. The server's operator decides which services may be used.",
+      attrs: { id: 'livestream-help' },
+    }),
+    error,
+    h(
+      'div',
+      { class: 'dialog-actions' },
+      h('button', { class: 'btn ghost', text: 'Cancel', attrs: { type: 'button' }, on: { click: () => d.close() } }),
+      start,
+    ),
+  );
+  const d = dialog('livestream-dialog', 'Start live stream', form);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const target = url.value.trim();
+    if (!/^rtmps?:\/\//i.test(target)) {
+      showError('Enter an address that starts with rtmp:// or rtmps://.');
+      url.focus();
+      return;
+    }
+    start.disabled = true;
+    try {
+      await api.startLiveStream(target);
+      d.close();
+      onLive();
+    } catch (e) {
+      showError(errorText(e));
+    } finally {
+      start.disabled = false;
+    }
+  });
+  url.addEventListener('input', () => (error.hidden = true));
+  // The stream key is a secret: it does not wait in the page for the next opening.
+  d.addEventListener('close', () => (url.value = ''));
+  return {
+    el: d,
+    open() {
+      error.hidden = true;
+      d.showModal();
+      url.focus();
+    },
+  };
+}
+
+/** This meeting's recordings and live streams, newest first, with where to get each file and where each stream went. */
 export function recordingsDialog(api: RecordingApi): { el: HTMLDialogElement; open: () => void } {
   const status = h('p', { class: 'hint', attrs: { role: 'status' } });
   const list = h('ul', { class: 'recordings' });
@@ -137,12 +276,13 @@ function recordingEntry(r: EgressInfo): HTMLLIElement {
     h(
       'div',
       { class: 'recording-head' },
-      h('span', { class: 'recording-status', text: statusWords[status] ?? status }),
+      h('span', { class: 'recording-status', text: status === 'EGRESS_ACTIVE' && !recordsFiles(r) ? streamWords.ACTIVE : (statusWords[status] ?? status) }),
       startedMs ? h('span', { class: 'hint', text: new Date(startedMs).toLocaleString() }) : null,
     ),
     ...(r.fileResults ?? []).map((f) =>
       h('div', { class: 'recording-file' }, fileLocation(f), h('span', { class: 'hint', text: `${minutesSeconds(f.duration)} · ${megabytes(f.size)}` })),
     ),
+    ...(r.streamResults ?? []).flatMap(streamEntry),
     r.error ? h('p', { class: 'recording-error', text: r.error }) : null,
     r.backupStorageUsed && r.details ? h('p', { class: 'hint', text: r.details }) : null,
   );
@@ -154,6 +294,14 @@ function fileLocation(f: FileInfo): HTMLElement | null {
   if (!where) return null;
   if (/^https?:\/\//i.test(where)) return h('a', { text: f.filename || where, attrs: { href: where, target: '_blank', rel: 'noopener' } });
   return h('code', { text: where });
+}
+
+function streamEntry(s: StreamInfo): (HTMLElement | null)[] {
+  const status = s.status ?? 'ACTIVE';
+  return [
+    h('div', { class: 'recording-stream' }, h('code', { text: s.url ?? '' }), h('span', { class: 'hint', text: `${streamWords[status] ?? status} · ${minutesSeconds(s.duration)}` })),
+    status === 'FAILED' && s.error ? h('p', { class: 'recording-error', text: s.error }) : null,
+  ];
 }
 
 function minutesSeconds(ns: string | undefined): string {

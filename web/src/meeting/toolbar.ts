@@ -129,6 +129,7 @@ export interface ToolbarActions {
   toggleView(): void;
   invite(): void;
   toggleRecording(): void;
+  toggleLiveStream(): void;
   recordings(): void;
   settings(): void;
   shortcuts(): void;
@@ -146,11 +147,12 @@ export interface ToolbarState {
   participantsOpen: boolean;
   count: number;
   view: 'tile' | 'stage';
-  /** Moderates with a token that allows recording: the recording entries are shown. */
+  /** Moderates with a token that allows recording: the recording and live stream entries are shown. */
   mayRecord: boolean;
   recording: boolean;
-  /** A start or stop of the recording is waiting for the server. */
-  recordingBusy: boolean;
+  liveStreaming: boolean;
+  /** A start or stop of the recording, or a stop of the live stream, is waiting for the server. */
+  egressBusy: 'recording' | 'liveStream' | undefined;
 }
 
 export class MeetingToolbar {
@@ -200,9 +202,16 @@ export class MeetingToolbar {
           {
             id: 'recording',
             icon: 'record',
-            label: () => (s.recording ? 'Stop recording' : s.recordingBusy ? 'Starting recording…' : 'Start recording'),
+            label: () => (s.recording ? 'Stop recording' : s.egressBusy === 'recording' ? 'Starting recording…' : 'Start recording'),
             run: () => this.act.toggleRecording(),
-            disabled: s.recordingBusy,
+            disabled: !!s.egressBusy,
+          },
+          {
+            id: 'livestream',
+            icon: 'broadcast',
+            label: () => (s.liveStreaming ? 'Stop live stream' : 'Start live stream'),
+            run: () => this.act.toggleLiveStream(),
+            disabled: !!s.egressBusy,
           },
           { id: 'recordings', icon: 'film', label: () => 'Recordings', run: () => this.act.recordings() },
         ]

@@ -11,7 +11,7 @@
 //! The recording ends when asked, when everyone has left (Jibri's rule), or at
 //! the maximum duration.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -32,7 +32,10 @@ pub mod mixer;
 mod settings;
 pub mod stream;
 
-pub use settings::{CompositeSettings, check_stream_url, composite_settings};
+pub use settings::{
+    CompositeSettings, Source, check_stream_url, composite_settings, participant_settings,
+    track_composite_settings,
+};
 
 use layout::Layout;
 use mixer::Mixer;
@@ -82,7 +85,7 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
     mut progress: impl FnMut(Progress),
 ) -> (Option<WrittenFile>, Ending) {
-    let mut session = match join(&job.joining).await {
+    let mut session = match join(&job.joining, job.settings.source == Source::Room).await {
         Ok(s) => s,
         Err(e) => {
             return (
@@ -138,7 +141,8 @@ pub async fn run(
     // Participant sid → display name (identity when it has none).
     let mut people: HashMap<String, String> = HashMap::new();
     let mut seen_anyone = false;
-    let ending = loop {
+    let mut subscribed: HashSet<String> = HashSet::new();
+    let ending = 'recording: loop {
         let event = tokio::select! {
             _ = stop.changed() => break Ending::Done,
             _ = tokio::time::sleep_until(deadline.into()) => break Ending::Limit,
@@ -184,6 +188,9 @@ pub async fn run(
                 for p in list {
                     if p.state == lk::participant_info::State::Disconnected as i32 {
                         people.remove(&p.sid);
+                        if s.source.is_participant(&p.identity) {
+                            break 'recording Ending::Done; // the one recorded left
+                        }
                         let gone: Vec<Mid> = inputs
                             .iter()
                             .filter(|(_, i)| i.participant_sid == p.sid)
@@ -193,6 +200,23 @@ pub async fn run(
                             remove(&mut mixer, &mut inputs, mid);
                         }
                     } else {
+                        // Tracks the source wants and the recorder does not
+                        // receive on its own (it subscribes to all only for a room).
+                        let wanted: Vec<String> = p
+                            .tracks
+                            .iter()
+                            .filter(|t| {
+                                s.source.wants(&p.identity, t) && subscribed.insert(t.sid.clone())
+                            })
+                            .map(|t| t.sid.clone())
+                            .collect();
+                        if !wanted.is_empty() && s.source != Source::Room {
+                            session.send(Req::Subscription(lk::UpdateSubscription {
+                                track_sids: wanted,
+                                subscribe: true,
+                                ..Default::default()
+                            }));
+                        }
                         let name = if p.name.is_empty() {
                             p.identity.clone()
                         } else {
@@ -343,7 +367,7 @@ fn remove(mixer: &mut Mixer, inputs: &mut HashMap<Mid, Input>, mid: Mid) {
     }
 }
 
-async fn join(joining: &Joining) -> Result<Subscriber, ClientError> {
+async fn join(joining: &Joining, auto_subscribe: bool) -> Result<Subscriber, ClientError> {
     let rtc = RtcConfig::new()
         .clear_codecs()
         .enable_vp8(true)
@@ -352,7 +376,8 @@ async fn join(joining: &Joining) -> Result<Subscriber, ClientError> {
         url: joining.server_url.clone(),
         token: joining.token.clone(),
         bind_ip: joining.bind_ip,
-        auto_subscribe: true,
+        // A room recording takes everyone; the others subscribe to what they record.
+        auto_subscribe,
         join_timeout: Duration::from_secs(10),
         rtc,
         sdk: "confab-recorder",

@@ -19,6 +19,42 @@ pub struct CompositeSettings {
     pub file: Option<String>,
     /// Live stream destinations (RTMP or RTMPS URLs, stream keys included).
     pub streams: Vec<String>,
+    /// Whose media is drawn and mixed.
+    pub source: Source,
+}
+
+/// Whose media a composite takes: everyone's (a room), one person's camera
+/// (or screen share) and microphone, or two named tracks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Room,
+    Participant {
+        identity: String,
+        screen_share: bool,
+    },
+    Tracks(Vec<String>),
+}
+
+impl Source {
+    /// Whether `track` of the participant `identity` is drawn or mixed.
+    pub fn wants(&self, identity: &str, track: &lk::TrackInfo) -> bool {
+        let screen = [
+            lk::TrackSource::ScreenShare as i32,
+            lk::TrackSource::ScreenShareAudio as i32,
+        ];
+        match self {
+            Source::Room => true,
+            Source::Participant {
+                identity: who,
+                screen_share,
+            } => who == identity && screen.contains(&track.source) == *screen_share,
+            Source::Tracks(sids) => sids.contains(&track.sid),
+        }
+    }
+
+    pub fn is_participant(&self, identity: &str) -> bool {
+        matches!(self, Source::Participant { identity: who, .. } if who == identity)
+    }
 }
 
 const DEFAULT: Canvas = Canvas {
@@ -124,6 +160,77 @@ pub fn composite_settings(
         video_only: req.video_only,
         file: file.map(|f| f.filepath.clone()),
         streams,
+        source: Source::Room,
+    })
+}
+
+/// One person's camera (or screen share) and microphone together.
+pub fn participant_settings(
+    req: &lk::ParticipantEgressRequest,
+) -> Result<CompositeSettings, String> {
+    use lk::participant_egress_request::Options as P;
+    if req.identity.is_empty() {
+        return Err("the request names no participant (identity)".into());
+    }
+    let room = lk::RoomCompositeEgressRequest {
+        room_name: req.room_name.clone(),
+        file_outputs: req.file_outputs.clone(),
+        stream_outputs: req.stream_outputs.clone(),
+        segment_outputs: req.segment_outputs.clone(),
+        image_outputs: req.image_outputs.clone(),
+        webhooks: req.webhooks.clone(),
+        options: req.options.map(|o| match o {
+            P::Preset(p) => Options::Preset(p),
+            P::Advanced(a) => Options::Advanced(a),
+        }),
+        ..Default::default()
+    };
+    Ok(CompositeSettings {
+        source: Source::Participant {
+            identity: req.identity.clone(),
+            screen_share: req.screen_share,
+        },
+        ..composite_settings(&room)?
+    })
+}
+
+/// An audio track and a video track together (either may be left out).
+#[allow(deprecated)] // the single `output` is still sent by older SDKs
+pub fn track_composite_settings(
+    req: &lk::TrackCompositeEgressRequest,
+) -> Result<CompositeSettings, String> {
+    use lk::track_composite_egress_request::{Options as T, Output as O};
+    let tracks: Vec<String> = [&req.audio_track_id, &req.video_track_id]
+        .into_iter()
+        .filter(|t| !t.is_empty())
+        .cloned()
+        .collect();
+    if tracks.is_empty() {
+        return Err("the request names no track (audio_track_id, video_track_id)".into());
+    }
+    let room = lk::RoomCompositeEgressRequest {
+        room_name: req.room_name.clone(),
+        audio_only: req.video_track_id.is_empty(),
+        video_only: req.audio_track_id.is_empty(),
+        file_outputs: req.file_outputs.clone(),
+        stream_outputs: req.stream_outputs.clone(),
+        segment_outputs: req.segment_outputs.clone(),
+        image_outputs: req.image_outputs.clone(),
+        webhooks: req.webhooks.clone(),
+        output: req.output.clone().map(|o| match o {
+            O::File(f) => Output::File(f),
+            O::Stream(s) => Output::Stream(s),
+            O::Segments(s) => Output::Segments(s),
+        }),
+        options: req.options.map(|o| match o {
+            T::Preset(p) => Options::Preset(p),
+            T::Advanced(a) => Options::Advanced(a),
+        }),
+        ..Default::default()
+    };
+    Ok(CompositeSettings {
+        source: Source::Tracks(tracks),
+        ..composite_settings(&room)?
     })
 }
 
