@@ -29,6 +29,8 @@ import {
   EgressStatus,
   EncodedFileOutput,
   EncodingOptions,
+  RoomCompositeEgressRequest,
+  RoomEgress,
   RoomServiceClient,
   WebhookReceiver,
 } from 'livekit-server-sdk';
@@ -315,4 +317,39 @@ test('a recorder killed mid-recording leaves files that play, and the job is rep
   }
   figures.error = items[0].error;
   writeFileSync(path.join(ARTIFACTS, 'recording', 'killed.json'), `${JSON.stringify(figures, null, 2)}\n`);
+});
+
+test('a room created to record itself records from its first participant until the last leaves; the finalize command gets the file', { timeout: 90_000 }, async (t) => {
+  interfaceForSdks(t);
+  const dir = mkdtempSync(path.join(tmpdir(), 'confab-recordings-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(path.join(dir, 'finalized'));
+  const finalize = JSON.stringify(['cp', '{path}', path.join(dir, 'finalized', '{egress_id}-{name}')]);
+  const config = `${TEST_CONFIG}[recording]\ndir = ${JSON.stringify(path.join(dir, 'files'))}\nfinalize = ${finalize}\n`;
+  const server = await startServer({ label: 'server-recording-auto', config });
+  t.after(() => server.stop());
+  const rooms = new RoomServiceClient(server.url, server.apiKey, server.apiSecret);
+  const egress = new EgressClient(server.url, server.apiKey, server.apiSecret);
+  const recording = new RoomCompositeEgressRequest({ layout: 'grid', fileOutputs: [new EncodedFileOutput({ filepath: 'auto/{room_name}' })] });
+  await rooms.createRoom({ name: 'standup', emptyTimeout: 60, egress: new RoomEgress({ room: recording }) });
+  assert.deepEqual(await egress.listEgress({ roomName: 'standup' }), [], 'nothing records an empty room');
+  const peer = await startPeer(t, server, { room: 'standup', label: 'py', tone: TONE, size: CAMERA, argv: [PYTHON, path.join(REPO, 'tests/e2e/sdk/peer.py')] });
+  const [job] = await waitFor(async () => {
+    const items = await egress.listEgress({ roomName: 'standup' });
+    return items[0]?.status === EgressStatus.EGRESS_ACTIVE && items;
+  }, { timeout: 15_000, message: 'the room should start recording with its first participant' });
+  await sleep(4000);
+  peer.command({ cmd: 'leave' });
+  const done = await waitFor(async () => {
+    const [i] = await egress.listEgress({ egressId: job.egressId });
+    return i.status === EgressStatus.EGRESS_COMPLETE && i;
+  }, { timeout: 20_000, message: 'the recording should end when the last person leaves' });
+  const [f] = done.fileResults;
+  assert.equal(f.location, path.join(dir, 'files', 'auto', 'standup.mp4'));
+  const p = probe(f.location);
+  assert.deepEqual(Object.fromEntries(p.streams.map((s) => [s.codec_type, s.codec_name])), { video: 'h264', audio: 'aac' });
+  assert.ok(Number(p.format.duration) >= 3, `the auto-recording lasts ${p.format.duration} s`);
+  const copy = path.join(dir, 'finalized', `${job.egressId}-standup.mp4`);
+  assert.ok(existsSync(copy), 'the finalize command ran with the file');
+  assert.equal(statSync(copy).size, statSync(f.location).size);
 });

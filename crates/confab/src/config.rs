@@ -136,6 +136,8 @@ pub struct VideoFile {
 pub struct RoomOverrideFile {
     pub channel_last_n: Option<i64>,
     pub video_codecs: Option<Vec<String>>,
+    /// Record the room (composite, to a file) from its first participant on.
+    pub auto_record: Option<bool>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -414,7 +416,15 @@ impl Config {
                 .iter()
                 .map(|o| frame_origin(o))
                 .collect::<Result<_, _>>()?,
-            recording: recording::settings(&file.recording)?,
+            recording: confab_record::RecorderSettings {
+                auto_record_rooms: file
+                    .rooms
+                    .iter()
+                    .filter(|(_, o)| o.auto_record == Some(true))
+                    .map(|(name, _)| name.clone())
+                    .collect(),
+                ..recording::settings(&file.recording)?
+            },
             webhooks,
         })
     }

@@ -243,6 +243,7 @@ fn serve(overrides: Overrides) -> ExitCode {
         tokio::spawn(confab_signal::persist::keep_recordings(state.clone()));
         confab_signal::webhook::start(state.clone(), config.webhooks.clone());
         tokio::spawn(confab_signal::egress::show_recording(state.clone()));
+        tokio::spawn(confab_signal::egress::auto_record(state.clone()));
         recorder.start(format!("ws://{}", std::net::SocketAddr::new(own_ip, http.port())));
         println!("Confab {} is running.", env!("CARGO_PKG_VERSION"));
         println!("  Open a meeting:  http://{http}/");

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 pub mod composite;
 pub mod container;
+pub mod finalize;
 pub mod job;
 pub mod output;
 mod recorder;

@@ -14,6 +14,7 @@ use crate::composite::{
     self, CompositeJob, Source, StreamChange, check_stream_url, composite_settings,
     participant_settings, track_composite_settings,
 };
+use crate::finalize;
 use crate::job::{self, Ending, Job};
 use crate::track::{self, TrackJob};
 use crate::upload::{S3Settings, Uploader};
@@ -38,7 +39,14 @@ pub struct RecorderSettings {
     /// Live stream destinations the operator allows (`*` within one
     /// `/`-separated part); none allows no live streams.
     pub stream_allow: Vec<String>,
+    /// Rooms recorded from their first participant on.
+    pub auto_record_rooms: Vec<String>,
+    /// A command run for each finished file ([`crate::finalize`]); empty: none.
+    pub finalize: Vec<String>,
 }
+
+/// Rooms whose auto-recording was asked for through the API (CreateRoom), at most this many.
+const MAX_AUTO_ROOMS: usize = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
@@ -122,6 +130,8 @@ struct Jobs {
 
 struct Inner {
     settings: RecorderSettings,
+    /// Rooms that record themselves, as CreateRoom asked: the request to start with.
+    auto: Mutex<HashMap<String, lk::RoomCompositeEgressRequest>>,
     uploader: Option<Uploader>,
     server_url: OnceLock<String>,
     jobs: Mutex<Jobs>,
@@ -155,6 +165,7 @@ impl Recorder {
         let uploader = settings.s3.clone().map(Uploader::new).transpose()?;
         Ok(Self {
             inner: Arc::new(Inner {
+                auto: Mutex::new(HashMap::new()),
                 uploader,
                 settings,
                 server_url: OnceLock::new(),
@@ -285,6 +296,50 @@ impl Recorder {
                 })
             },
         )
+    }
+
+    /// Record `room` from its first participant on, with `request` (checked now).
+    pub fn set_auto(
+        &self,
+        room: &str,
+        mut request: lk::RoomCompositeEgressRequest,
+    ) -> Result<(), RecordError> {
+        request.room_name = room.to_string();
+        let settings = composite_settings(&request).map_err(RecordError::BadRequest)?;
+        self.check_allowed(&settings.streams)?;
+        let mut auto = self.inner.auto.lock().unwrap_or_else(|e| e.into_inner());
+        if auto.len() >= MAX_AUTO_ROOMS && !auto.contains_key(room) {
+            return Err(RecordError::BadRequest(format!(
+                "at most {MAX_AUTO_ROOMS} rooms may record themselves"
+            )));
+        }
+        auto.insert(room.to_string(), request);
+        Ok(())
+    }
+
+    /// The recording `room` starts with its first participant, if any: as
+    /// CreateRoom asked, or the default recording for rooms the configuration names.
+    pub fn auto_request(&self, room: &str) -> Option<lk::RoomCompositeEgressRequest> {
+        let auto = self.inner.auto.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = auto.get(room) {
+            return Some(r.clone());
+        }
+        self.inner
+            .settings
+            .auto_record_rooms
+            .iter()
+            .any(|r| r == room)
+            .then(|| lk::RoomCompositeEgressRequest {
+                room_name: room.to_string(),
+                file_outputs: vec![lk::EncodedFileOutput::default()],
+                ..Default::default()
+            })
+    }
+
+    /// The meeting ended: what CreateRoom asked for ends with it.
+    pub fn forget_auto(&self, room: &str) {
+        let mut auto = self.inner.auto.lock().unwrap_or_else(|e| e.into_inner());
+        auto.remove(room);
     }
 
     /// Add and remove a running room recording's live stream destinations.
@@ -468,6 +523,25 @@ impl Recorder {
                 job.set_details("uploading".into(), now);
             }
         });
+        if let Some(f) = &file
+            && !self.inner.settings.finalize.is_empty()
+        {
+            let room = self
+                .lock()
+                .entries
+                .get(egress_id)
+                .map(|e| e.job.info.room_name.clone());
+            let words = finalize::words(
+                &self.inner.settings.finalize,
+                &f.path,
+                egress_id,
+                &room.unwrap_or_default(),
+            );
+            if let Err(e) = finalize::run(&words).await {
+                tracing::warn!(egress = %egress_id, "{e}");
+                self.update(egress_id, |job| job.set_details(e, unix_ns()));
+            }
+        }
         if let (Some(f), Some(up)) = (&file, &self.inner.uploader) {
             let local = f.path.display().to_string();
             match up.upload(&f.path, &self.key(&f.path)).await {
@@ -709,6 +783,8 @@ mod tests {
             },
             s3: None,
             stream_allow: Vec::new(),
+            auto_record_rooms: vec!["board".into()],
+            finalize: Vec::new(),
         })
         .expect("recorder")
     }
@@ -760,6 +836,37 @@ mod tests {
         assert!(matches!(
             r.stop("EG_zzz"),
             Err(RecordError::UnknownEgress(_))
+        ));
+    }
+
+    #[test]
+    fn rooms_record_themselves_as_configured_or_asked() {
+        let r = recorder();
+        assert!(
+            r.auto_request("board").is_some(),
+            "named in the configuration"
+        );
+        assert!(r.auto_request("other").is_none());
+        let asked = lk::RoomCompositeEgressRequest {
+            layout: "speaker".into(),
+            file_outputs: vec![lk::EncodedFileOutput::default()],
+            ..Default::default()
+        };
+        r.set_auto("other", asked).expect("a valid request");
+        let got = r.auto_request("other").expect("asked for");
+        assert_eq!(
+            (got.room_name.as_str(), got.layout.as_str()),
+            ("other", "speaker")
+        );
+        r.forget_auto("other");
+        assert!(r.auto_request("other").is_none());
+        let bad = lk::RoomCompositeEgressRequest {
+            layout: "mosaic".into(),
+            ..Default::default()
+        };
+        assert!(matches!(
+            r.set_auto("x", bad),
+            Err(RecordError::BadRequest(_))
         ));
     }
 

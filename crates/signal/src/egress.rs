@@ -26,6 +26,7 @@ use livekit_protocol as lk;
 use crate::AppState;
 use crate::auth::VideoGrant;
 use crate::twirp::{Call, TwirpError};
+use confab_room::Activity;
 
 /// Requests are small; a layout or webhook list is the largest part.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -183,6 +184,58 @@ fn recorder_token(state: &AppState, room: &str, identity: &str) -> Option<String
     };
     let ttl = state.recorder.settings().limits.max_duration + Duration::from_secs(600);
     state.keys.mint(identity, "Recorder", grant, ttl)
+}
+
+/// Rooms that record themselves (CreateRoom's `egress.room`, or
+/// `[rooms.NAME] auto_record`) start when their first participant joins;
+/// what CreateRoom asked for ends with the meeting. A meeting starts its
+/// recording once: if a moderator stops it, a later join does not restart it.
+/// Runs for the server's life.
+pub async fn auto_record(state: Arc<AppState>) {
+    const MAX_MEETINGS: usize = 10_000;
+    let mut activity = state.rooms.activity();
+    // Meetings (room sids) whose recording was started.
+    let mut started_in = std::collections::HashSet::new();
+    loop {
+        match activity.recv().await {
+            Ok(Activity::ParticipantJoined(room, _)) => {
+                let Some(request) = state.recorder.auto_request(&room.name) else {
+                    continue;
+                };
+                if started_in.contains(&room.sid) || composite_running(&state, &room.name) {
+                    continue;
+                }
+                if started_in.len() >= MAX_MEETINGS {
+                    started_in.clear();
+                }
+                started_in.insert(room.sid.clone());
+                let started = state.recorder.start_composite(
+                    StartComposite {
+                        room_name: room.name.clone(),
+                        room_id: room.sid.clone(),
+                        request: Composite::Room(request),
+                    },
+                    |identity| recorder_token(&state, &room.name, identity),
+                );
+                match started {
+                    Ok(info) => {
+                        tracing::info!(room = %room.name, egress = %info.egress_id, "auto-recording")
+                    }
+                    // Another join got there first, or the recorder is full: said in the log.
+                    Err(e) => tracing::warn!(room = %room.name, "auto-recording not started: {e}"),
+                }
+            }
+            Ok(Activity::RoomFinished(room)) => {
+                started_in.remove(&room.sid);
+                state.recorder.forget_auto(&room.name);
+            }
+            Ok(_) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!("auto-recording fell {n} room events behind");
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
 }
 
 /// Keep each room's "being recorded" flag (LiveKit clients' `isRecording`)

@@ -112,6 +112,21 @@ async fn create_room(call: &Call<'_>) -> Result<Response, TwirpError> {
         0 => DEFAULT_EMPTY_TIMEOUT,
         s => Duration::from_secs(u64::from(s)).min(MAX_EMPTY_TIMEOUT),
     };
+    if let Some(egress) = &req.egress {
+        if egress.participant.is_some() || egress.tracks.is_some() {
+            return Err(TwirpError::invalid(
+                "rooms record themselves as a whole (egress.room); participant and track auto-egress are not supported",
+            ));
+        }
+        // roomCreate is enough, as in LiveKit: a backend that creates rooms
+        // decides how they are recorded.
+        if let Some(recording) = &egress.room {
+            call.state
+                .recorder
+                .set_auto(&req.name, recording.clone())
+                .map_err(TwirpError::from)?;
+        }
+    }
     let room = call.state.rooms.create(
         &req.name,
         RoomOptions {

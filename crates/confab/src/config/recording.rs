@@ -30,6 +30,9 @@ pub struct RecordingFile {
     /// (`*` within one `/`-separated part), e.g.
     /// `rtmp://a.rtmp.youtube.com/live2/*`. None: no live streaming.
     pub stream_allow: Vec<String>,
+    /// A command run for each finished file, program first, with `{path}`,
+    /// `{name}`, `{egress_id}` and `{room_name}` filled in (Jibri's finalize script).
+    pub finalize: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -102,9 +105,18 @@ pub fn settings(f: &RecordingFile) -> Result<RecorderSettings, ConfigError> {
             "stream_allow: {p:?} is not an rtmp:// or rtmps:// pattern"
         ));
     }
+    if f.finalize.first().is_some_and(|p| p.is_empty())
+        || f.finalize.len() > 64
+        || f.finalize.iter().any(|w| w.len() > 4096)
+    {
+        return invalid("finalize must be a command: a program and at most 63 arguments");
+    }
     Ok(RecorderSettings {
         s3,
         stream_allow: f.stream_allow.clone(),
+        // From the [rooms.NAME] sections.
+        auto_record_rooms: Vec::new(),
+        finalize: f.finalize.clone(),
         dir: f.dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DIR)),
         bind_ip,
         max_jobs,
