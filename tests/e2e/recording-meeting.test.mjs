@@ -101,6 +101,10 @@ test('a moderator records the meeting from the Meet app: both see it, the MP4 sh
     assert.ok(Math.abs(seconds - spanS) <= 1 + 0.5, `the file lasts ${seconds} s; ${spanS} s were recorded (plus the start's own delay)`);
     assert.equal(decodeErrors(file), '', 'the file decodes without errors');
 
+    // Frames for people to look at (kept whether or not the checks below pass).
+    for (const at of [5, 10, 15]) {
+      execFileSync('ffmpeg', ['-v', 'error', '-y', '-ss', String(at), '-i', file, '-frames:v', '1', path.join(OUT, `meeting-frame-${at}s.png`)]);
+    }
     // Two tiles side by side (grid of two: 640x360 each, centred vertically): in the 64x36
     // picture, x 0..31 and 32..63, y 9..27.
     const W = 64;
@@ -135,8 +139,6 @@ test('a moderator records the meeting from the Meet app: both see it, the MP4 sh
       assert.ok(tone > off * 20, `${who}'s ${hz} Hz tone is in the recording (power ${tone.toExponential(2)} vs ${off.toExponential(2)} at 500 Hz)`);
     }
     writeFileSync(path.join(OUT, 'meeting.json'), `${JSON.stringify(figures, null, 2)}\n`);
-    // One frame for people to look at.
-    execFileSync('ffmpeg', ['-v', 'error', '-y', '-ss', '10', '-i', file, '-frames:v', '1', path.join(OUT, 'meeting-frame.png')]);
   } catch (e) {
     await screenshotAll(pages, 'recording-failure').catch(() => {});
     throw e;
