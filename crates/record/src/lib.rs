@@ -15,8 +15,11 @@
 //! [`Recorder::updates`] (the store, webhooks).
 
 use std::net::IpAddr;
+
+use confab_client::{ClientError, Subscriber, SubscriberConfig};
 use std::path::PathBuf;
 use std::time::Duration;
+use str0m::RtcConfig;
 
 pub mod composite;
 pub mod container;
@@ -41,6 +44,28 @@ pub struct Joining {
     pub token: String,
     /// The address the recorder's media socket binds to.
     pub bind_ip: IpAddr,
+}
+
+impl Joining {
+    /// Join as the recorder's hidden participant, receiving VP8 and Opus
+    /// reassembled into frames (str0m's frame mode); with `auto_subscribe`
+    /// off, only the tracks asked for arrive.
+    pub async fn join(&self, auto_subscribe: bool) -> Result<Subscriber, ClientError> {
+        let rtc = RtcConfig::new()
+            .clear_codecs()
+            .enable_vp8(true)
+            .enable_opus(true, false);
+        Subscriber::join(SubscriberConfig {
+            url: self.server_url.clone(),
+            token: self.token.clone(),
+            bind_ip: self.bind_ip,
+            auto_subscribe,
+            join_timeout: std::time::Duration::from_secs(10),
+            rtc,
+            sdk: "confab-recorder",
+        })
+        .await
+    }
 }
 
 /// Bounds every job keeps to.

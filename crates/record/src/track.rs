@@ -11,11 +11,10 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use confab_client::{ClientError, Subscriber, SubscriberConfig, SubscriberEvent};
+use confab_client::{ClientError, SubscriberEvent};
 use livekit_protocol as lk;
 use lk::signal_request::Message as Req;
 use lk::signal_response::Message as Resp;
-use str0m::RtcConfig;
 use str0m::format::Codec;
 use str0m::media::{KeyframeRequestKind, MediaData, Mid};
 use tokio::sync::watch;
@@ -55,7 +54,7 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
     mut progress: impl FnMut(Progress),
 ) -> (Option<WrittenFile>, Ending) {
-    let mut session = match join(&job.joining).await {
+    let mut session = match job.joining.join(false).await {
         Ok(s) => s,
         Err(e) => {
             return (
@@ -167,23 +166,6 @@ pub async fn run(
         Ok(file) => (file, ending),
         Err(e) => (None, Ending::Failed(e)),
     }
-}
-
-async fn join(joining: &Joining) -> Result<Subscriber, ClientError> {
-    let rtc = RtcConfig::new()
-        .clear_codecs()
-        .enable_vp8(true)
-        .enable_opus(true, false);
-    Subscriber::join(SubscriberConfig {
-        url: joining.server_url.clone(),
-        token: joining.token.clone(),
-        bind_ip: joining.bind_ip,
-        auto_subscribe: false,
-        join_timeout: Duration::from_secs(10),
-        rtc,
-        sdk: "confab-recorder",
-    })
-    .await
 }
 
 fn create(base: &Path, data: &MediaData) -> Result<Recording, String> {

@@ -25,8 +25,7 @@ pub enum Activity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tests::{registry, request};
-    use crate::{Kind, NewTrack, Source};
+    use crate::tests::{microphone, registry, request};
 
     fn kinds(rx: &mut tokio::sync::broadcast::Receiver<Activity>) -> Vec<String> {
         std::iter::from_fn(|| rx.try_recv().ok())
@@ -51,25 +50,7 @@ mod tests {
         let mut recorder = request("rec");
         recorder.permission.hidden = true;
         let rec = rooms.join("r", recorder).expect("hidden join");
-        let track = a
-            .room
-            .add_track(
-                a.me.peer,
-                NewTrack {
-                    cid: "mic".into(),
-                    kind: Kind::Audio,
-                    source: Source::Microphone,
-                    name: String::new(),
-                    muted: false,
-                    width: 0,
-                    height: 0,
-                    layers: vec![],
-                    simulcast: false,
-                    stream: String::new(),
-                    codec: String::new(),
-                },
-            )
-            .expect("track");
+        let track = a.room.add_track(a.me.peer, microphone()).expect("track");
         a.room.unpublish(a.me.peer, track.id);
         rec.room.leave(rec.me.peer);
         a.room.leave(a.me.peer);

@@ -950,6 +950,23 @@ pub(crate) mod tests {
         ))
     }
 
+    /// A plain microphone track, as a client announces it.
+    pub(crate) fn microphone() -> NewTrack {
+        NewTrack {
+            cid: "mic".into(),
+            kind: Kind::Audio,
+            source: Source::Microphone,
+            name: String::new(),
+            muted: false,
+            width: 0,
+            height: 0,
+            layers: vec![],
+            simulcast: false,
+            stream: String::new(),
+            codec: String::new(),
+        }
+    }
+
     pub(crate) fn request(identity: &str) -> JoinRequest {
         JoinRequest {
             identity: identity.into(),
@@ -1145,25 +1162,7 @@ pub(crate) mod tests {
         let rooms = registry(10);
         let a = rooms.join("r", moderator("a")).unwrap();
         let mut b = rooms.join("r", request("b")).unwrap();
-        let track = a
-            .room
-            .add_track(
-                b.me.peer,
-                NewTrack {
-                    cid: "mic".into(),
-                    kind: Kind::Audio,
-                    source: Source::Microphone,
-                    name: String::new(),
-                    muted: false,
-                    width: 0,
-                    height: 0,
-                    layers: vec![],
-                    simulcast: false,
-                    stream: String::new(),
-                    codec: String::new(),
-                },
-            )
-            .unwrap();
+        let track = a.room.add_track(b.me.peer, microphone()).unwrap();
         drain(&mut b.events);
         assert_eq!(
             a.room.mute_track("b", &track.sid, false),

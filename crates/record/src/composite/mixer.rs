@@ -85,6 +85,19 @@ pub struct Mixer {
     speaker: Option<String>,
 }
 
+/// A live source timestamped as data arrives, that drops new data rather
+/// than queue more than [`MAX_QUEUED_BYTES`].
+fn live_src(caps: &gst::Caps) -> gst_app::AppSrc {
+    gst_app::AppSrc::builder()
+        .caps(caps)
+        .is_live(true)
+        .format(gst::Format::Time)
+        .do_timestamp(true)
+        .max_bytes(MAX_QUEUED_BYTES)
+        .leaky_type(gst_app::AppLeakyType::Downstream)
+        .build()
+}
+
 fn make(factory: &str) -> Result<gst::Element, MixerError> {
     gst::ElementFactory::make(factory)
         .build()
@@ -176,14 +189,7 @@ impl Mixer {
         if self.pictures.contains_key(key) || self.pictures.len() >= MAX_INPUTS {
             return Ok(());
         }
-        let src = gst_app::AppSrc::builder()
-            .caps(&gst::Caps::builder("video/x-vp8").build())
-            .is_live(true)
-            .format(gst::Format::Time)
-            .do_timestamp(true)
-            .max_bytes(MAX_QUEUED_BYTES)
-            .leaky_type(gst_app::AppLeakyType::Downstream)
-            .build();
+        let src = live_src(&gst::Caps::builder("video/x-vp8").build());
         let queue = make("queue")?;
         let decode = make("vp8dec")?;
         let convert = make("videoconvert")?;
@@ -242,20 +248,13 @@ impl Mixer {
         if self.voices.contains_key(key) || self.voices.len() >= MAX_INPUTS {
             return Ok(());
         }
-        let src = gst_app::AppSrc::builder()
-            .caps(
-                &gst::Caps::builder("audio/x-opus")
-                    .field("channel-mapping-family", 0i32)
-                    .field("channels", 2i32)
-                    .field("rate", 48_000i32)
-                    .build(),
-            )
-            .is_live(true)
-            .format(gst::Format::Time)
-            .do_timestamp(true)
-            .max_bytes(MAX_QUEUED_BYTES)
-            .leaky_type(gst_app::AppLeakyType::Downstream)
-            .build();
+        let src = live_src(
+            &gst::Caps::builder("audio/x-opus")
+                .field("channel-mapping-family", 0i32)
+                .field("channels", 2i32)
+                .field("rate", 48_000i32)
+                .build(),
+        );
         let queue = make("queue")?;
         let decode = make("opusdec")?;
         decode.set_property("plc", true);

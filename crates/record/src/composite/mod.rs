@@ -15,11 +15,10 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use confab_client::{ClientError, Subscriber, SubscriberConfig, SubscriberEvent};
+use confab_client::{ClientError, SubscriberEvent};
 use livekit_protocol as lk;
 use lk::signal_request::Message as Req;
 use lk::signal_response::Message as Resp;
-use str0m::RtcConfig;
 use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
 use tokio::sync::{mpsc, watch};
 
@@ -85,7 +84,8 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
     mut progress: impl FnMut(Progress),
 ) -> (Option<WrittenFile>, Ending) {
-    let mut session = match join(&job.joining, job.settings.source == Source::Room).await {
+    // A room recording takes everyone; the others subscribe to what they record.
+    let mut session = match job.joining.join(job.settings.source == Source::Room).await {
         Ok(s) => s,
         Err(e) => {
             return (
@@ -365,22 +365,4 @@ fn remove(mixer: &mut Mixer, inputs: &mut HashMap<Mid, Input>, mid: Mid) {
             MediaKind::Audio => mixer.remove_voice(&i.track_sid),
         }
     }
-}
-
-async fn join(joining: &Joining, auto_subscribe: bool) -> Result<Subscriber, ClientError> {
-    let rtc = RtcConfig::new()
-        .clear_codecs()
-        .enable_vp8(true)
-        .enable_opus(true, false);
-    Subscriber::join(SubscriberConfig {
-        url: joining.server_url.clone(),
-        token: joining.token.clone(),
-        bind_ip: joining.bind_ip,
-        // A room recording takes everyone; the others subscribe to what they record.
-        auto_subscribe,
-        join_timeout: Duration::from_secs(10),
-        rtc,
-        sdk: "confab-recorder",
-    })
-    .await
 }
