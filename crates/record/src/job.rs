@@ -16,6 +16,8 @@ pub enum Ending {
     Done,
     /// The maximum duration was reached.
     Limit,
+    /// Ended on its own by a stop rule, which the text names.
+    Idle(String),
     /// Something went wrong; the text says what.
     Failed(String),
 }
@@ -146,6 +148,14 @@ impl Job {
         }
         let wrote = !self.info.file_results.is_empty() || !self.info.stream_results.is_empty();
         let status = match ending {
+            Ending::Idle(why) => {
+                self.info.details = why;
+                if wrote {
+                    Status::EgressComplete
+                } else {
+                    Status::EgressAborted
+                }
+            }
             Ending::Done if wrote => Status::EgressComplete,
             Ending::Done => Status::EgressAborted,
             Ending::Limit => Status::EgressLimitReached,
@@ -244,5 +254,19 @@ mod tests {
         j.activate(2);
         j.end(Ending::Limit, 3);
         assert_eq!(j.status(), Status::EgressLimitReached);
+        // A stop rule ends a recording that wrote something as complete, saying why.
+        let mut j = job();
+        j.set_file(
+            lk::FileInfo {
+                filename: "a.mp4".into(),
+                ..Default::default()
+            },
+            2,
+        );
+        j.end(Ending::Idle("no media".into()), 3);
+        assert_eq!(
+            (j.status(), j.info.details.as_str()),
+            (Status::EgressComplete, "no media")
+        );
     }
 }

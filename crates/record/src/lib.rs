@@ -75,6 +75,8 @@ pub struct Limits {
     pub max_duration: Duration,
     /// A job fails if no media is written this long after it starts.
     pub first_media_timeout: Duration,
+    /// A composite ends (complete) after this long without any media.
+    pub no_media_timeout: Duration,
 }
 
 /// What a runner tells its job while it runs.

@@ -780,6 +780,7 @@ mod tests {
             limits: Limits {
                 max_duration: Duration::from_secs(60),
                 first_media_timeout: Duration::from_secs(5),
+                no_media_timeout: Duration::from_secs(60),
             },
             s3: None,
             stream_allow: Vec::new(),

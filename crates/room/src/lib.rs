@@ -467,6 +467,8 @@ struct Member {
 }
 
 pub const MAX_ATTRIBUTES: usize = 32;
+/// Hidden participants (recorders) a room takes besides its people.
+pub const MAX_HIDDEN: usize = 16;
 pub const MAX_ATTRIBUTES_BYTES: usize = 8 * 1024;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -548,7 +550,18 @@ impl Room {
             Some(n) => n.min(self.limits.max_participants),
             None => self.limits.max_participants,
         };
-        if state.members.len() >= max {
+        // Hidden participants (recorders) do not take people's places, so a
+        // full meeting can still be recorded; they have a cap of their own.
+        let (hidden, visible) = state
+            .members
+            .values()
+            .partition::<Vec<_>, _>(|m| m.info.permission.hidden);
+        let full = if me.permission.hidden {
+            hidden.len() >= MAX_HIDDEN
+        } else {
+            visible.len() >= max
+        };
+        if full {
             return Err(RoomError::Full);
         }
         let moderator = decided.unwrap_or(req.moderator)
@@ -1023,6 +1036,10 @@ pub(crate) mod tests {
         let rooms = registry(1);
         let _a = rooms.join("r", request("a")).unwrap();
         assert_eq!(rooms.join("r", request("b")).err(), Some(RoomError::Full));
+        // A recorder still gets in: hidden participants take nobody's place.
+        let mut recorder = request("rec");
+        recorder.permission.hidden = true;
+        assert!(rooms.join("r", recorder).is_ok());
         let none = registry(0);
         assert_eq!(none.join("q", request("a")).err(), Some(RoomError::Full));
         assert!(none.get("q").is_none());

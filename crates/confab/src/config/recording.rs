@@ -21,6 +21,9 @@ pub struct RecordingFile {
     pub max_duration: Option<u64>,
     /// Seconds a recording waits for its first media before it fails.
     pub first_media_timeout: Option<u64>,
+    /// Seconds without any media (everyone muted, cameras off) after which a
+    /// room recording ends (Jibri's rule).
+    pub no_media_timeout: Option<u64>,
     /// The address the recorder's media sockets use; the media port must be
     /// reachable from it.
     pub bind_ip: Option<IpAddr>,
@@ -67,6 +70,7 @@ const MAX_JOBS: usize = 10_000;
 const DEFAULT_MAX_DURATION: u64 = 12 * 3600;
 const MAX_DURATION: u64 = 7 * 24 * 3600;
 const DEFAULT_FIRST_MEDIA_TIMEOUT: u64 = 30;
+const DEFAULT_NO_MEDIA_TIMEOUT: u64 = 600;
 
 pub fn settings(f: &RecordingFile) -> Result<RecorderSettings, ConfigError> {
     let invalid = |what: &str| Err(ConfigError::Invalid(format!("[recording] {what}")));
@@ -81,6 +85,10 @@ pub fn settings(f: &RecordingFile) -> Result<RecorderSettings, ConfigError> {
     let first_media_timeout = f.first_media_timeout.unwrap_or(DEFAULT_FIRST_MEDIA_TIMEOUT);
     if !(1..=3600).contains(&first_media_timeout) {
         return invalid("first_media_timeout must be 1 to 3600 seconds");
+    }
+    let no_media_timeout = f.no_media_timeout.unwrap_or(DEFAULT_NO_MEDIA_TIMEOUT);
+    if !(5..=86_400).contains(&no_media_timeout) {
+        return invalid("no_media_timeout must be 5 to 86400 seconds");
     }
     let bind_ip = f.bind_ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
     if bind_ip.is_unspecified() {
@@ -123,6 +131,7 @@ pub fn settings(f: &RecordingFile) -> Result<RecorderSettings, ConfigError> {
         limits: Limits {
             max_duration: Duration::from_secs(max_duration),
             first_media_timeout: Duration::from_secs(first_media_timeout),
+            no_media_timeout: Duration::from_secs(no_media_timeout),
         },
     })
 }

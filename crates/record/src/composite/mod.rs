@@ -142,10 +142,21 @@ pub async fn run(
     let mut people: HashMap<String, String> = HashMap::new();
     let mut seen_anyone = false;
     let mut subscribed: HashSet<String> = HashSet::new();
+    // Screen shares being drawn (track sids), newest last; and every track's source.
+    let mut screens: Vec<String> = Vec::new();
+    let mut sources: HashMap<String, i32> = HashMap::new();
+    let mut last_media = Instant::now();
     let ending = 'recording: loop {
         let event = tokio::select! {
             _ = stop.changed() => break Ending::Done,
             _ = tokio::time::sleep_until(deadline.into()) => break Ending::Limit,
+            // Jibri's rule: nothing to record for this long (everyone muted, cameras off).
+            _ = tokio::time::sleep_until((last_media + limits.no_media_timeout).into()) => {
+                break Ending::Idle(format!(
+                    "stopped after {} s without media (everyone muted, cameras off)",
+                    limits.no_media_timeout.as_secs()
+                ));
+            }
             Some(change) = job.changes.recv() => {
                 for url in &change.remove {
                     streams.remove(url);
@@ -197,7 +208,7 @@ pub async fn run(
                             .map(|(m, _)| *m)
                             .collect();
                         for mid in gone {
-                            remove(&mut mixer, &mut inputs, mid);
+                            remove(&mut mixer, &mut inputs, &mut screens, mid);
                         }
                     } else {
                         // Tracks the source wants and the recorder does not
@@ -216,6 +227,12 @@ pub async fn run(
                                 subscribe: true,
                                 ..Default::default()
                             }));
+                        }
+                        for t in &p.tracks {
+                            if sources.len() < 4 * mixer::MAX_INPUTS || sources.contains_key(&t.sid)
+                            {
+                                sources.insert(t.sid.clone(), t.source);
+                            }
                         }
                         let name = if p.name.is_empty() {
                             p.identity.clone()
@@ -246,6 +263,12 @@ pub async fn run(
                 if let Err(e) = added {
                     break Ending::Failed(e.to_string());
                 }
+                let screen = lk::TrackSource::ScreenShare as i32;
+                if track.kind == MediaKind::Video && sources.get(&track.track_sid) == Some(&screen)
+                {
+                    screens.push(track.track_sid.clone());
+                    mixer.set_speaker(Some(track.track_sid.clone()));
+                }
                 if track.kind == MediaKind::Video {
                     // A tile is at most the canvas: no larger layer is needed.
                     session.send(Req::TrackSetting(lk::UpdateTrackSettings {
@@ -267,6 +290,7 @@ pub async fn run(
                 );
             }
             Ok(SubscriberEvent::Media(str0m::Event::MediaData(data))) => {
+                last_media = Instant::now();
                 let Some(input) = inputs.get_mut(&data.mid) else {
                     continue;
                 };
@@ -305,10 +329,13 @@ pub async fn run(
                         .find(|(_, i)| i.track_sid == u.track_sid)
                         .map(|(m, _)| *m)
                     {
-                        remove(&mut mixer, &mut inputs, mid);
+                        remove(&mut mixer, &mut inputs, &mut screens, mid);
                     }
                 }
-                Resp::SpeakersChanged(changed) if mixer.layout() == Layout::Speaker => {
+                // A screen share stays large while it lasts; otherwise the speaker is.
+                Resp::SpeakersChanged(changed)
+                    if mixer.layout() == Layout::Speaker && screens.is_empty() =>
+                {
                     if let Some(sp) = changed.speakers.iter().find(|sp| sp.active) {
                         let camera = inputs
                             .values()
@@ -358,11 +385,21 @@ fn statuses(infos: &[lk::StreamInfo]) -> Vec<(String, i32)> {
     infos.iter().map(|i| (i.url.clone(), i.status)).collect()
 }
 
-fn remove(mixer: &mut Mixer, inputs: &mut HashMap<Mid, Input>, mid: Mid) {
+fn remove(
+    mixer: &mut Mixer,
+    inputs: &mut HashMap<Mid, Input>,
+    screens: &mut Vec<String>,
+    mid: Mid,
+) {
     if let Some(i) = inputs.remove(&mid) {
         match i.kind {
             MediaKind::Video => mixer.remove_picture(&i.track_sid),
             MediaKind::Audio => mixer.remove_voice(&i.track_sid),
+        }
+        if let Some(at) = screens.iter().position(|s| *s == i.track_sid) {
+            screens.remove(at);
+            // The share before it, if any, is large again; else the next speaker will be.
+            mixer.set_speaker(screens.last().cloned());
         }
     }
 }
