@@ -48,6 +48,8 @@ pub enum ClientError {
     JoinTimeout(u64),
     #[error("the server sent leave ({0})")]
     Left(String),
+    #[error("the server asked to reconnect ({0})")]
+    Reconnect(String),
     #[error("unusable SDP from the server: {0}")]
     Sdp(String),
     #[error("{side} connection: {reason}")]

@@ -207,7 +207,14 @@ impl Subscriber {
             Resp::Update(update) => self
                 .events
                 .push_back(SubscriberEvent::Participants(update.participants)),
-            Resp::Leave(leave) => return Err(ClientError::Left(signal::describe_leave(&leave))),
+            Resp::Leave(leave) => {
+                let why = signal::describe_leave(&leave);
+                use lk::leave_request::Action;
+                return Err(match Action::try_from(leave.action) {
+                    Ok(Action::Reconnect | Action::Resume) => ClientError::Reconnect(why),
+                    _ => ClientError::Left(why),
+                });
+            }
             // The server is ICE-lite: its candidates are in the SDP, and it
             // learns ours from our connectivity checks.
             Resp::Trickle(_) | Resp::Pong(_) | Resp::PongResp(_) => {}

@@ -42,6 +42,8 @@ use stream::Streams;
 
 /// How often a picture still waiting for a keyframe asks again.
 const KEYFRAME_RETRY: Duration = Duration::from_millis(500);
+/// Times the recorder rejoins a meeting that lost its connection.
+const MAX_REJOINS: u32 = 3;
 /// How long the muxer may take to write its last fragment.
 const FINISH_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -146,6 +148,7 @@ pub async fn run(
     let mut screens: Vec<String> = Vec::new();
     let mut sources: HashMap<String, i32> = HashMap::new();
     let mut last_media = Instant::now();
+    let mut rejoins = 0;
     let ending = 'recording: loop {
         let event = tokio::select! {
             _ = stop.changed() => break Ending::Done,
@@ -251,16 +254,11 @@ pub async fn run(
                 }
             }
             Ok(SubscriberEvent::TrackAdded { mid, track }) => {
-                let name = people
-                    .get(&track.participant_sid)
-                    .cloned()
-                    .unwrap_or_default();
-                let added = match track.kind {
-                    MediaKind::Video if !s.audio_only => mixer.add_picture(&track.track_sid, &name),
-                    MediaKind::Audio if !s.video_only => mixer.add_voice(&track.track_sid),
-                    _ => Ok(()),
-                };
-                if let Err(e) = added {
+                // A picture is drawn from its first keyframe on (below).
+                if track.kind == MediaKind::Audio
+                    && !s.video_only
+                    && let Err(e) = mixer.add_voice(&track.track_sid)
+                {
                     break Ending::Failed(e.to_string());
                 }
                 let screen = lk::TrackSource::ScreenShare as i32;
@@ -298,10 +296,21 @@ pub async fn run(
                     mixer.push_voice(&input.track_sid, &data.data);
                     continue;
                 }
-                if !mixer.has_picture(&input.track_sid) {
+                if s.audio_only {
                     continue;
                 }
                 if vp8_keyframe_size(&data.data).is_some() {
+                    // Drawn only once there is a picture: a person whose video
+                    // never arrives leaves no black tile and no decoder without input.
+                    if !mixer.has_picture(&input.track_sid) {
+                        let name = people
+                            .get(&input.participant_sid)
+                            .cloned()
+                            .unwrap_or_default();
+                        if let Err(e) = mixer.add_picture(&input.track_sid, &name) {
+                            break Ending::Failed(e.to_string());
+                        }
+                    }
                     input.ready = true;
                 } else if !data.contiguous {
                     input.ready = false;
@@ -349,6 +358,25 @@ pub async fn run(
                 _ => {}
             },
             Ok(_) => {}
+            // The server lost our media connection and asks us back: the
+            // recording goes on in the same file with a new connection.
+            Err(ClientError::Reconnect(why)) if rejoins < MAX_REJOINS => {
+                rejoins += 1;
+                tracing::warn!("the recorder rejoins ({why}), try {rejoins} of {MAX_REJOINS}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                match job.joining.join(s.source == Source::Room).await {
+                    Ok(again) => {
+                        session = again;
+                        inputs.clear();
+                        subscribed.clear();
+                    }
+                    Err(e) => {
+                        break Ending::Failed(format!(
+                            "the recorder lost the meeting and could not rejoin: {e}"
+                        ));
+                    }
+                }
+            }
             Err(ClientError::Left(_)) | Err(ClientError::Closed(_)) => break Ending::Done,
             Err(e) => break Ending::Failed(format!("the recorder lost the meeting: {e}")),
         }
