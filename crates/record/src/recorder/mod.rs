@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use livekit_protocol as lk;
@@ -14,11 +14,10 @@ use crate::composite::{
     self, CompositeJob, Source, StreamChange, check_stream_url, composite_settings,
     participant_settings, track_composite_settings,
 };
-use crate::finalize;
 use crate::job::{self, Ending, Job};
 use crate::track::{self, TrackJob};
 use crate::upload::{S3Settings, Uploader};
-use crate::{Joining, Limits, WrittenFile, output, unix_ns};
+use crate::{Joining, Limits, output, unix_ns};
 
 /// Finished jobs remembered for ListEgress; the oldest are forgotten first.
 const MAX_FINISHED: usize = 1000;
@@ -502,115 +501,6 @@ impl Recorder {
         items
     }
 
-    async fn finish(&self, egress_id: &str, file: Option<WrittenFile>, ending: Ending) {
-        self.update(egress_id, |job| {
-            let now = unix_ns();
-            match &file {
-                Some(f) => job.set_file(
-                    lk::FileInfo {
-                        ended_at: f.ended_at,
-                        duration: f.duration_ns,
-                        size: f.size as i64,
-                        ..file_info(&f.path, f.started_at)
-                    },
-                    now,
-                ),
-                // A file created but left empty (no keyframe came) was removed.
-                None => job.info.file_results.clear(),
-            }
-            if file.is_some() && self.inner.uploader.is_some() {
-                job.ending(now);
-                job.set_details("uploading".into(), now);
-            }
-        });
-        if let Some(f) = &file
-            && !self.inner.settings.finalize.is_empty()
-        {
-            let room = self
-                .lock()
-                .entries
-                .get(egress_id)
-                .map(|e| e.job.info.room_name.clone());
-            let words = finalize::words(
-                &self.inner.settings.finalize,
-                &f.path,
-                egress_id,
-                &room.unwrap_or_default(),
-            );
-            if let Err(e) = finalize::run(&words).await {
-                tracing::warn!(egress = %egress_id, "{e}");
-                self.update(egress_id, |job| job.set_details(e, unix_ns()));
-            }
-        }
-        if let (Some(f), Some(up)) = (&file, &self.inner.uploader) {
-            let local = f.path.display().to_string();
-            match up.upload(&f.path, &self.key(&f.path)).await {
-                Ok(url) => {
-                    remove_uploaded(&f.path);
-                    self.update(egress_id, |job| job.uploaded(&local, url, unix_ns()));
-                }
-                Err(e) => {
-                    tracing::warn!(egress = %egress_id, "{e}; the file stays at {local}");
-                    let details = kept_details(&e, &local, up);
-                    self.update(egress_id, |job| job.kept_locally(details, unix_ns()));
-                }
-            }
-        }
-        self.update(egress_id, |job| job.end(ending, unix_ns()));
-        let mut jobs = self.lock();
-        jobs.finished.push_back(egress_id.to_string());
-        while jobs.finished.len() > MAX_FINISHED {
-            if let Some(old) = jobs.finished.pop_front() {
-                jobs.entries.remove(&old);
-            }
-        }
-    }
-
-    /// Try the uploads that failed before, oldest job first.
-    async fn retry_uploads(&self, up: &Uploader) {
-        let waiting: Vec<(String, String)> = {
-            let jobs = self.lock();
-            jobs.finished
-                .iter()
-                .filter_map(|id| jobs.entries.get(id))
-                .flat_map(|e| {
-                    let id = e.job.info.egress_id.clone();
-                    e.job
-                        .waiting_uploads()
-                        .into_iter()
-                        .map(move |l| (id.clone(), l))
-                })
-                .collect()
-        };
-        for (egress_id, local) in waiting {
-            let path = PathBuf::from(&local);
-            match up.upload(&path, &self.key(&path)).await {
-                Ok(url) => {
-                    tracing::info!(egress = %egress_id, "uploaded {local} on a later try");
-                    remove_uploaded(&path);
-                    self.update(&egress_id, |job| job.uploaded(&local, url, unix_ns()));
-                }
-                Err(e) => {
-                    let details = kept_details(&e, &local, up);
-                    self.update(&egress_id, |job| job.kept_locally(details, unix_ns()));
-                }
-            }
-        }
-    }
-
-    /// A file's name in the store: its path inside the recordings folder.
-    fn key(&self, path: &Path) -> String {
-        let relative = path.strip_prefix(&self.inner.settings.dir).unwrap_or(path);
-        relative
-            .components()
-            .filter_map(|c| match c {
-                std::path::Component::Normal(p) => Some(p.to_string_lossy()),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
-            .join("/")
-    }
-
     /// Take back jobs a previous run of the server kept (newest first). A
     /// job that was still running then was cut short by a crash, a kill or a
     /// restart: it is reported failed, with its file as far as it got. The
@@ -726,23 +616,6 @@ fn hide_stream_keys(request: Composite) -> lk::egress_info::Request {
     }
 }
 
-fn kept_details(error: &str, local: &str, up: &Uploader) -> String {
-    format!(
-        "{error}; the file is kept at {local} and the upload is tried again every {} s",
-        up.settings().retry_every.as_secs()
-    )
-}
-
-/// The local copy of a file the store now holds.
-fn remove_uploaded(path: &Path) {
-    if let Err(e) = std::fs::remove_file(path) {
-        tracing::warn!(
-            "uploaded, but cannot remove the local copy {}: {e}",
-            path.display()
-        );
-    }
-}
-
 fn file_info(path: &std::path::Path, started_at: i64) -> lk::FileInfo {
     lk::FileInfo {
         filename: path
@@ -767,136 +640,6 @@ fn new_id() -> String {
     format!("EG_{tail}")
 }
 
+mod finish;
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    fn recorder() -> Recorder {
-        Recorder::new(RecorderSettings {
-            dir: std::env::temp_dir(),
-            bind_ip: IpAddr::from([127, 0, 0, 1]),
-            max_jobs: 1,
-            limits: Limits {
-                max_duration: Duration::from_secs(60),
-                first_media_timeout: Duration::from_secs(5),
-                no_media_timeout: Duration::from_secs(60),
-            },
-            s3: None,
-            stream_allow: Vec::new(),
-            auto_record_rooms: vec!["board".into()],
-            finalize: Vec::new(),
-        })
-        .expect("recorder")
-    }
-
-    fn saved(id: &str, room: &str, status: lk::EgressStatus) -> lk::EgressInfo {
-        lk::EgressInfo {
-            egress_id: id.into(),
-            room_name: room.into(),
-            status: status as i32,
-            updated_at: 1,
-            file_results: vec![lk::FileInfo {
-                filename: "a.webm".into(),
-                location: "/nonexistent/a.webm".into(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn jobs_a_crash_cut_short_come_back_failed_and_finished_ones_as_they_were() {
-        let r = recorder();
-        let changed = r.restore(vec![
-            saved("EG_a", "one", lk::EgressStatus::EgressActive),
-            saved("EG_b", "two", lk::EgressStatus::EgressComplete),
-        ]);
-        assert_eq!(changed.len(), 1);
-        assert_eq!(changed[0].egress_id, "EG_a");
-        assert_eq!(changed[0].status, lk::EgressStatus::EgressFailed as i32);
-        assert!(changed[0].error.contains("killed, crashed or restarted"));
-        let one = r.list(&ListFilter {
-            room_name: Some("one"),
-            ..Default::default()
-        });
-        assert_eq!(one.len(), 1);
-        let b = r.list(&ListFilter {
-            egress_id: Some("EG_b"),
-            ..Default::default()
-        });
-        assert_eq!(b[0].status, lk::EgressStatus::EgressComplete as i32);
-        assert!(
-            r.list(&ListFilter {
-                active_only: true,
-                ..Default::default()
-            })
-            .is_empty()
-        );
-        assert!(matches!(r.stop("EG_b"), Err(RecordError::NotActive(_))));
-        assert!(matches!(
-            r.stop("EG_zzz"),
-            Err(RecordError::UnknownEgress(_))
-        ));
-    }
-
-    #[test]
-    fn rooms_record_themselves_as_configured_or_asked() {
-        let r = recorder();
-        assert!(
-            r.auto_request("board").is_some(),
-            "named in the configuration"
-        );
-        assert!(r.auto_request("other").is_none());
-        let asked = lk::RoomCompositeEgressRequest {
-            layout: "speaker".into(),
-            file_outputs: vec![lk::EncodedFileOutput::default()],
-            ..Default::default()
-        };
-        r.set_auto("other", asked).expect("a valid request");
-        let got = r.auto_request("other").expect("asked for");
-        assert_eq!(
-            (got.room_name.as_str(), got.layout.as_str()),
-            ("other", "speaker")
-        );
-        r.forget_auto("other");
-        assert!(r.auto_request("other").is_none());
-        let bad = lk::RoomCompositeEgressRequest {
-            layout: "mosaic".into(),
-            ..Default::default()
-        };
-        assert!(matches!(
-            r.set_auto("x", bad),
-            Err(RecordError::BadRequest(_))
-        ));
-    }
-
-    #[test]
-    fn nothing_starts_before_the_server_listens_or_without_a_token() {
-        let r = recorder();
-        let start = || StartTrack {
-            room_name: "r".into(),
-            room_id: "RM_1".into(),
-            track_sid: "TR_1".into(),
-            track_type: "audio".into(),
-            publisher_identity: "a".into(),
-            request: lk::TrackEgressRequest::default(),
-        };
-        assert!(matches!(
-            r.start_track(start(), |_| Some("t".into())),
-            Err(RecordError::NotRunning)
-        ));
-        r.inner
-            .server_url
-            .set("ws://127.0.0.1:1".into())
-            .expect("first");
-        assert!(matches!(
-            r.start_track(start(), |_| None),
-            Err(RecordError::NoToken)
-        ));
-        assert!(
-            r.list(&ListFilter::default()).is_empty(),
-            "a refused start leaves no job"
-        );
-    }
-}
+mod tests;
