@@ -295,7 +295,13 @@ impl Sfu {
         let demux = net::Demux::new(socket, public_addr, inboxes, owners, forget_rx);
         spawn("media-demux".into(), move || demux.run())?;
         spawn("ice-tcp-accept".into(), move || {
-            net::run_tcp(tcp, public_addr, tcp_inboxes, tcp_owners)
+            net::run_tcp(
+                tcp,
+                public_addr,
+                tcp_inboxes,
+                tcp_owners,
+                net::TcpLimits::default(),
+            )
         })?;
         tracing::info!(%local_addr, %public_addr, workers = workers.len(), "media plane started");
         Ok(Self {

@@ -29,7 +29,7 @@ use str0m::net::{Receive, TcpType};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig};
 use tokio::sync::mpsc;
 
-use crate::net::{Datagram, Forget, UfragOwners};
+use crate::net::{Datagram, Forget, Owner, UfragOwners};
 use crate::quality::{self, Quality};
 use crate::router::{Forwarded, Router, RouterSettings};
 use crate::{Kind, MediaEvent, MediaSettings, PeerId, Side, VideoCodec};
@@ -541,9 +541,9 @@ impl Worker {
         }
     }
 
-    fn new_rtc(&self, side: Side) -> (Rtc, String) {
+    fn new_rtc(&self, side: Side) -> (Rtc, IceCreds) {
         let creds = IceCreds::new();
-        let ufrag = creds.ufrag.clone();
+        let local = creds.clone();
         let codecs = &self.settings.video_codecs;
         let mut config = RtcConfig::new()
             .set_ice_lite(true)
@@ -571,12 +571,12 @@ impl Worker {
         {
             rtc.add_local_candidate(c);
         }
-        (rtc, ufrag)
+        (rtc, local)
     }
 
     fn add_peer(&mut self, room: u64, id: PeerId, events: mpsc::UnboundedSender<MediaEvent>) {
-        let (publisher, pub_ufrag) = self.new_rtc(Side::Publisher);
-        let (mut subscriber, sub_ufrag) = self.new_rtc(Side::Subscriber);
+        let (publisher, pub_creds) = self.new_rtc(Side::Publisher);
+        let (mut subscriber, sub_creds) = self.new_rtc(Side::Subscriber);
 
         // The subscriber session starts with our two data channels, so the
         // client's primary connection comes up before anything is published.
@@ -598,12 +598,18 @@ impl Worker {
 
         {
             let mut owners = self.owners.write().unwrap_or_else(|p| p.into_inner());
-            for (ufrag, side) in [
-                (&pub_ufrag, Side::Publisher),
-                (&sub_ufrag, Side::Subscriber),
+            for (creds, side) in [
+                (&pub_creds, Side::Publisher),
+                (&sub_creds, Side::Subscriber),
             ] {
-                self.by_ufrag.insert(ufrag.clone(), (id, side));
-                owners.insert(ufrag.clone(), self.index);
+                self.by_ufrag.insert(creds.ufrag.clone(), (id, side));
+                owners.insert(
+                    creds.ufrag.clone(),
+                    Owner {
+                        worker: self.index,
+                        password: creds.pass.clone(),
+                    },
+                );
             }
         }
         let now = Instant::now();
@@ -614,7 +620,7 @@ impl Worker {
                 events,
                 publisher,
                 subscriber,
-                ufrags: [pub_ufrag, sub_ufrag],
+                ufrags: [pub_creds.ufrag, sub_creds.ufrag],
                 addrs: Vec::new(),
                 ingress: Ingress::default(),
                 egress: Egress {
