@@ -158,8 +158,19 @@ impl Rooms {
         self.entry.try_password(room, identity, password)
     }
 
-    pub fn knock(&self, room: &str, identity: &str, name: &str) -> Result<String, RoomError> {
-        self.entry.knock(room, identity, name)
+    pub fn knock(
+        &self,
+        room: &str,
+        identity: &str,
+        name: &str,
+        from: std::net::IpAddr,
+    ) -> Result<String, RoomError> {
+        self.entry.knock(room, identity, name, from)
+    }
+
+    /// Deny everyone waiting in the lobby; returns how many there were.
+    pub fn deny_all(&self, room: &str, reason: Option<String>) -> usize {
+        self.entry.deny_all(room, reason)
     }
 
     pub fn knocks(&self, room: &str) -> Vec<KnockView> {

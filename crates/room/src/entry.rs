@@ -8,12 +8,18 @@
 //!
 //! The lobby is a list of knocks. A knock has a random ticket that only the
 //! knocking browser knows; it asks for its verdict with that ticket, and a
-//! knock nobody asks about for [`KNOCK_STALE`] has left and is dropped.
+//! knock nobody asks about for [`KNOCK_STALE`] has left and is dropped (one
+//! never asked about at all, within [`KNOCK_FIRST_POLL`]: a browser asks at
+//! once, a script that only knocks does not). One address may keep
+//! [`MAX_KNOCKS_PER_ADDRESS`] knocks waiting per room, so anonymous knocks
+//! from one place cannot fill the lobby before a real guest arrives, and a
+//! moderator can clear the lobby in one go.
 //!
 //! Settings live by room name, beside the room, so a moderator's reload of
 //! an otherwise empty room does not turn them off. Bounded in memory.
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -24,7 +30,12 @@ use crate::{RoomError, lock, new_sid};
 
 /// A knock whose browser stopped asking for this long has gone away.
 pub const KNOCK_STALE: Duration = Duration::from_secs(30);
+/// A knock whose browser has not asked once by then was never a browser.
+pub const KNOCK_FIRST_POLL: Duration = Duration::from_secs(10);
 pub const MAX_KNOCKS: usize = 100;
+/// Knocks waiting at once from one address, per room: a family or a
+/// meeting room sharing one connection, not a script.
+pub const MAX_KNOCKS_PER_ADDRESS: usize = 5;
 pub const MAX_PASSWORD_LEN: usize = 128;
 const MAX_ROOMS: usize = 10_000;
 const MAX_ADMITTED: usize = 10_000;
@@ -81,8 +92,11 @@ struct Knock {
     ticket: String,
     identity: String,
     name: String,
+    /// Where it knocked from.
+    from: IpAddr,
     since: Instant,
-    last_poll: Instant,
+    /// When its browser last asked; `None` until it first does.
+    last_poll: Option<Instant>,
     verdict: Verdict,
 }
 
@@ -126,8 +140,10 @@ impl RoomEntry {
     }
 
     fn drop_stale(&mut self, now: Instant) {
-        self.knocks
-            .retain(|k| now.saturating_duration_since(k.last_poll) < KNOCK_STALE);
+        self.knocks.retain(|k| match k.last_poll {
+            Some(at) => now.saturating_duration_since(at) < KNOCK_STALE,
+            None => now.saturating_duration_since(k.since) < KNOCK_FIRST_POLL,
+        });
     }
 
     fn settings(&self) -> EntrySettings {
@@ -272,11 +288,20 @@ impl EntryBook {
         room: &str,
         identity: &str,
         name: &str,
+        from: IpAddr,
     ) -> Result<String, RoomError> {
         let now = Instant::now();
         let mut rooms = lock(&self.rooms);
         let c = rooms.get_mut(room).ok_or(RoomError::UnknownKnock)?;
         c.drop_stale(now);
+        let waiting_here = c
+            .knocks
+            .iter()
+            .filter(|k| k.from == from && k.verdict == Verdict::Waiting)
+            .count();
+        if waiting_here >= MAX_KNOCKS_PER_ADDRESS {
+            return Err(RoomError::TooManyKnocks);
+        }
         if c.knocks.len() >= MAX_KNOCKS {
             return Err(RoomError::LobbyFull);
         }
@@ -286,8 +311,9 @@ impl EntryBook {
             ticket: ticket.clone(),
             identity: identity.to_string(),
             name: name.to_string(),
+            from,
             since: now,
-            last_poll: now,
+            last_poll: None,
             verdict: Verdict::Waiting,
         });
         Ok(ticket)
@@ -340,6 +366,27 @@ impl EntryBook {
         Ok(name)
     }
 
+    /// Deny every waiting knock (a moderator clearing the lobby); returns
+    /// how many there were.
+    pub(crate) fn deny_all(&self, room: &str, reason: Option<String>) -> usize {
+        let mut rooms = lock(&self.rooms);
+        let Some(c) = rooms.get_mut(room) else {
+            return 0;
+        };
+        let mut denied = 0;
+        for k in c
+            .knocks
+            .iter_mut()
+            .filter(|k| k.verdict == Verdict::Waiting)
+        {
+            k.verdict = Verdict::Denied(reason.clone());
+            denied += 1;
+        }
+        drop(rooms);
+        self.decided.notify_waiters();
+        denied
+    }
+
     /// The knock's state for its own browser. A decided knock is answered
     /// once and then forgotten.
     pub(crate) fn poll(&self, room: &str, ticket: &str) -> Option<Ticket> {
@@ -348,7 +395,7 @@ impl EntryBook {
         let c = rooms.get_mut(room)?;
         let i = c.knocks.iter().position(|k| k.ticket == ticket)?;
         let k = &mut c.knocks[i];
-        k.last_poll = now;
+        k.last_poll = Some(now);
         let t = Ticket {
             identity: k.identity.clone(),
             name: k.name.clone(),
@@ -467,8 +514,8 @@ mod tests {
         let book = EntryBook::default();
         book.change("r", EntryChange::Lobby(true), &[], &live)
             .unwrap();
-        let t1 = book.knock("r", "g1", "Guest 1").unwrap();
-        let t2 = book.knock("r", "g2", "Guest 2").unwrap();
+        let t1 = book.knock("r", "g1", "Guest 1", HOME).unwrap();
+        let t2 = book.knock("r", "g2", "Guest 2", HOME).unwrap();
         let knocks = book.knocks("r");
         assert_eq!(knocks.len(), 2);
         assert_eq!(book.poll("r", &t1).unwrap().verdict, Verdict::Waiting);
@@ -495,7 +542,7 @@ mod tests {
         let book = std::sync::Arc::new(EntryBook::default());
         book.change("r", EntryChange::Lobby(true), &[], &live)
             .unwrap();
-        let ticket = book.knock("r", "g", "Guest").unwrap();
+        let ticket = book.knock("r", "g", "Guest", HOME).unwrap();
         let id = book.knocks("r")[0].id.clone();
         let b = book.clone();
         let waiter =
@@ -506,5 +553,45 @@ mod tests {
         let t = waiter.await.unwrap().unwrap();
         assert_eq!(t.verdict, Verdict::Admitted);
         assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    const HOME: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 7));
+
+    #[test]
+    fn one_address_cannot_fill_the_lobby() {
+        let book = EntryBook::default();
+        book.change("r", EntryChange::Lobby(true), &[], &live)
+            .unwrap();
+        let attacker = IpAddr::from([203, 0, 113, 66]);
+        let knocked = (0..105)
+            .filter(|i| book.knock("r", &format!("a{i}"), "x", attacker).is_ok())
+            .count();
+        assert_eq!(knocked, MAX_KNOCKS_PER_ADDRESS);
+        assert_eq!(
+            book.knock("r", "a-more", "x", attacker),
+            Err(RoomError::TooManyKnocks)
+        );
+        // The real guest still gets in line.
+        assert!(book.knock("r", "guest", "Guest", HOME).is_ok());
+        // And the moderator can clear it all.
+        assert_eq!(book.deny_all("r", None), MAX_KNOCKS_PER_ADDRESS + 1);
+        assert!(book.knocks("r").is_empty());
+    }
+
+    #[test]
+    fn a_knock_never_asked_about_goes_quickly() {
+        let book = EntryBook::default();
+        book.change("r", EntryChange::Lobby(true), &[], &live)
+            .unwrap();
+        let script = book.knock("r", "s", "Script", HOME).unwrap();
+        let browser = book.knock("r", "b", "Browser", HOME).unwrap();
+        assert!(book.poll("r", &browser).is_some());
+        let later = Instant::now() + KNOCK_FIRST_POLL + Duration::from_secs(1);
+        lock(&book.rooms).get_mut("r").unwrap().drop_stale(later);
+        assert!(
+            book.poll("r", &script).is_none(),
+            "the script's knock is gone"
+        );
+        assert!(book.poll("r", &browser).is_some(), "the browser's stays");
     }
 }

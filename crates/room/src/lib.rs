@@ -239,6 +239,8 @@ pub enum RoomError {
     UnknownKnock,
     #[error("too many people are waiting in the lobby")]
     LobbyFull,
+    #[error("too many knocks from your address are waiting in this lobby")]
+    TooManyKnocks,
     #[error("a password is 1 to {} bytes", entry::MAX_PASSWORD_LEN)]
     BadPassword,
 }

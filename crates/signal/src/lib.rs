@@ -9,7 +9,9 @@
 //! join endpoint that hands out tokens in open mode, and the room API
 //! ([`room_service`], LiveKit's Twirp RoomService).
 
+pub mod attempts;
 pub mod auth;
+pub mod client_addr;
 mod convert;
 pub mod egress;
 pub mod jitsi;
@@ -24,6 +26,7 @@ mod twirp;
 pub mod webhook;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +36,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use client_addr::ClientAddr;
 use confab_room::Rooms;
 use confab_room::entry::Entry;
 use serde::{Deserialize, Serialize};
@@ -72,22 +76,31 @@ pub struct AppState {
     pub keys: Keys,
     pub mode: Mode,
     pub jitsi: jitsi::JitsiConfig,
-    pub password_attempts: moderation::PasswordAttempts,
     pub store: confab_store::Store,
     pub loaded: persist::Loaded,
     pub login: login::LoginBackend,
-    pub used_codes: login::UsedCodes,
-    pub password_checks: login::PasswordChecks,
     /// For the external sign-in endpoint.
     pub http: reqwest::Client,
     pub assets: &'static [Asset],
     /// Lifetime of tokens handed out by the join endpoint.
     pub join_token_ttl: Duration,
     pub client_settings: settings::ClientSettings,
-    /// Sent with the app's pages and files ([`content_security_policy`]).
-    pub content_security_policy: String,
     /// Recordings (the Egress API).
     pub recorder: confab_record::Recorder,
+    pub security: Security,
+}
+
+/// What keeps attackers from guessing, flooding and framing.
+#[derive(Default)]
+pub struct Security {
+    /// Room-password and sign-in guesses.
+    pub attempts: attempts::Attempts,
+    pub used_codes: login::UsedCodes,
+    pub password_checks: login::PasswordChecks,
+    /// Whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: client_addr::TrustedProxies,
+    /// Sent with the app's pages and files ([`content_security_policy`]).
+    pub content_security_policy: String,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -336,6 +349,7 @@ pub fn valid_room_name(name: &str) -> bool {
 /// `moderator` claim the role.
 async fn join(
     State(state): State<Arc<AppState>>,
+    ClientAddr(client): ClientAddr,
     body: Result<axum::Json<JoinBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let Ok(axum::Json(body)) = body else {
@@ -430,8 +444,16 @@ async fn join(
     } else {
         name
     };
-    if let Some(refusal) =
-        check_entry(&state, room, &identity, &name, moderator, body.password).await
+    if let Some(refusal) = check_entry(
+        &state,
+        room,
+        &identity,
+        &name,
+        moderator,
+        body.password,
+        client,
+    )
+    .await
     {
         return refusal;
     }
@@ -456,6 +478,7 @@ struct LoginBody {
 /// user store or the sign-in endpoint says so.
 async fn sign_in(
     State(state): State<Arc<AppState>>,
+    ClientAddr(client): ClientAddr,
     body: Result<axum::Json<LoginBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let Ok(axum::Json(body)) = body else {
@@ -473,13 +496,14 @@ async fn sign_in(
         &body.password,
         &body.otp,
         room,
+        client,
     )
     .await
     {
         Ok(u) => u,
         Err(e) => {
             // Who tried and why it failed; never the password or the code.
-            tracing::info!(%room, username = %body.username.trim(), "sign-in refused: {e}");
+            tracing::info!(%room, username = %body.username.trim(), %client, "sign-in refused: {e}");
             let status = match e {
                 login::LoginError::TooMany => StatusCode::TOO_MANY_REQUESTS,
                 login::LoginError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -505,6 +529,7 @@ async fn sign_in(
         &user.name,
         user.moderator,
         None,
+        client,
     )
     .await
     {
@@ -537,6 +562,7 @@ async fn check_entry(
     name: &str,
     moderator: bool,
     password: Option<String>,
+    client: IpAddr,
 ) -> Option<Response> {
     let refuse = |status, reply: ErrorReply| Some((status, axum::Json(reply)).into_response());
     match state.rooms.entry(room, identity, moderator) {
@@ -562,7 +588,7 @@ async fn check_entry(
         }
         Entry::Password { lobby } => match password.filter(|p| !p.is_empty()) {
             Some(p) => {
-                if !state.password_attempts.allow_attempt(room) {
+                if !state.security.attempts.admit(room, client).await {
                     return refuse(
                         StatusCode::TOO_MANY_REQUESTS,
                         ErrorReply {
@@ -576,6 +602,7 @@ async fn check_entry(
                 }
                 let (rooms, r, id) = (state.rooms.clone(), room.to_string(), identity.to_string());
                 let Some(checked) = state
+                    .security
                     .password_checks
                     .run(move || rooms.try_password(&r, &id, &p))
                     .await
@@ -593,7 +620,7 @@ async fn check_entry(
                 if right {
                     return None;
                 }
-                tracing::info!(%room, "wrong room password");
+                tracing::info!(%room, %client, "wrong room password");
                 return refuse(
                     StatusCode::FORBIDDEN,
                     ErrorReply {
@@ -618,9 +645,9 @@ async fn check_entry(
         },
         Entry::Lobby => {}
     }
-    match state.rooms.knock(room, identity, name) {
+    match state.rooms.knock(room, identity, name, client) {
         Ok(ticket) => {
-            tracing::info!(%room, guest = %name, "knocking");
+            tracing::info!(%room, guest = %name, %client, "knocking");
             moderation::push_status(state, room);
             refuse(
                 StatusCode::ACCEPTED,
@@ -630,6 +657,9 @@ async fn check_entry(
                     ..Default::default()
                 },
             )
+        }
+        Err(e @ confab_room::RoomError::TooManyKnocks) => {
+            Some(error_reply(StatusCode::TOO_MANY_REQUESTS, &e.to_string()))
         }
         Err(e) => Some(error_reply(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())),
     }
@@ -663,7 +693,8 @@ async fn asset(State(state): State<Arc<AppState>>, uri: Uri) -> Response {
                 a.body,
             )
                 .into_response();
-            if let Ok(csp) = header::HeaderValue::from_str(&state.content_security_policy) {
+            if let Ok(csp) = header::HeaderValue::from_str(&state.security.content_security_policy)
+            {
                 res.headers_mut()
                     .insert(header::CONTENT_SECURITY_POLICY, csp);
             }

@@ -199,6 +199,7 @@ pub async fn sign_in(
     password: &str,
     otp: &str,
     room: &str,
+    client: std::net::IpAddr,
 ) -> Result<SignedIn, LoginError> {
     if username.is_empty()
         || username.len() > MAX_USERNAME
@@ -209,8 +210,10 @@ pub async fn sign_in(
         return Err(LoginError::Wrong);
     }
     if !state
-        .password_attempts
-        .allow_attempt(&format!("login\u{0}{username}"))
+        .security
+        .attempts
+        .admit(&format!("login\u{0}{username}"), client)
+        .await
     {
         return Err(LoginError::TooMany);
     }
@@ -235,6 +238,7 @@ async fn builtin(
         .map_or(DUMMY_HASH.to_string(), |u| u.password_hash.clone());
     let password = password.to_string();
     let matches = state
+        .security
         .password_checks
         .run(move || {
             Argon2::default()
@@ -255,7 +259,7 @@ async fn builtin(
     };
     if let Some(secret) = &user.totp_secret {
         let step = code_step(secret, &user.username, otp);
-        if !step.is_some_and(|step| state.used_codes.accept(&user.username, step)) {
+        if !step.is_some_and(|step| state.security.used_codes.accept(&user.username, step)) {
             return Err(failed());
         }
     }

@@ -5,7 +5,8 @@
 //!   (`Authorization: Bearer`), for moderators: `{room, action}` where action
 //!   is `status`, `lobby` / `lock` (with `on`), `password` (with `password`,
 //!   or null to clear it), `admit` / `deny` (with the knock's `id`, and an
-//!   optional `reason` for a denial). Answers the room's entry status.
+//!   optional `reason` for a denial), `clear_lobby` (deny everyone waiting,
+//!   with an optional `reason`). Answers the room's entry status.
 //! - `POST /api/lobby/wait` `{room, ticket}`: a knocking guest's browser asks
 //!   for its verdict (long poll). Admitted, it gets its session token.
 //!
@@ -13,9 +14,8 @@
 //! on the topic [`LOBBY_TOPIC`] carrying the same status, so their lobby list
 //! updates without polling. The password is never part of any answer.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -26,41 +26,12 @@ use livekit_protocol as lk;
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
 
-use crate::rate::TokenBucket;
 use crate::room_service::administer;
 use crate::{AppState, error_reply, mint_session, persist};
 
 pub const LOBBY_TOPIC: &str = "confab.lobby";
 /// How long one lobby poll waits for a verdict.
 const WAIT: Duration = Duration::from_secs(20);
-/// Password guesses per room: a burst, then one every six seconds.
-const PASSWORD_ATTEMPTS: (f64, f64) = (1.0 / 6.0, 10.0);
-const MAX_PASSWORD_ROOMS: usize = 10_000;
-
-/// Password attempts per room, so a room's password cannot be guessed fast
-/// (and argon2's cost is not an easy way to load the server).
-#[derive(Default)]
-pub struct PasswordAttempts {
-    attempts: Mutex<HashMap<String, TokenBucket>>,
-}
-
-impl PasswordAttempts {
-    pub(crate) fn allow_attempt(&self, room: &str) -> bool {
-        let now = Instant::now();
-        let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
-        if attempts.len() >= MAX_PASSWORD_ROOMS && !attempts.contains_key(room) {
-            attempts.retain(|_, b| !b.full(now));
-            if attempts.len() >= MAX_PASSWORD_ROOMS {
-                return false;
-            }
-        }
-        attempts
-            .entry(room.to_string())
-            .or_insert_with(|| TokenBucket::new(PASSWORD_ATTEMPTS.0, PASSWORD_ATTEMPTS.1, now))
-            .take(1.0, now)
-    }
-}
-
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct KnockJson {
@@ -194,18 +165,25 @@ pub async fn moderate(
             let verdict = if body.action == "admit" {
                 Verdict::Admitted
             } else {
-                Verdict::Denied(
-                    body.reason
-                        .as_deref()
-                        .map(str::trim)
-                        .filter(|r| !r.is_empty())
-                        .map(|r| r.chars().take(MAX_REASON_LEN).collect()),
-                )
+                Verdict::Denied(reason(body.reason.as_deref()))
             };
             match state.rooms.decide(room, id, verdict) {
                 Ok(guest) => persist::audit(&state, room, actor, &body.action, &guest, "").await,
                 Err(e) => return error_reply(StatusCode::NOT_FOUND, &e.to_string()),
             }
+            None
+        }
+        "clear_lobby" => {
+            let denied = state.rooms.deny_all(room, reason(body.reason.as_deref()));
+            persist::audit(
+                &state,
+                room,
+                actor,
+                "clear_lobby",
+                "",
+                &format!("{denied} denied"),
+            )
+            .await;
             None
         }
         other => {
@@ -243,6 +221,14 @@ pub async fn moderate(
         push_status(&state, room);
     }
     axum::Json(status(&state, room)).into_response()
+}
+
+/// A moderator's reason for a denial, as guests will see it.
+fn reason(typed: Option<&str>) -> Option<String> {
+    typed
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(|r| r.chars().take(MAX_REASON_LEN).collect())
 }
 
 #[derive(Deserialize)]

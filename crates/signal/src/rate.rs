@@ -28,6 +28,12 @@ impl TokenBucket {
         self.tokens + elapsed * self.rate >= self.burst
     }
 
+    /// Whether `cost` tokens are there, without taking them.
+    pub fn peek(&self, cost: f64, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        (self.tokens + elapsed * self.rate).min(self.burst) >= cost
+    }
+
     /// Take `cost` tokens if there are enough.
     pub fn take(&mut self, cost: f64, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();

@@ -83,7 +83,7 @@ impl From<confab_room::RoomError> for TwirpError {
             E::Media(_) => "internal",
             E::Removed | E::Locked | E::PasswordRequired | E::InLobby => "permission_denied",
             E::UnknownKnock => "not_found",
-            E::LobbyFull => "resource_exhausted",
+            E::LobbyFull | E::TooManyKnocks => "resource_exhausted",
             E::BadPassword | E::Name(_) => "invalid_argument",
         };
         Self::new(code, e.to_string())
