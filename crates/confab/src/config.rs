@@ -1,6 +1,7 @@
 //! Configuration: embedded defaults, then a TOML file, then environment
 //! variables, then command-line flags (clap merges the last two; a flag wins).
 
+pub mod http;
 mod recording;
 
 use std::collections::HashMap;
@@ -74,6 +75,8 @@ pub struct File {
     pub embed: EmbedFile,
     pub recording: recording::RecordingFile,
     pub webhook: WebhookFile,
+    pub http: http::HttpFile,
+    pub tls: http::TlsFile,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -251,6 +254,9 @@ pub struct Config {
     pub frame_ancestors: Vec<String>,
     pub recording: confab_record::RecorderSettings,
     pub webhooks: confab_signal::webhook::WebhookSettings,
+    pub http_limits: crate::listener::HttpLimits,
+    pub trusted_proxies: confab_signal::client_addr::TrustedProxies,
+    pub tls: Option<http::TlsSettings>,
 }
 
 /// Where the store lives; printed without its password.
@@ -392,6 +398,9 @@ impl Config {
         };
 
         let webhooks = webhooks(&file.webhook, &keys)?;
+        let http_limits = http::limits(&file.http)?;
+        let trusted_proxies = http::trusted_proxies(&file.http)?;
+        let tls = http::tls(file.tls)?;
         Ok(Self {
             bind,
             media_bind: SocketAddr::new(media_ip, udp_port),
@@ -426,6 +435,9 @@ impl Config {
                 ..recording::settings(&file.recording)?
             },
             webhooks,
+            http_limits,
+            trusted_proxies,
+            tls,
         })
     }
 }

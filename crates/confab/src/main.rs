@@ -6,9 +6,13 @@
 //! serves the embedded web app. `token` mints access tokens for the configured
 //! key.
 
+mod acme;
 mod config;
+mod front;
+mod listener;
 mod logging;
 mod plan_cmd;
+mod tls;
 mod user_cmd;
 
 use std::process::ExitCode;
@@ -214,40 +218,49 @@ fn serve(overrides: Overrides) -> ExitCode {
         keys: Keys::new(config.keys.clone()),
         mode: config.mode,
         jitsi,
-        password_attempts: Default::default(),
         store,
         loaded: Default::default(),
         login,
-        used_codes: Default::default(),
-        password_checks: Default::default(),
         http: reqwest::Client::new(),
         assets: ASSETS,
         join_token_ttl: Duration::from_secs(6 * 3600),
         client_settings: config.client_settings.clone(),
-        content_security_policy: confab_signal::content_security_policy(&config.frame_ancestors),
         recorder: recorder.clone(),
+        security: confab_signal::Security {
+            trusted_proxies: config.trusted_proxies.clone(),
+            content_security_policy: confab_signal::content_security_policy(
+                &config.frame_ancestors,
+            ),
+            ..Default::default()
+        },
     });
 
     runtime.block_on(async move {
-        let listener = match tokio::net::TcpListener::bind(config.bind).await {
-            Ok(l) => l,
-            Err(e) => return fail(&format!("cannot listen on {}: {e}", config.bind)),
+        let front = match front::Front::bind(
+            config.bind,
+            config.tls.clone(),
+            config.http_limits.clone(),
+        )
+        .await
+        {
+            Ok(f) => f,
+            Err(e) => return fail(&e),
         };
-        let http = listener.local_addr().unwrap_or(config.bind);
-        // The recorder joins meetings as a client of this very listener.
-        let own_ip = if http.ip().is_unspecified() {
-            std::net::IpAddr::from([127, 0, 0, 1])
+        let http = front.public_addr;
+        let (web, ws) = if front.is_tls() {
+            ("https", "wss")
         } else {
-            http.ip()
+            ("http", "ws")
         };
         tokio::spawn(confab_signal::persist::keep_recordings(state.clone()));
         confab_signal::webhook::start(state.clone(), config.webhooks.clone());
         tokio::spawn(confab_signal::egress::show_recording(state.clone()));
         tokio::spawn(confab_signal::egress::auto_record(state.clone()));
-        recorder.start(format!("ws://{}", std::net::SocketAddr::new(own_ip, http.port())));
+        // The recorder joins meetings as a client of this very server.
+        recorder.start(front.internal_url());
         println!("Confab {} is running.", env!("CARGO_PKG_VERSION"));
-        println!("  Open a meeting:  http://{http}/");
-        println!("  Client SDKs:     ws://{http}  (compatible with LiveKit client SDKs)");
+        println!("  Open a meeting:  {web}://{http}/");
+        println!("  Client SDKs:     {ws}://{http}  (compatible with LiveKit client SDKs)");
         println!(
             "  Media:           UDP {media_addr} (ICE-TCP fallback on TCP {media_addr}), advertised as {}",
             config.public_ip
@@ -265,12 +278,7 @@ fn serve(overrides: Overrides) -> ExitCode {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            return fail(&format!("server error: {e}"));
-        }
+        front.serve(app, shutdown).await;
         ExitCode::SUCCESS
     })
 }
