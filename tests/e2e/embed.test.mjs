@@ -22,6 +22,7 @@ const EVENTS = [
   'incomingMessage',
   'displayNameChange',
   'readyToClose',
+  'recordingStatusChanged',
   'error',
 ];
 
@@ -166,12 +167,11 @@ test('a page on another origin embeds a meeting: events, commands, and no comman
     await host.evaluate(() => window.api.executeCommand('displayName', 'Alice (embedded)'));
     await waitFor(async () => (await aliceSeenByBob()).name === 'Alice (embedded)', { message: "Bob should see Alice's new name" });
 
-    // ...recording, which this server does not have, says so.
+    // ...recording, which her token does not allow: the server's refusal, both ways Jitsi tells it.
+    const refused = 'the token lacks the roomRecord grant';
     await host.evaluate(() => window.api.executeCommand('startRecording', { mode: 'file' }));
-    assert.deepEqual(await waitEvent('error', (d) => d.command === 'startRecording'), {
-      command: 'startRecording',
-      message: 'recording is not available on this server',
-    });
+    assert.deepEqual(await waitEvent('error', (d) => d.command === 'startRecording'), { command: 'startRecording', message: refused });
+    assert.deepEqual(await events('recordingStatusChanged'), [{ on: false, mode: 'file', error: refused }]);
 
     // Someone leaving: Bob leaves.
     await bob.evaluate(() => window.confab.leave());

@@ -199,9 +199,9 @@
   /**
    * Runs a command in the meeting: 'toggleAudio', 'toggleVideo', 'hangup',
    * 'sendChatMessage' (text), 'displayName' (name), 'toggleChat', 'toggleRaiseHand',
-   * 'toggleTileView', 'startRecording', 'stopRecording'. A command the meeting cannot carry out
-   * answers with an 'error' event {command, message}. Commands given before the meeting page has
-   * loaded wait for it.
+   * 'toggleTileView', 'startRecording' ({mode, youtubeStreamKey | rtmpStreamKey}), 'stopRecording'
+   * (mode). A command the meeting cannot carry out answers with an 'error' event {command, message}.
+   * Commands given before the meeting page has loaded wait for it.
    */
   proto.executeCommand = function (name) {
     if (this._disposed) return;

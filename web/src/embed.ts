@@ -17,6 +17,7 @@
 
 import { type Participant, RoomEvent } from 'livekit-client';
 import type { Meeting } from './meeting/meeting';
+import type { Running } from './meeting/recording';
 import { errorText, flag, params } from './util';
 
 interface EmbedMessage {
@@ -58,7 +59,26 @@ function emit(name: string, data: Record<string, unknown> = {}) {
   post({ confab: 1, type: 'event', name, data });
 }
 
-const NOT_AVAILABLE = 'recording is not available on this server';
+type RecordingMode = 'file' | 'stream';
+
+/** Where Jibri sends a bare stream key, as Jitsi does: YouTube's RTMP ingest. */
+const YOUTUBE_INGEST = 'rtmp://a.rtmp.youtube.com/live2/';
+
+/**
+ * Jitsi's startRecording options: `{mode: 'file'}` records (the default), `{mode: 'stream',
+ * youtubeStreamKey | rtmpStreamKey}` goes live. A key that is an rtmp:// or rtmps:// address is
+ * streamed to as it is; a bare key goes to YouTube, as Jibri does. Undefined `url`: a recording.
+ */
+function recordingRequest(options: unknown): { mode: RecordingMode; url?: string } {
+  const o = options && typeof options === 'object' ? (options as Record<string, unknown>) : {};
+  const mode = o.mode ?? 'file';
+  if (mode === 'file') return { mode };
+  if (mode !== 'stream') throw new Error(`startRecording: mode must be 'file' or 'stream', not ${JSON.stringify(mode)}`);
+  const text = (v: unknown) => (typeof v === 'string' ? v.trim() : '');
+  const key = text(o.youtubeStreamKey) || text(o.rtmpStreamKey);
+  if (!key) throw new Error('startRecording in stream mode needs a youtubeStreamKey or rtmpStreamKey');
+  return { mode, url: /^rtmps?:\/\//i.test(key) ? key : `${YOUTUBE_INGEST}${key}` };
+}
 
 type Command = (m: Meeting, args: unknown[]) => unknown;
 
@@ -80,12 +100,22 @@ const commands: Record<string, Command> = {
     if (!n || [...n].length > 64 || /[\u0000-\u001f\u007f-\u009f]/.test(n)) throw new Error('displayName needs a name of 1 to 64 characters');
     return m.room.localParticipant.setName(n);
   },
-  // Recording and live streaming are not built yet (README, "Not done yet").
-  startRecording: () => {
-    throw new Error(NOT_AVAILABLE);
+  // What the meeting's own recording and live stream entries do; the server decides who may.
+  startRecording: async (m, [options]) => {
+    const { mode, url } = recordingRequest(options);
+    try {
+      await m.startRecording(url);
+    } catch (e) {
+      // Jitsi reports a failed start this way too; the `error` event follows.
+      emit('recordingStatusChanged', { on: false, mode, error: errorText(e) });
+      throw e;
+    }
   },
-  stopRecording: () => {
-    throw new Error(NOT_AVAILABLE);
+  stopRecording: (m, [mode]) => {
+    // Jitsi's API needs the mode; without one, the recording.
+    const which = mode ?? 'file';
+    if (which !== 'file' && which !== 'stream') throw new Error(`stopRecording: mode must be 'file' or 'stream', not ${JSON.stringify(mode)}`);
+    return m.stopRecording(which);
   },
 };
 
@@ -147,6 +177,16 @@ export function embedMeeting(meeting: Meeting, published: Promise<unknown>) {
       local();
     });
 
+  // Told once for what already runs when we join, then on every change, one event per kind.
+  let recorded: Running = { recording: false, liveStream: false };
+  const recording = (now: Running) => {
+    if (now.recording !== recorded.recording) emit('recordingStatusChanged', { on: now.recording, mode: 'file' });
+    if (now.liveStream !== recorded.liveStream) emit('recordingStatusChanged', { on: now.liveStream, mode: 'stream' });
+    recorded = now;
+  };
+  recording(meeting.recordingState());
+  const unwatchRecording = meeting.onRecordingChange(recording);
+
   const joined = (p: Participant) => emit('participantJoined', person(p));
   const left = (p: Participant) => emit('participantLeft', { id: p.identity });
   const renamed = (name: string, p: Participant) => emit('displayNameChange', { id: p.identity, displayname: name });
@@ -164,6 +204,7 @@ export function embedMeeting(meeting: Meeting, published: Promise<unknown>) {
       .off(RoomEvent.TrackUnmuted, local)
       .off(RoomEvent.Disconnected, ended);
     stopChat();
+    unwatchRecording();
     if (current === meeting) current = undefined;
     armed = false;
     emit('videoConferenceLeft', { roomName: meeting.roomName });

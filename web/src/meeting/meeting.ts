@@ -82,6 +82,9 @@ export class Meeting {
   /** What the server last listed as running, known only while we may record. */
   private running: Running = { recording: false, liveStream: false };
   private egressBusy: ToolbarState['egressBusy'];
+  /** Told of every change of recordingState() (the embedding API's recordingStatusChanged). */
+  private readonly recordingListeners = new Set<(r: Running) => void>();
+  private lastRecording = '';
   /** The room's entry status (lobby, lock, password, knocks), while we moderate. */
   private entryStatus: EntryStatus | undefined;
   private panel: Panel | undefined;
@@ -141,6 +144,7 @@ export class Meeting {
       setPassword: (password) => this.changeEntry(this.api.entry('password', { password: password ?? null }), password ? 'Password set' : 'Password removed'),
       admit: (id) => this.changeEntry(this.api.entry('admit', { id }), 'Admitted'),
       deny: (id) => this.changeEntry(this.api.entry('deny', { id }), 'Denied'),
+      denyAll: () => this.changeEntry(this.api.entry('clear_lobby'), 'Everyone waiting was denied'),
     });
     this.side = h('aside', { class: 'side' }, this.chat.panel, this.people.panel);
     this.side.hidden = true;
@@ -490,19 +494,54 @@ export class Meeting {
     else this.liveStream.open();
   }
 
-  /** The menu entries stay disabled until the server's list shows the outcome, so they never offer a stale choice. */
   private async changeEgress(busy: NonNullable<ToolbarState['egressBusy']>, call: () => Promise<unknown>, failed: string) {
+    try {
+      await this.runEgress(busy, call);
+    } catch (e) {
+      this.toasts.show(`${failed}: ${errorText(e)}`, { kind: 'error', ms: 8000 });
+    }
+  }
+
+  /** The menu entries stay disabled until the server's list shows the outcome, so they never offer a stale choice. Rejects as the server did. */
+  private async runEgress(busy: NonNullable<ToolbarState['egressBusy']>, call: () => Promise<unknown>) {
     this.egressBusy = busy;
     this.queueSync();
     try {
       await call();
-    } catch (e) {
-      this.toasts.show(`${failed}: ${errorText(e)}`, { kind: 'error', ms: 8000 });
     } finally {
       await this.refreshRunning();
       this.egressBusy = undefined;
       this.queueSync();
     }
+  }
+
+  /**
+   * The embedding API's startRecording: what "Start recording" sends, or with `streamUrl` what "Go live"
+   * sends. Rejects with the server's reason (only moderators whose token allows it may record).
+   */
+  startRecording(streamUrl?: string): Promise<void> {
+    return streamUrl === undefined ? this.runEgress('recording', () => this.recorder.start()) : this.runEgress('liveStream', () => this.recorder.startLiveStream(streamUrl));
+  }
+
+  /** The embedding API's stopRecording: what "Stop recording" (`file`) or "Stop live stream" (`stream`) sends; rejects with the server's reason. */
+  stopRecording(mode: 'file' | 'stream'): Promise<void> {
+    return mode === 'file' ? this.runEgress('recording', () => this.recorder.stop()) : this.runEgress('liveStream', () => this.recorder.stopLiveStream());
+  }
+
+  /**
+   * What runs on the whole meeting, as far as this participant can tell: those who may record know
+   * recordings from live streams by the server's list; everyone else has only room.isRecording, which
+   * is true for either and is taken as a recording.
+   */
+  recordingState(): Running {
+    if (this.mayRecord && isModerator(this.lp)) return { ...this.running };
+    return { recording: this.room.isRecording, liveStream: false };
+  }
+
+  /** Calls `fn` with recordingState() each time it changes; returns the way to stop. */
+  onRecordingChange(fn: (r: Running) => void): () => void {
+    this.recordingListeners.add(fn);
+    return () => this.recordingListeners.delete(fn);
   }
 
   /** Asked again whenever what runs may have changed; only those who may record can ask, and only they see the entries it decides. */
@@ -695,6 +734,12 @@ export class Meeting {
       isModerator(lp),
     );
     this.people.renderEntry(this.entryStatus, isModerator(lp));
+    const recording = this.recordingState();
+    const recordingSig = JSON.stringify(recording);
+    if (recordingSig !== this.lastRecording) {
+      this.lastRecording = recordingSig;
+      for (const fn of this.recordingListeners) fn(recording);
+    }
     this.devicesAtEnd = { camera: lp.isCameraEnabled, mic: lp.isMicrophoneEnabled };
     this.toolbar.update({
       mic: lp.isMicrophoneEnabled,

@@ -87,8 +87,8 @@ export class RoomApi {
     return this.call('DeleteRoom', {});
   }
 
-  /** Room entry: the lobby, lock and password (`/api/moderation`); answers the new status. */
-  async entry(action: 'status' | 'lobby' | 'lock' | 'password' | 'admit' | 'deny', extra: Record<string, unknown> = {}): Promise<EntryStatus> {
+  /** Room entry: the lobby, lock and password (`/api/moderation`); answers the new status. `clear_lobby` denies everyone waiting. */
+  async entry(action: 'status' | 'lobby' | 'lock' | 'password' | 'admit' | 'deny' | 'clear_lobby', extra: Record<string, unknown> = {}): Promise<EntryStatus> {
     const res = await fetch('/api/moderation', {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${this.token}` },

@@ -37,6 +37,8 @@ export interface ModeratorActions {
   setPassword: (password: string | undefined) => void;
   admit: (id: string) => void;
   deny: (id: string) => void;
+  /** Denies everyone waiting in the lobby at once. */
+  denyAll: () => void;
 }
 
 export class ParticipantsPane {
@@ -49,6 +51,7 @@ export class ParticipantsPane {
   private readonly lockBox: HTMLInputElement;
   private readonly passwordNote: HTMLSpanElement;
   private readonly knockList: HTMLUListElement;
+  private readonly denyAll: HTMLButtonElement;
   private last = '';
   private lastEntry = '';
 
@@ -72,6 +75,8 @@ export class ParticipantsPane {
     const password = h('input', { attrs: { type: 'password', id: 'password-input', maxlength: '128', placeholder: 'New password', autocomplete: 'new-password' } });
     this.passwordNote = h('span', { class: 'password-note' });
     this.knockList = h('ul', { class: 'knock-list', attrs: { 'aria-label': 'Waiting in the lobby' } });
+    this.denyAll = h('button', { class: 'btn tiny danger deny-all', text: 'Deny all', title: 'Deny everyone waiting in the lobby', attrs: { type: 'button', id: 'lobby-deny-all' }, on: { click: () => actions.denyAll() } });
+    this.denyAll.hidden = true;
     this.entryOptions = h(
       'div',
       { class: 'entry-options' },
@@ -95,6 +100,7 @@ export class ParticipantsPane {
         h('button', { class: 'btn tiny', text: 'Remove', attrs: { type: 'button', id: 'password-clear' }, on: { click: () => actions.setPassword(undefined) } }),
       ),
       this.passwordNote,
+      this.denyAll,
       this.knockList,
     );
     this.entryOptions.hidden = true;
@@ -156,6 +162,8 @@ export class ParticipantsPane {
     this.lobbyBox.checked = status.lobby;
     this.lockBox.checked = status.locked;
     this.passwordNote.textContent = status.hasPassword ? 'A password is set.' : 'No password.';
+    // One at a time is what the buttons of each knock are for.
+    this.denyAll.hidden = status.knocking.length < 2;
     this.knockList.replaceChildren(
       ...status.knocking.map((k) =>
         h(
