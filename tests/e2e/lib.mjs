@@ -79,7 +79,8 @@ export async function freeUdpPort() {
 }
 
 /**
- * Starts `confab serve` on free loopback ports and waits for /healthz.
+ * Starts `confab serve` on free loopback ports (`port`: this HTTP port instead) and waits for
+ * /healthz over plain http, or until `ready()` (an async predicate, e.g. for a TLS listener) holds.
  * Returns {url, wsUrl, apiKey, apiSecret, httpPort, udpPort, logPath, child, alive(), stop()}.
  */
 /**
@@ -89,9 +90,9 @@ export async function freeUdpPort() {
  */
 export const TEST_CONFIG = '[video]\nideal_height = 480\n';
 
-export async function startServer({ env = {}, args = [], label = 'server', config = TEST_CONFIG, host = '127.0.0.1' } = {}) {
+export async function startServer({ env = {}, args = [], label = 'server', config = TEST_CONFIG, host = '127.0.0.1', port, ready } = {}) {
   const bin = process.env.CONFAB_BIN ?? path.join(REPO, 'target', 'debug', 'confab');
-  const httpPort = await freeTcpPort();
+  const httpPort = port ?? (await freeTcpPort());
   const udpPort = await freeUdpPort();
   const apiKey = 'testkey';
   const apiSecret = randomBytes(24).toString('hex');
@@ -155,8 +156,7 @@ export async function startServer({ env = {}, args = [], label = 'server', confi
       throw new Error(`server exited before it was healthy (${JSON.stringify(exited)}); log ${log.path}:\n${tail(log.path)}`);
     }
     try {
-      const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) });
-      if (res.status === 200) break;
+      if (ready ? await ready() : (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) })).status === 200) break;
     } catch {
       // not listening yet
     }
@@ -310,10 +310,11 @@ export const CHROMIUM_ARGS = [
 /**
  * Launches one Chromium process with a fresh profile. `args` are added to CHROMIUM_ARGS and
  * `omitArgs` taken out (without --use-fake-ui-for-media-stream, headless Chromium denies the
- * camera and microphone, as a person clicking "Block" would).
+ * camera and microphone, as a person clicking "Block" would). `env`, if given, is Chromium's whole
+ * environment instead of this process's (e.g. another HOME, for its NSS certificate database).
  * Returns {browser, label, log, close(), kill()}: kill() SIGKILLs the whole process group.
  */
-export async function launchBrowser({ label = 'browser', args = [], omitArgs = [], viewport = { width: 1280, height: 800 }, executablePath = CHROMIUM } = {}) {
+export async function launchBrowser({ label = 'browser', args = [], omitArgs = [], viewport = { width: 1280, height: 800 }, executablePath = CHROMIUM, env } = {}) {
   const userDataDir = await mkdtemp(path.join(tmpdir(), 'confab-chromium-'));
   const log = artifactLog(`browser-${label}`);
   let browser;
@@ -321,6 +322,7 @@ export async function launchBrowser({ label = 'browser', args = [], omitArgs = [
     browser = await puppeteer.launch({
       // A wrapper may start it elsewhere (another network namespace); pipes work through it.
       executablePath,
+      ...(env && { env }),
       ignoreDefaultArgs: true,
       args: [...CHROMIUM_ARGS.filter((a) => !omitArgs.includes(a)), ...args, `--user-data-dir=${userDataDir}`],
       pipe: true,
@@ -481,6 +483,25 @@ export async function assertRising(read, { window = 3000, min = 1, message = 'co
     throw new Error(`${message}: did not rise by ${min} over ${window} ms: ${stalled.map((k) => `${k} ${a[k]} -> ${b[k]}`).join(', ')}`);
   }
   return { before, after };
+}
+
+/**
+ * Asserts `me`'s page decodes `other`'s video: a first frame within `timeout`, then at least `min`
+ * more frames over `window` ms. `where` names the setting in the messages.
+ */
+export async function assertDecodes(page, me, other, { where = '', timeout = 15_000, window = 3000, min = 5 } = {}) {
+  await waitFor(
+    async () => {
+      const v = (await stats(page))[other]?.video;
+      return v?.framesDecoded > 0 && v.frameWidth > 0;
+    },
+    { timeout, message: `${me} should decode ${other}'s video${where && ` ${where}`}` },
+  );
+  await assertRising(async () => (await stats(page))[other]?.video?.framesDecoded ?? 0, {
+    window,
+    min,
+    message: `${me} decoding ${other}${where && ` ${where}`}`,
+  });
 }
 
 /** The page's `window.confab` view of the call. */

@@ -7,14 +7,14 @@
 // not in the server's log.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { EgressClient, EgressStatus, StreamOutput, StreamProtocol } from 'livekit-server-sdk';
-import { ARTIFACTS, REPO, TEST_CONFIG, artifactLog, freeTcpPort, sleep, startServer, waitFor } from './lib.mjs';
+import { ARTIFACTS, REPO, TEST_CONFIG, freeTcpPort, sleep, startServer, waitFor } from './lib.mjs';
 import { audioSamples, dominantTone, probe } from './media.mjs';
+import { startNginx } from './nginx.mjs';
 import { PYTHON, interfaceForSdks, startPeer } from './sdk/peers.mjs';
 
 const ROOM = 'town-hall';
@@ -22,19 +22,13 @@ const TONE = 440;
 const KEYS = ['sk-FIRST-5f3a9c', 'sk-SECOND-8e1d2b'];
 
 /** nginx with the RTMP module on 127.0.0.1:port, recording each stream to <dir>/<key>.flv. */
-async function startRtmp(t, port, dir) {
-  const conf = path.join(dir, 'nginx.conf');
-  writeFileSync(
-    conf,
-    // One process, as the user running the test: nginx's workers would otherwise drop to
-    // www-data, who may not write the test's folder.
-    `daemon off;
-master_process off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log info;
-load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
-events {}
-rtmp {
+const startRtmp = (t, port, dir) =>
+  startNginx(t, {
+    dir,
+    port,
+    label: 'nginx-rtmp',
+    modules: ['/usr/lib/nginx/modules/ngx_rtmp_module.so'],
+    config: `rtmp {
   server {
     listen 127.0.0.1:${port};
     application live {
@@ -44,23 +38,8 @@ rtmp {
       record_unique off;
     }
   }
-}
-`,
-  );
-  const log = artifactLog('nginx-rtmp');
-  const child = spawn('nginx', ['-c', conf, '-p', dir], { stdio: ['ignore', log.fd, log.fd] });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  t.after(async () => {
-    child.kill('SIGTERM');
-    await exited;
-    log.close();
+}`,
   });
-  const net = await import('node:net');
-  await waitFor(
-    () => new Promise((resolve) => net.connect(port, '127.0.0.1').once('connect', function () { this.destroy(); resolve(true); }).once('error', () => resolve(false))),
-    { timeout: 10_000, message: `nginx-rtmp should listen on ${port}` },
-  );
-}
 
 test('a meeting live-streamed over RTMP to two destinations, one added while live; keys stay secret', { timeout: 150_000 }, async (t) => {
   interfaceForSdks(t);
