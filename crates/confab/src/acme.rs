@@ -172,10 +172,10 @@ pub async fn run(settings: AcmeSettings, certificates: Arc<Certificates>) {
                 }
                 Err(e) => {
                     certificates.clear_challenges();
-                    tracing::warn!(retry_in = ?backoff, "certificate not issued: {e}");
-                    let wait = backoff;
+                    let wait = backoff.min(settings.check_every.max(Duration::from_secs(5)));
+                    tracing::warn!(retry_in = ?wait, "certificate not issued: {e}");
                     backoff = (backoff * 2).min(MAX_BACKOFF);
-                    wait.min(settings.check_every.max(Duration::from_secs(5)))
+                    wait
                 }
             }
         };

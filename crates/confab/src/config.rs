@@ -15,6 +15,7 @@ use confab_signal::Mode;
 use confab_signal::jitsi::{JitsiConfig, Jwks};
 use confab_signal::login::LoginBackend;
 use confab_signal::settings::{AudioSettings, ClientSettings, VideoSettings};
+use confab_signal::turn::TurnSettings;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -77,6 +78,57 @@ pub struct File {
     pub webhook: WebhookFile,
     pub http: http::HttpFile,
     pub tls: http::TlsFile,
+    pub turn: Option<TurnFile>,
+}
+
+/// The operator's TURN server, for clients whose networks block media.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TurnFile {
+    /// What clients are told, e.g. `turns:turn.example.com:443?transport=tcp`.
+    pub urls: Vec<String>,
+    /// The TURN server's `static-auth-secret` (coturn `use-auth-secret`).
+    pub secret: String,
+    /// Seconds a credential lasts (default 86400).
+    pub ttl: Option<u64>,
+}
+
+impl std::fmt::Debug for TurnFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurnFile")
+            .field("urls", &self.urls)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+fn turn(f: Option<TurnFile>) -> Result<Option<TurnSettings>, ConfigError> {
+    let Some(f) = f else { return Ok(None) };
+    let invalid = |m: String| Err(ConfigError::Invalid(format!("[turn] {m}")));
+    if f.urls.is_empty() {
+        return invalid("urls: name at least one turn: or turns: URL".into());
+    }
+    if let Some(u) = f
+        .urls
+        .iter()
+        .find(|u| !(u.starts_with("turn:") || u.starts_with("turns:")))
+    {
+        return invalid(format!("{u:?} is not a turn: or turns: URL"));
+    }
+    if f.secret.len() < 16 {
+        return invalid(
+            "secret: at least 16 characters, the TURN server's static-auth-secret".into(),
+        );
+    }
+    let ttl = f.ttl.unwrap_or(86_400);
+    if !(60..=7 * 86_400).contains(&ttl) {
+        return invalid("ttl must be 60 seconds to 7 days".into());
+    }
+    Ok(Some(TurnSettings {
+        urls: f.urls,
+        secret: f.secret,
+        ttl: Duration::from_secs(ttl),
+    }))
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -257,6 +309,7 @@ pub struct Config {
     pub http_limits: crate::listener::HttpLimits,
     pub trusted_proxies: confab_signal::client_addr::TrustedProxies,
     pub tls: Option<http::TlsSettings>,
+    pub turn: Option<TurnSettings>,
 }
 
 /// Where the store lives; printed without its password.
@@ -401,6 +454,7 @@ impl Config {
         let http_limits = http::limits(&file.http)?;
         let trusted_proxies = http::trusted_proxies(&file.http)?;
         let tls = http::tls(file.tls)?;
+        let turn = turn(file.turn)?;
         Ok(Self {
             bind,
             media_bind: SocketAddr::new(media_ip, udp_port),
@@ -438,6 +492,7 @@ impl Config {
             http_limits,
             trusted_proxies,
             tls,
+            turn,
         })
     }
 }
@@ -741,6 +796,22 @@ mod tests {
             (
                 "[video]\nlayer_max_bitrates = [1, 2, 3]\n",
                 "layer_max_bitrates",
+            ),
+            (
+                "[turn]\nurls = []\nsecret = \"0123456789abcdef\"\n",
+                "name at least one",
+            ),
+            (
+                "[turn]\nurls = [\"stun:x\"]\nsecret = \"0123456789abcdef\"\n",
+                "not a turn:",
+            ),
+            (
+                "[turn]\nurls = [\"turn:x\"]\nsecret = \"short\"\n",
+                "16 characters",
+            ),
+            (
+                "[turn]\nurls = [\"turn:x\"]\nsecret = \"0123456789abcdef\"\nttl = 1\n",
+                "ttl",
             ),
         ] {
             match load_text("bad", text) {

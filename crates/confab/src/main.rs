@@ -7,6 +7,7 @@
 //! key.
 
 mod acme;
+mod check_cmd;
 mod config;
 mod front;
 mod listener;
@@ -52,6 +53,11 @@ enum Command {
         overrides: Overrides,
         #[command(subcommand)]
         action: user_cmd::UserAction,
+    },
+    /// Check a configuration file as `serve` would load it, without starting.
+    CheckConfig {
+        #[command(flatten)]
+        overrides: Overrides,
     },
     /// Print an access token for the configured API key.
     Token {
@@ -100,6 +106,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { overrides } => serve(overrides),
+        Command::CheckConfig { overrides } => match check_cmd::run(&overrides) {
+            Ok(out) => print_out(&out),
+            Err(e) => fail(&e),
+        },
         Command::Plan(args) => match plan_cmd::run(args) {
             Ok(out) => print_out(&out),
             Err(e) => fail(&e),
@@ -233,6 +243,7 @@ fn serve(overrides: Overrides) -> ExitCode {
             ),
             ..Default::default()
         },
+        turn: config.turn.clone(),
     });
 
     runtime.block_on(async move {

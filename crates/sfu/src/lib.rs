@@ -43,6 +43,8 @@ pub mod budget;
 pub mod codec_order;
 pub mod dominant;
 pub mod forwarder;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod keyframe;
 pub mod layers;
 mod net;
@@ -465,6 +467,13 @@ impl RoomMedia {
             payload,
         });
     }
+}
+
+/// HMAC-SHA1 with the media stack's own crypto (TURN credentials use it).
+pub fn hmac_sha1(key: &[u8], data: &[u8]) -> [u8; 20] {
+    str0m::crypto::from_feature_flags()
+        .sha1_hmac_provider
+        .sha1_hmac(key, &[data])
 }
 
 /// Guess the address other machines reach us on: the source address the OS

@@ -35,10 +35,10 @@ use crate::router::{Forwarded, Router, RouterSettings};
 use crate::{Kind, MediaEvent, MediaSettings, PeerId, Side, VideoCodec};
 
 mod allocation;
-mod codec;
+pub(crate) mod codec;
 mod command;
 mod forward;
-mod negotiation;
+pub(crate) mod negotiation;
 mod participant;
 
 pub(crate) use command::Command;

@@ -14,6 +14,8 @@ pub mod auth;
 pub mod client_addr;
 mod convert;
 pub mod egress;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod jitsi;
 pub mod login;
 pub mod moderation;
@@ -22,6 +24,7 @@ mod rate;
 pub mod room_service;
 mod session;
 pub mod settings;
+pub mod turn;
 mod twirp;
 pub mod webhook;
 
@@ -88,6 +91,8 @@ pub struct AppState {
     /// Recordings (the Egress API).
     pub recorder: confab_record::Recorder,
     pub security: Security,
+    /// Credentials for the operator's TURN server, in every join response.
+    pub turn: Option<turn::TurnSettings>,
 }
 
 /// What keeps attackers from guessing, flooding and framing.

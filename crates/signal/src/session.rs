@@ -24,6 +24,7 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::auth::Claims;
 use crate::rate::TokenBucket;
+use crate::turn::TurnSettings;
 use crate::{AppState, SERVER_VERSION, convert, settings};
 
 const PING_INTERVAL: Duration = Duration::from_secs(5);
@@ -114,7 +115,7 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, claims: Claims, opts: 
         data_bytes: TokenBucket::new(DATA_BYTES_PER_SEC.0, DATA_BYTES_PER_SEC.1, now),
         data_dropped: 0,
     };
-    let end = session.serve(&mut tx, &mut rx).await;
+    let end = session.serve(&mut tx, &mut rx, state.turn.as_ref()).await;
     tracing::info!(room = %room.name, identity = %session.joined.me.identity, "session ended: {end}");
     room.leave(peer);
     let goodbye = match end {
@@ -166,8 +167,8 @@ async fn send(tx: &mut Tx, msg: Resp) -> Result<(), SessionEnd> {
 }
 
 impl Session {
-    async fn serve(&mut self, tx: &mut Tx, rx: &mut Rx) -> SessionEnd {
-        let join = self.join_response();
+    async fn serve(&mut self, tx: &mut Tx, rx: &mut Rx, turn: Option<&TurnSettings>) -> SessionEnd {
+        let join = self.join_response(turn);
         if let Err(end) = send(tx, Resp::Join(join)).await {
             return end;
         }
@@ -239,9 +240,12 @@ impl Session {
         }
     }
 
-    fn join_response(&self) -> lk::JoinResponse {
+    fn join_response(&self, turn: Option<&TurnSettings>) -> lk::JoinResponse {
         let room = &self.joined.room;
         lk::JoinResponse {
+            ice_servers: turn.map_or_else(Vec::new, |t| {
+                t.ice_servers(self.claims.identity(), std::time::SystemTime::now())
+            }),
             room: Some(convert::room(&room.info())),
             participant: Some(convert::participant(&self.joined.me)),
             other_participants: self

@@ -23,7 +23,7 @@ use crate::{
 pub(crate) const MAX_OFFER_BYTES: usize = 128 * 1024;
 pub(crate) const MAX_OFFER_SECTIONS: usize = 32;
 
-fn check_offer_size(sdp: &str) -> Result<(), SfuError> {
+pub(crate) fn check_offer_size(sdp: &str) -> Result<(), SfuError> {
     if sdp.len() > MAX_OFFER_BYTES {
         return Err(SfuError::Sdp(format!(
             "the offer has {} bytes; at most {MAX_OFFER_BYTES} are taken",
