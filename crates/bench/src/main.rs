@@ -16,6 +16,7 @@
 mod janus;
 mod procfs;
 mod report;
+mod soak;
 
 use std::io::{IsTerminal, Write as _};
 use std::net::{IpAddr, Ipv4Addr};
@@ -78,6 +79,17 @@ struct Cli {
     /// `release` or `debug`: which build the bridge is (for the report).
     #[arg(long, default_value = "release")]
     build: String,
+    /// Instead of the ramp: hold `--soak-rooms` of the scenario's meetings
+    /// this long, with churn, and report memory and descriptors over time.
+    #[arg(long, value_parser = parse_duration)]
+    soak: Option<Duration>,
+    #[arg(long, default_value_t = 4)]
+    soak_rooms: usize,
+    /// A pair of churn bots joins this often, and stays `--churn-stay`.
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    churn_every: Duration,
+    #[arg(long, value_parser = parse_duration, default_value = "4s")]
+    churn_stay: Duration,
 }
 
 fn main() -> ExitCode {
@@ -100,6 +112,15 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
     let scenario = Scenario::load(&cli.scenario)?;
+    if let Some(duration) = cli.soak {
+        let plan = soak::SoakPlan {
+            duration,
+            rooms: cli.soak_rooms,
+            churn_every: cli.churn_every,
+            churn_stay: cli.churn_stay,
+        };
+        return run_soak(&cli, &scenario, &plan);
+    }
     let spec = scenario.bench.clone();
     let steps = match (cli.steps.clone(), &spec) {
         (Some(s), _) => s,
@@ -203,6 +224,41 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         })
     });
     Ok(if measured {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn run_soak(cli: &Cli, scenario: &Scenario, plan: &soak::SoakPlan) -> Result<ExitCode, String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let bin = cli.confab_bin.clone().unwrap_or_else(default_binary);
+    let server = ServerProcess::start(
+        &bin,
+        &[
+            ("CONFAB_API_KEY", KEY),
+            ("CONFAB_API_SECRET", SECRET),
+            ("RUST_LOG", "error"),
+        ],
+    )
+    .map_err(|e| e.to_string())?;
+    let url = format!("ws://{}", server.http());
+    let label = format!("{}; {} build", cli.label, cli.build);
+    let report = runtime.block_on(soak::run(
+        &url,
+        KEY,
+        SECRET,
+        server.pid(),
+        scenario,
+        plan,
+        &label,
+    ))?;
+    report.write(&cli.out)?;
+    println!("{}", report.markdown());
+    Ok(if report.bots_failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
