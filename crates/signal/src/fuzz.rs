@@ -66,6 +66,11 @@ pub fn forwarded(data: &[u8]) {
         return;
     };
     let (setting, header) = text.split_once('\n').unwrap_or((text, ""));
-    let proxies = TrustedProxies(setting.split(',').filter_map(|n| n.parse::<Network>().ok()).collect());
+    let proxies = TrustedProxies(
+        setting
+            .split(',')
+            .filter_map(|n| n.parse::<Network>().ok())
+            .collect(),
+    );
     let _ = proxies.client([127, 0, 0, 1].into(), std::iter::once(header));
 }
