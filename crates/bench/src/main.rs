@@ -139,23 +139,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     }
     std::fs::create_dir_all(&cli.out).map_err(|e| format!("{}: {e}", cli.out.display()))?;
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
-
+    let runtime = runtime()?;
     let mut runs = Vec::new();
     let bin = cli.confab_bin.clone().unwrap_or_else(default_binary);
     {
-        let server = ServerProcess::start(
-            &bin,
-            &[
-                ("CONFAB_API_KEY", KEY),
-                ("CONFAB_API_SECRET", SECRET),
-                ("RUST_LOG", "error"),
-            ],
-        )
-        .map_err(|e| e.to_string())?;
+        let server = start_bridge(&bin)?;
         let target = Target {
             name: "confab",
             version: version_of(&bin),
@@ -230,21 +218,30 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     })
 }
 
-fn run_soak(cli: &Cli, scenario: &Scenario, plan: &soak::SoakPlan) -> Result<ExitCode, String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let bin = cli.confab_bin.clone().unwrap_or_else(default_binary);
-    let server = ServerProcess::start(
-        &bin,
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+/// The bridge under test, on loopback with the bench's key.
+fn start_bridge(bin: &Path) -> Result<ServerProcess, String> {
+    ServerProcess::start(
+        bin,
         &[
             ("CONFAB_API_KEY", KEY),
             ("CONFAB_API_SECRET", SECRET),
             ("RUST_LOG", "error"),
         ],
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())
+}
+
+fn run_soak(cli: &Cli, scenario: &Scenario, plan: &soak::SoakPlan) -> Result<ExitCode, String> {
+    let runtime = runtime()?;
+    let bin = cli.confab_bin.clone().unwrap_or_else(default_binary);
+    let server = start_bridge(&bin)?;
     let url = format!("ws://{}", server.http());
     let label = format!("{}; {} build", cli.label, cli.build);
     let report = runtime.block_on(soak::run(

@@ -451,6 +451,12 @@ impl Config {
         };
 
         let webhooks = webhooks(&file.webhook, &keys)?;
+        let max_participants = file.room.max_participants.unwrap_or(100);
+        if !(1..=10_000).contains(&max_participants) {
+            return Err(ConfigError::Invalid(
+                "[room] max_participants must be 1 to 10000".into(),
+            ));
+        }
         let http_limits = http::limits(&file.http)?;
         let trusted_proxies = http::trusted_proxies(&file.http)?;
         let tls = http::tls(file.tls)?;
@@ -461,7 +467,7 @@ impl Config {
             public_ip,
             workers,
             keys,
-            max_participants: file.room.max_participants.unwrap_or(100),
+            max_participants,
             media,
             mode,
             first_joiner_moderator,

@@ -104,6 +104,7 @@ impl Front {
             .with_state(self.certificates.clone());
         let mut app = app.merge(challenges.clone());
         let https_port = self.public_addr.port();
+        let open = Arc::new(listener::Open::default());
         let mut acceptor = None;
         if let Some((tls, settings)) = self.tls {
             if settings.hsts_max_age > 0 {
@@ -129,21 +130,29 @@ impl Front {
                     to_https,
                     None,
                     self.limits.clone(),
+                    open.clone(),
                     std::future::pending(),
                 ));
             }
             acceptor = Some(tls);
         }
         if let Some(internal) = self.internal {
+            // Only the recorder connects here, one connection per job: the
+            // cap per address would stop recordings at 1024.
+            let internal_limits = HttpLimits {
+                connections_per_address: usize::MAX,
+                ..self.limits.clone()
+            };
             tokio::spawn(listener::serve(
                 internal,
                 app.clone(),
                 None,
-                self.limits.clone(),
+                internal_limits,
+                open.clone(),
                 std::future::pending(),
             ));
         }
-        listener::serve(self.public, app, acceptor, self.limits, shutdown).await;
+        listener::serve(self.public, app, acceptor, self.limits, open, shutdown).await;
     }
 }
 

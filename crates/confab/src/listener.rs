@@ -97,9 +97,10 @@ pub fn connection_ceiling(wanted: usize) -> usize {
     wanted.min(usize::try_from(room).unwrap_or(usize::MAX))
 }
 
-/// Open connections per client address.
+/// Open connections per client address, shared by every listener of the
+/// process so the total holds across them.
 #[derive(Default)]
-struct Open {
+pub struct Open {
     by_ip: Mutex<HashMap<IpAddr, usize>>,
 }
 
@@ -190,9 +191,9 @@ pub async fn serve(
     app: Router,
     tls: Option<TlsAcceptor>,
     limits: HttpLimits,
+    open: Arc<Open>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let open = Arc::new(Open::default());
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
