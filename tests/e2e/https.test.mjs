@@ -13,11 +13,10 @@ import { X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { TEST_CONFIG, assertDecodes, freeTcpPort, launchBrowser, openParticipant, screenshotAll, startServer, waitFor } from './lib.mjs';
+import { TEST_CONFIG, assertDecodes, canConnect, freeTcpPort, launchBrowser, openParticipant, screenshotAll, startServer, waitFor } from './lib.mjs';
 import { PEBBLE_DOMAIN, startPebble } from './pebble.mjs';
 
 const ROOM = 'over-https';
@@ -55,16 +54,6 @@ function httpsGet(port, urlPath, ca) {
       .on('error', reject);
   });
 }
-
-const canConnect = (port) =>
-  new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 
 const mode = (file) => (statSync(file).mode & 0o777).toString(8).padStart(4, '0');
 

@@ -70,6 +70,17 @@ export async function freeTcpPort() {
   return port;
 }
 
+/** Whether something accepts a TCP connection on 127.0.0.1:`port` now. */
+export const canConnect = (port) =>
+  new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+
 export async function freeUdpPort() {
   const sock = dgram.createSocket('udp4');
   await new Promise((resolve, reject) => sock.once('error', reject).bind(0, '127.0.0.1', resolve));
@@ -508,6 +519,46 @@ export async function assertDecodes(page, me, other, { where = '', timeout = 15_
 export const state = (page) => page.evaluate(() => window.confab.state());
 export const stats = (page) => page.evaluate(() => window.confab.stats());
 export const messages = (page) => page.evaluate(() => window.confab.messages);
+
+/**
+ * The connected candidate pairs (succeeded and nominated) of `page`'s tracks from the remote
+ * participant `other`, one entry per pair found (tracks on the same connection repeat it):
+ * [{local: {address, port, protocol, candidateType, relayProtocol}, remote: {address, port, protocol, candidateType}}].
+ */
+export const nominatedPairs = (page, other) =>
+  page.evaluate(async (other) => {
+    const p = window.confab.room.remoteParticipants.get(other);
+    const out = [];
+    for (const pub of p?.trackPublications.values() ?? []) {
+      const report = await pub.track?.getRTCStatsReport();
+      for (const s of report?.values() ?? []) {
+        if (s.type === 'candidate-pair' && s.state === 'succeeded' && s.nominated) {
+          const local = report.get(s.localCandidateId) ?? {};
+          const remote = report.get(s.remoteCandidateId) ?? {};
+          out.push({
+            local: { address: local.address, port: local.port, protocol: local.protocol, candidateType: local.candidateType, relayProtocol: local.relayProtocol },
+            remote: { address: remote.address, port: remote.port, protocol: remote.protocol, candidateType: remote.candidateType },
+          });
+        }
+      }
+    }
+    return out;
+  }, other);
+
+/**
+ * A test file's figures: `record(key, value)` prints `key: value` and rewrites
+ * artifacts/e2e/<name>/figures.json with every figure recorded so far.
+ */
+export function figureRecorder(name) {
+  const out = path.join(ARTIFACTS, name);
+  const figures = {};
+  return function record(key, value) {
+    figures[key] = value;
+    console.log(`${key}: ${JSON.stringify(value)}`);
+    mkdirSync(out, { recursive: true });
+    writeFileSync(path.join(out, 'figures.json'), JSON.stringify(figures, null, 2));
+  };
+}
 
 /** Screenshots to artifacts/e2e/ (best effort: used while a test is already failing). */
 export async function screenshotAll(pages, tag) {

@@ -15,6 +15,7 @@ import {
   assertRising,
   launchBrowser,
   messages,
+  nominatedPairs,
   openParticipant,
   screenshotAll,
   sleep,
@@ -348,19 +349,7 @@ test('media falls back to ICE over TCP when a firewall drops UDP', {
         min: 10,
         message: `${me} decoding ${other} over TCP`,
       });
-      const protocols = await pages[me].evaluate(async (other) => {
-        const p = window.confab.room.remoteParticipants.get(other);
-        const out = [];
-        for (const pub of p?.trackPublications.values() ?? []) {
-          const report = await pub.track?.getRTCStatsReport();
-          for (const s of report?.values() ?? []) {
-            if (s.type === 'candidate-pair' && s.state === 'succeeded' && s.nominated) {
-              out.push(report.get(s.localCandidateId)?.protocol);
-            }
-          }
-        }
-        return out;
-      }, other);
+      const protocols = (await nominatedPairs(pages[me], other)).map(({ local }) => local.protocol);
       assert.ok(protocols.length > 0, `${me} should have a connected candidate pair`);
       assert.deepEqual([...new Set(protocols)], ['tcp'], `${me}'s media should flow over TCP`);
     }

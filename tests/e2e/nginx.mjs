@@ -5,9 +5,8 @@
 
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
-import { artifactLog, sleep, timeLimit } from './lib.mjs';
+import { artifactLog, canConnect, sleep, timeLimit } from './lib.mjs';
 
 export const NGINX = process.env.NGINX_BIN ?? 'nginx';
 
@@ -26,16 +25,6 @@ export function httpPaths(dir) {
     .concat(`access_log ${path.join(dir, 'access.log')};`)
     .join('\n');
 }
-
-const canConnect = (port) =>
-  new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 
 /**
  * Writes <dir>/nginx.conf (the common main-context lines, `load_module` for each of `modules`,

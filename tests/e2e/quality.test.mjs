@@ -6,20 +6,14 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { ARTIFACTS, CHROMIUM, TEST_CONFIG, launchBrowser, openParticipant, sleep, startServer, stats, waitFor, writeWav } from './lib.mjs';
+import { ARTIFACTS, TEST_CONFIG, figureRecorder, launchBrowser, openParticipant, sleep, startServer, stats, waitFor, writeWav } from './lib.mjs';
+import { makeNetns } from './netns.mjs';
 
 const OUT = path.join(ARTIFACTS, 'quality');
-const figures = {};
-
-function record(key, value) {
-  figures[key] = value;
-  console.log(`${key}: ${JSON.stringify(value)}`);
-  mkdirSync(OUT, { recursive: true });
-  writeFileSync(path.join(OUT, 'figures.json'), JSON.stringify(figures, null, 2));
-}
+const record = figureRecorder('quality');
 
 /** Syllables: 220 ms of a voiced 180 Hz buzz with harmonics at about -14 dBFS, 90 ms gaps. */
 const SPEECH = writeWav(path.join(OUT, 'speech.wav'), 4, (t) => {
@@ -368,25 +362,14 @@ const NS_IP = '10.77.0.2';
 
 const sh = (...args) => execFileSync(args[0], args.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
 
-/** A network namespace with a veth to ours; the test's traffic to it crosses HOST_IF. */
-function createNamespace() {
-  sh('ip', 'netns', 'add', NS);
-  sh('ip', 'link', 'add', HOST_IF, 'type', 'veth', 'peer', 'name', NS_IF);
-  sh('ip', 'link', 'set', NS_IF, 'netns', NS);
-  sh('ip', 'addr', 'add', `${HOST_IP}/24`, 'dev', HOST_IF);
-  sh('ip', 'link', 'set', HOST_IF, 'up');
-  sh('ip', 'netns', 'exec', NS, 'ip', 'addr', 'add', `${NS_IP}/24`, 'dev', NS_IF);
-  sh('ip', 'netns', 'exec', NS, 'ip', 'link', 'set', NS_IF, 'up');
-  sh('ip', 'netns', 'exec', NS, 'ip', 'link', 'set', 'lo', 'up');
-}
-
-function removeNamespace() {
-  try {
-    sh('ip', 'link', 'del', HOST_IF);
-  } catch {}
-  try {
-    sh('ip', 'netns', 'del', NS);
-  } catch {}
+/**
+ * A network namespace with a veth to ours; the test's traffic to it crosses HOST_IF. Removed
+ * after the test.
+ */
+function createNamespace(t) {
+  const ns = makeNetns({ name: NS, hostIf: HOST_IF, nsIf: NS_IF, hostIp: HOST_IP, nsIp: NS_IP, prefix: 24 });
+  t.after(ns.remove);
+  return ns;
 }
 
 /** The downlink to the namespace: `spec` is tc arguments after `root`, or null to lift. */
@@ -434,15 +417,11 @@ const canShape = (() => {
 })();
 
 test('shaped downlink: low layers at 600 kbit/s, the stage back to high when lifted, decoding through 5% loss', { skip: !canShape && 'needs root, ip netns and tc' }, async (t) => {
-  removeNamespace();
-  createNamespace();
-  t.after(removeNamespace);
+  const ns = createNamespace(t);
   const server = await startServer({ label: 'server-shaped', host: HOST_IP });
   t.after(() => server.stop());
   // Chromium for the subscriber runs inside the namespace; puppeteer talks to it over pipes.
-  const wrapper = path.join(OUT, 'chromium-in-netns.sh');
-  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${NS} ${CHROMIUM} "$@"\n`);
-  chmodSync(wrapper, 0o755);
+  const wrapper = ns.wrapper(path.join(OUT, 'chromium-in-netns.sh'));
   const room = 'shaped';
   // Camera and microphone need a secure context; http on a non-loopback address is not one.
   const secure = `--unsafely-treat-insecure-origin-as-secure=${server.url}`;

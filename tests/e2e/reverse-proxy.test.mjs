@@ -14,7 +14,7 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { REPO, assertDecodes, freeTcpPort, launchBrowser, openParticipant, screenshotAll, startServer, waitFor } from './lib.mjs';
+import { REPO, assertDecodes, freeTcpPort, launchBrowser, nominatedPairs, openParticipant, screenshotAll, startServer, waitFor } from './lib.mjs';
 import { httpPaths, startNginx } from './nginx.mjs';
 
 const ROOM = 'behind-nginx';
@@ -83,21 +83,7 @@ function httpsGet(url, ca) {
 }
 
 /** Where `page` receives `other`'s media from: the remote candidates of its connected pairs. */
-const mediaPeers = (page, other) =>
-  page.evaluate(async (other) => {
-    const p = window.confab.room.remoteParticipants.get(other);
-    const out = [];
-    for (const pub of p?.trackPublications.values() ?? []) {
-      const report = await pub.track?.getRTCStatsReport();
-      for (const s of report?.values() ?? []) {
-        if (s.type === 'candidate-pair' && s.state === 'succeeded' && s.nominated) {
-          const remote = report.get(s.remoteCandidateId);
-          out.push(`${remote?.address}:${remote?.port}`);
-        }
-      }
-    }
-    return [...new Set(out)];
-  }, other);
+const mediaPeers = async (page, other) => [...new Set((await nominatedPairs(page, other)).map(({ remote }) => `${remote.address}:${remote.port}`))];
 
 test('behind nginx terminating TLS: the Meet app over https, a meeting through the proxy, media direct', { timeout: 60_000 }, async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'confab-proxy-'));

@@ -18,7 +18,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { tmpdir } from 'node:os';
@@ -26,10 +26,10 @@ import path from 'node:path';
 import { test } from 'node:test';
 import {
   ARTIFACTS,
-  CHROMIUM,
   TEST_CONFIG,
   artifactLog,
   assertDecodes,
+  figureRecorder,
   freeTcpPort,
   freeUdpPort,
   launchBrowser,
@@ -40,16 +40,10 @@ import {
   timeLimit,
   waitFor,
 } from './lib.mjs';
+import { makeNetns } from './netns.mjs';
 
 const OUT = path.join(ARTIFACTS, 'turn');
-const figures = {};
-
-function record(key, value) {
-  figures[key] = value;
-  console.log(`${key}: ${JSON.stringify(value)}`);
-  mkdirSync(OUT, { recursive: true });
-  writeFileSync(path.join(OUT, 'figures.json'), JSON.stringify(figures, null, 2));
-}
+const record = figureRecorder('turn');
 
 // Addresses only inside namespaces this test makes (TEST-NET-1, RFC 5737).
 const HOST_IP = '192.0.2.1';
@@ -60,33 +54,20 @@ const NS_IF = `ctn${process.pid % 100000}`;
 const TTL = 3600;
 
 const sh = (...args) => execFileSync(args[0], args.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
-const inNs = (...args) => sh('ip', 'netns', 'exec', NS, ...args);
 
 // A veth pair needs a network namespace of the test's own: scripts/test runs the browser tests in
 // one (as root) and says so in CONFAB_E2E_NETNS_ACTIVE.
 const privateNetwork = process.env.CONFAB_E2E_NETNS_ACTIVE === '1';
 const skip = privateNetwork ? false : 'needs the private network namespace scripts/test sets up as root';
 
-/** The veth pair: HOST_IP stays in the test namespace, NS_IP goes into the browser's namespace. */
-function createNetwork() {
-  removeNetwork();
-  sh('ip', 'netns', 'add', NS);
-  sh('ip', 'link', 'add', HOST_IF, 'type', 'veth', 'peer', 'name', NS_IF);
-  sh('ip', 'link', 'set', NS_IF, 'netns', NS);
-  sh('ip', 'addr', 'add', `${HOST_IP}/24`, 'dev', HOST_IF);
-  sh('ip', 'link', 'set', HOST_IF, 'up');
-  inNs('ip', 'addr', 'add', `${NS_IP}/24`, 'dev', NS_IF);
-  inNs('ip', 'link', 'set', NS_IF, 'up');
-  inNs('ip', 'link', 'set', 'lo', 'up');
-}
-
-function removeNetwork() {
-  try {
-    sh('ip', 'link', 'del', HOST_IF);
-  } catch {}
-  try {
-    sh('ip', 'netns', 'del', NS);
-  } catch {}
+/**
+ * The veth pair: HOST_IP stays in the test namespace, NS_IP goes into the browser's namespace.
+ * Removed after the test.
+ */
+function createNetwork(t) {
+  const ns = makeNetns({ name: NS, hostIf: HOST_IF, nsIf: NS_IF, hostIp: HOST_IP, nsIp: NS_IP, prefix: 24 });
+  t.after(ns.remove);
+  return ns;
 }
 
 /** coturn's TURN REST API credential: username `<unix expiry>:<name>`, password base64(HMAC-SHA1). */
@@ -269,7 +250,7 @@ function cpuSeconds(pid) {
  * The browser namespace's firewall: no UDP at all, and TCP only to Confab's HTTP port and coturn's
  * port (so not to the ICE-TCP listener on the media port either).
  */
-function firewall(httpPort, turnPort) {
+function firewall(ns, httpPort, turnPort) {
   const table = 'confab_turn';
   const ruleset = `table inet ${table} {
   chain out {
@@ -280,17 +261,16 @@ function firewall(httpPort, turnPort) {
   }
 }
 `;
-  execFileSync('ip', ['netns', 'exec', NS, 'nft', '-f', '-'], { input: ruleset, stdio: ['pipe', 'pipe', 'pipe'] });
+  execFileSync('ip', ['netns', 'exec', ns.name, 'nft', '-f', '-'], { input: ruleset, stdio: ['pipe', 'pipe', 'pipe'] });
   return () => {
-    const listing = inNs('nft', 'list', 'table', 'inet', table);
+    const listing = ns.exec('nft', 'list', 'table', 'inet', table);
     const [udp, tcp] = [...listing.matchAll(/counter packets (\d+) bytes \d+ drop/g)].map((m) => Number(m[1]));
     return { udpDropped: udp, tcpDropped: tcp };
   };
 }
 
 test('TURN over TCP: a browser that may reach only the HTTP and TURN ports meets through coturn', { timeout: 240_000, skip }, async (t) => {
-  createNetwork();
-  t.after(removeNetwork);
+  const ns = createNetwork(t);
   const turn = await startCoturn(t);
   const turnUrl = `turn:${HOST_IP}:${turn.port}?transport=tcp`;
   const server = await startServer({
@@ -299,14 +279,11 @@ test('TURN over TCP: a browser that may reach only the HTTP and TURN ports meets
     config: `${TEST_CONFIG}[turn]\nurls = ["${turnUrl}"]\nsecret = "${turn.secret}"\nttl = ${TTL}\n`,
   });
   t.after(() => server.stop());
-  const dropped = firewall(server.httpPort, turn.port);
+  const dropped = firewall(ns, server.httpPort, turn.port);
 
   // Chromium for the relayed participant runs inside the browser namespace; puppeteer's pipes work
   // through the wrapper.
-  mkdirSync(OUT, { recursive: true });
-  const wrapper = path.join(OUT, 'chromium-in-netns.sh');
-  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${NS} ${CHROMIUM} "$@"\n`);
-  chmodSync(wrapper, 0o755);
+  const wrapper = ns.wrapper(path.join(OUT, 'chromium-in-netns.sh'));
   // Camera and microphone need a secure context; http on a non-loopback address is not one.
   const secure = `--unsafely-treat-insecure-origin-as-secure=${server.url}`;
   const room = 'turn';
@@ -449,8 +426,7 @@ function uclient(args) {
 }
 
 test('coturn as configured: denied peers refused (403 Forbidden IP), Confab\'s address relayed, TLS listener up, stale or forged credentials refused', { timeout: 120_000, skip }, async (t) => {
-  createNetwork();
-  t.after(removeNetwork);
+  createNetwork(t);
   const turn = await startCoturn(t);
   // An echo peer on Confab's media address, the one address allowed in the denied ranges.
   const peerPort = await freeUdpPort();
