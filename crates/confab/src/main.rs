@@ -2,9 +2,11 @@
 //!
 //! `serve` resolves the configuration ([`config`]), starts the media plane
 //! (`confab-sfu`: UDP demux and media workers), the conference control
-//! (`confab-room`) and the HTTP/WebSocket front (`confab-signal`), which also
-//! serves the embedded web app. `token` mints access tokens for the configured
-//! key.
+//! (`confab-room`) and the HTTP/WebSocket app (`confab-signal`), which also
+//! serves the embedded web app, behind the server's listeners ([`front`]:
+//! the guarded accept loop of [`listener`], HTTPS with certificates from
+//! files or ACME through [`tls`] and [`acme`]). `token` mints access tokens
+//! for the configured key; `check-config` validates a configuration file.
 
 mod acme;
 mod check_cmd;
