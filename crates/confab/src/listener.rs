@@ -101,7 +101,13 @@ pub fn connection_ceiling(wanted: usize) -> usize {
 /// process so the total holds across them.
 #[derive(Default)]
 pub struct Open {
-    by_ip: Mutex<HashMap<IpAddr, usize>>,
+    counts: Mutex<Counts>,
+}
+
+#[derive(Default)]
+struct Counts {
+    by_ip: HashMap<IpAddr, usize>,
+    total: usize,
 }
 
 /// One connection's place; given back when its socket closes.
@@ -112,18 +118,18 @@ struct Place {
 
 impl Open {
     fn claim(this: &Arc<Self>, ip: IpAddr, limits: &HttpLimits) -> Option<Place> {
-        let mut by_ip = this.by_ip.lock().unwrap_or_else(|p| p.into_inner());
-        let total: usize = by_ip.values().sum();
-        let here = by_ip.get(&ip).copied().unwrap_or(0);
+        let mut counts = this.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let here = counts.by_ip.get(&ip).copied().unwrap_or(0);
         let per_address = if limits.proxies.trusts(ip) {
             usize::MAX
         } else {
             limits.connections_per_address
         };
-        if total >= limits.connections || here >= per_address {
+        if counts.total >= limits.connections || here >= per_address {
             return None;
         }
-        by_ip.insert(ip, here + 1);
+        counts.by_ip.insert(ip, here + 1);
+        counts.total += 1;
         Some(Place {
             open: this.clone(),
             ip,
@@ -133,12 +139,13 @@ impl Open {
 
 impl Drop for Place {
     fn drop(&mut self) {
-        let mut by_ip = self.open.by_ip.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = by_ip.get_mut(&self.ip) {
+        let mut counts = self.open.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = counts.by_ip.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
-                by_ip.remove(&self.ip);
+                counts.by_ip.remove(&self.ip);
             }
+            counts.total -= 1;
         }
     }
 }
@@ -247,5 +254,51 @@ where
         .await;
     if let Err(e) = served {
         tracing::debug!(%peer, "http connection: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> HttpLimits {
+        HttpLimits {
+            connections_per_address: 2,
+            connections: 5,
+            proxies: TrustedProxies(vec!["127.0.0.1".parse().expect("network")]),
+            ..HttpLimits::default()
+        }
+    }
+
+    #[test]
+    fn places_are_capped_per_address_and_in_all_and_given_back() {
+        let open = Arc::new(Open::default());
+        let (a, b) = (
+            IpAddr::from([203, 0, 113, 1]),
+            IpAddr::from([203, 0, 113, 2]),
+        );
+        let first: Vec<Place> = (0..2)
+            .filter_map(|_| Open::claim(&open, a, &limits()))
+            .collect();
+        assert_eq!(first.len(), 2);
+        assert!(
+            Open::claim(&open, a, &limits()).is_none(),
+            "a third from one address"
+        );
+        let other = Open::claim(&open, b, &limits());
+        assert!(other.is_some(), "another address still gets in");
+        // A trusted proxy carries many people: only the total stops it.
+        let proxy = IpAddr::from([127, 0, 0, 1]);
+        let through_proxy: Vec<Place> = (0..10)
+            .filter_map(|_| Open::claim(&open, proxy, &limits()))
+            .collect();
+        assert_eq!(through_proxy.len(), 2, "the total of 5 is reached");
+        drop(first);
+        assert!(
+            Open::claim(&open, a, &limits()).is_some(),
+            "closed places are given back"
+        );
+        let counts = open.counts.lock().unwrap();
+        assert_eq!(counts.total, counts.by_ip.values().sum::<usize>());
     }
 }
