@@ -3,6 +3,7 @@
 
 pub mod http;
 mod recording;
+mod turn;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -78,57 +79,7 @@ pub struct File {
     pub webhook: WebhookFile,
     pub http: http::HttpFile,
     pub tls: http::TlsFile,
-    pub turn: Option<TurnFile>,
-}
-
-/// The operator's TURN server, for clients whose networks block media.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct TurnFile {
-    /// What clients are told, e.g. `turns:turn.example.com:443?transport=tcp`.
-    pub urls: Vec<String>,
-    /// The TURN server's `static-auth-secret` (coturn `use-auth-secret`).
-    pub secret: String,
-    /// Seconds a credential lasts (default 86400).
-    pub ttl: Option<u64>,
-}
-
-impl std::fmt::Debug for TurnFile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TurnFile")
-            .field("urls", &self.urls)
-            .field("ttl", &self.ttl)
-            .finish_non_exhaustive()
-    }
-}
-
-fn turn(f: Option<TurnFile>) -> Result<Option<TurnSettings>, ConfigError> {
-    let Some(f) = f else { return Ok(None) };
-    let invalid = |m: String| Err(ConfigError::Invalid(format!("[turn] {m}")));
-    if f.urls.is_empty() {
-        return invalid("urls: name at least one turn: or turns: URL".into());
-    }
-    if let Some(u) = f
-        .urls
-        .iter()
-        .find(|u| !(u.starts_with("turn:") || u.starts_with("turns:")))
-    {
-        return invalid(format!("{u:?} is not a turn: or turns: URL"));
-    }
-    if f.secret.len() < 16 {
-        return invalid(
-            "secret: at least 16 characters, the TURN server's static-auth-secret".into(),
-        );
-    }
-    let ttl = f.ttl.unwrap_or(86_400);
-    if !(60..=7 * 86_400).contains(&ttl) {
-        return invalid("ttl must be 60 seconds to 7 days".into());
-    }
-    Ok(Some(TurnSettings {
-        urls: f.urls,
-        secret: f.secret,
-        ttl: Duration::from_secs(ttl),
-    }))
+    pub turn: Option<turn::TurnFile>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -460,7 +411,7 @@ impl Config {
         let http_limits = http::limits(&file.http)?;
         let trusted_proxies = http::trusted_proxies(&file.http)?;
         let tls = http::tls(file.tls)?;
-        let turn = turn(file.turn)?;
+        let turn = turn::settings(file.turn)?;
         Ok(Self {
             bind,
             media_bind: SocketAddr::new(media_ip, udp_port),
