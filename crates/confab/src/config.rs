@@ -643,6 +643,48 @@ fn jitsi_config(env_secret: Option<String>, f: JwtFile) -> Result<JitsiConfig, C
 mod tests {
     use super::*;
 
+    /// The Debian package's /etc/confab/confab.toml.
+    const PACKAGED: &str = include_str!("../debian/confab.toml");
+
+    #[test]
+    fn packaged_file_loads_and_its_commented_options_exist() {
+        let dir = std::env::temp_dir().join(format!("confab-pkg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("confab.toml");
+        std::fs::write(&path, PACKAGED).unwrap();
+        let c = Config::load(&Overrides {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.database_url.0, "sqlite:///var/lib/confab/confab.db");
+        assert_eq!(c.bind, DEFAULT_BIND.parse().unwrap());
+
+        // With every `#option = value` and `#[section]` line switched on, the file must still name
+        // only options that exist, with values of the right type.
+        let mut switched = 0;
+        let all_on: String = PACKAGED
+            .lines()
+            .map(|line| match line.strip_prefix('#') {
+                Some(rest)
+                    if rest.starts_with('[')
+                        || rest.split_once(" = ").is_some_and(|(k, _)| {
+                            k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                        }) =>
+                {
+                    switched += 1;
+                    rest
+                }
+                _ => line,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(switched >= 75, "only {switched} options were switched on");
+        if let Err(e) = toml::from_str::<File>(&all_on) {
+            panic!("the packaged confab.toml names a wrong option: {e}");
+        }
+    }
+
     #[test]
     fn file_then_flags() {
         let dir = std::env::temp_dir().join(format!("confab-cfg-{}", std::process::id()));

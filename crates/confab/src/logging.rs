@@ -21,15 +21,34 @@ pub fn init() {
         }
     })
     .delimited(" ");
-    tracing_subscriber::fmt()
+    let log = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .fmt_fields(fields)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,str0m=warn".into()),
-        )
-        .init();
+        );
+    if stderr_is_journal() {
+        // journald stamps every line itself.
+        log.without_time().init();
+    } else {
+        log.init();
+    }
+}
+
+/// Whether standard error is systemd's journal stream: systemd names that stream's device and
+/// inode in JOURNAL_STREAM (a child whose stderr was redirected inherits the variable, hence the
+/// comparison).
+fn stderr_is_journal() -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let (Some(stream), Ok(stderr)) = (
+        std::env::var_os("JOURNAL_STREAM"),
+        std::fs::metadata("/proc/self/fd/2"),
+    ) else {
+        return false;
+    };
+    stream.to_str() == Some(&format!("{}:{}", stderr.dev(), stderr.ino()))
 }
 
 /// `text` with every control character written as `\n`, `\t` or `\u{..}`.

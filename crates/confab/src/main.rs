@@ -177,7 +177,12 @@ fn serve(overrides: Overrides) -> ExitCode {
     logging::init();
     let mut config = match Config::load(&overrides) {
         Ok(c) => c,
-        Err(e) => return fail(&e.to_string()),
+        Err(e) => {
+            fail(&e.to_string());
+            // Distinct from other failures so a service manager need not restart it (see the
+            // Debian package's unit): the file has to be fixed first.
+            return ExitCode::from(CONFIG_ERROR);
+        }
     };
     let dev_key = config.keys.is_empty().then(|| {
         let key = format!("dev{}", random_text(8));
@@ -288,12 +293,30 @@ fn serve(overrides: Overrides) -> ExitCode {
             capacity: plan_cmd::load_capacity(None).ok().flatten(),
         });
         let app = confab_signal::router(state).merge(plan_cmd::router(planner));
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
+        let shutdown = stop_requested();
         front.serve(app, shutdown).await;
         ExitCode::SUCCESS
     })
+}
+
+/// Exit status of `serve` when the configuration is wrong.
+const CONFIG_ERROR: u8 = 2;
+
+/// Ctrl-C at a terminal, or SIGTERM from a service manager (systemd's stop).
+async fn stop_requested() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    tracing::info!("stopping");
 }
 
 fn random_text(len: usize) -> String {
