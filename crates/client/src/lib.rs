@@ -10,20 +10,21 @@
 //! [`remote::RemoteTrack`] reads who published a forwarded track from the
 //! stream id the server puts on the subscriber connection's m-line.
 //!
-//! [`Subscriber`] puts these together for a participant that only receives
+//! [`Participant`] puts these together for a participant that only receives
 //! (the recorder): it joins, answers the server's subscriber offers, keeps the
 //! connection alive with pings, and hands out what arrives as
-//! [`SubscriberEvent`]s. The load bots, which also publish and speak a second
+//! [`ParticipantEvent`]s. The load bots, which also publish and speak a second
 //! dialect, drive a [`peer::Peer`] and [`signal`] themselves.
 
+mod microphone;
+mod participant;
 pub mod peer;
 pub mod remote;
 pub mod signal;
-mod subscriber;
 
+pub use participant::{Participant, ParticipantConfig, ParticipantEvent};
 pub use peer::Peer;
 pub use remote::RemoteTrack;
-pub use subscriber::{Subscriber, SubscriberConfig, SubscriberEvent};
 
 /// Why a headless participant could not join or carry on.
 #[derive(Debug, thiserror::Error)]

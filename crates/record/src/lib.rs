@@ -16,7 +16,7 @@
 
 use std::net::IpAddr;
 
-use confab_client::{ClientError, Subscriber, SubscriberConfig};
+use confab_client::{ClientError, Participant, ParticipantConfig};
 use std::path::PathBuf;
 use std::time::Duration;
 use str0m::RtcConfig;
@@ -50,12 +50,12 @@ impl Joining {
     /// Join as the recorder's hidden participant, receiving VP8 and Opus
     /// reassembled into frames (str0m's frame mode); with `auto_subscribe`
     /// off, only the tracks asked for arrive.
-    pub async fn join(&self, auto_subscribe: bool) -> Result<Subscriber, ClientError> {
+    pub async fn join(&self, auto_subscribe: bool) -> Result<Participant, ClientError> {
         let rtc = RtcConfig::new()
             .clear_codecs()
             .enable_vp8(true)
             .enable_opus(true, false);
-        Subscriber::join(SubscriberConfig {
+        Participant::join(ParticipantConfig {
             url: self.server_url.clone(),
             token: self.token.clone(),
             bind_ip: self.bind_ip,
@@ -63,6 +63,7 @@ impl Joining {
             join_timeout: std::time::Duration::from_secs(10),
             rtc,
             sdk: "confab-recorder",
+            microphone: false,
         })
         .await
     }

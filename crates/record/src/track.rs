@@ -11,7 +11,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use confab_client::{ClientError, SubscriberEvent};
+use confab_client::{ClientError, ParticipantEvent};
 use livekit_protocol as lk;
 use lk::signal_request::Message as Req;
 use lk::signal_response::Message as Resp;
@@ -97,7 +97,7 @@ pub async fn run(
             event = session.next() => event,
         };
         match event {
-            Ok(SubscriberEvent::TrackAdded { mid: m, track })
+            Ok(ParticipantEvent::TrackAdded { mid: m, track })
                 if track.track_sid == job.track_sid =>
             {
                 mid = Some(m);
@@ -112,7 +112,7 @@ pub async fn run(
                     }));
                 }
             }
-            Ok(SubscriberEvent::Media(str0m::Event::MediaData(data))) if Some(data.mid) == mid => {
+            Ok(ParticipantEvent::Media(str0m::Event::MediaData(data))) if Some(data.mid) == mid => {
                 if recording.is_none() {
                     match create(&job.path, &data) {
                         Ok(r) => {
@@ -143,7 +143,7 @@ pub async fn run(
                     progress(Progress::Active);
                 }
             }
-            Ok(SubscriberEvent::Signal(resp)) => {
+            Ok(ParticipantEvent::Signal(resp)) => {
                 if let Resp::TrackUnpublished(u) = *resp
                     && u.track_sid == job.track_sid
                 {

@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use confab_client::{ClientError, SubscriberEvent};
+use confab_client::{ClientError, ParticipantEvent};
 use livekit_protocol as lk;
 use lk::signal_request::Message as Req;
 use lk::signal_response::Message as Resp;
@@ -198,7 +198,7 @@ pub async fn run(
             }
         }
         match event {
-            Ok(SubscriberEvent::Participants(list)) => {
+            Ok(ParticipantEvent::Participants(list)) => {
                 for p in list {
                     if p.state == lk::participant_info::State::Disconnected as i32 {
                         people.remove(&p.sid);
@@ -253,7 +253,7 @@ pub async fn run(
                     break Ending::Done; // everyone left
                 }
             }
-            Ok(SubscriberEvent::TrackAdded { mid, track }) => {
+            Ok(ParticipantEvent::TrackAdded { mid, track }) => {
                 // A picture is drawn from its first keyframe on (below).
                 if track.kind == MediaKind::Audio
                     && !s.video_only
@@ -287,7 +287,7 @@ pub async fn run(
                     },
                 );
             }
-            Ok(SubscriberEvent::Media(str0m::Event::MediaData(data))) => {
+            Ok(ParticipantEvent::Media(str0m::Event::MediaData(data))) => {
                 last_media = Instant::now();
                 let Some(input) = inputs.get_mut(&data.mid) else {
                     continue;
@@ -331,7 +331,7 @@ pub async fn run(
                 }
                 mixer.push_picture(&input.track_sid, &data.data);
             }
-            Ok(SubscriberEvent::Signal(resp)) => match *resp {
+            Ok(ParticipantEvent::Signal(resp)) => match *resp {
                 Resp::TrackUnpublished(u) => {
                     if let Some(mid) = inputs
                         .iter()

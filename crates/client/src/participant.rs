@@ -1,5 +1,6 @@
-//! A participant that only receives: joins, answers the server's offers for
-//! its subscriber connection, pings, and hands out what arrives.
+//! A headless participant: joins, answers the server's offers for its
+//! subscriber connection, pings, and hands out what arrives; optionally it
+//! also publishes a microphone ([`crate::microphone`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -13,6 +14,7 @@ use str0m::change::SdpOffer;
 use str0m::media::Mid;
 use str0m::{Event, RtcConfig};
 
+use crate::microphone::Microphone;
 use crate::signal::{self, Ws};
 use crate::{ClientError, Peer, RemoteTrack};
 
@@ -21,7 +23,7 @@ const RECV_BATCH: usize = 64;
 /// How long ICE may stay disconnected before the participant gives up.
 const DISCONNECT_GRACE: Duration = Duration::from_secs(5);
 
-pub struct SubscriberConfig {
+pub struct ParticipantConfig {
     /// The server, `ws://host:port` or `wss://…`.
     pub url: String,
     pub token: String,
@@ -35,14 +37,16 @@ pub struct SubscriberConfig {
     pub rtc: RtcConfig,
     /// Names this client to the server (`sdk=` in the join URL).
     pub sdk: &'static str,
+    /// Publish a microphone, written with [`Participant::write_audio`].
+    pub microphone: bool,
 }
 
-/// What [`Subscriber::next`] hands out.
+/// What [`Participant::next`] hands out.
 // Media is most of what arrives; boxing it would cost an allocation per frame
 // for an event that is moved once and consumed at once.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
-pub enum SubscriberEvent {
+pub enum ParticipantEvent {
     /// Participants joined, changed or left.
     Participants(Vec<lk::ParticipantInfo>),
     /// The subscriber connection now carries this track.
@@ -53,7 +57,7 @@ pub enum SubscriberEvent {
     Signal(Box<Resp>),
 }
 
-pub struct Subscriber {
+pub struct Participant {
     ws: Ws,
     peer: Peer,
     join: lk::JoinResponse,
@@ -61,12 +65,13 @@ pub struct Subscriber {
     ping_interval: Duration,
     next_ping: Instant,
     outbox: Vec<Req>,
-    events: VecDeque<SubscriberEvent>,
+    events: VecDeque<ParticipantEvent>,
+    microphone: Option<Microphone>,
 }
 
-impl Subscriber {
+impl Participant {
     /// Open the WebSocket and wait for the server's join response.
-    pub async fn join(cfg: SubscriberConfig) -> Result<Self, ClientError> {
+    pub async fn join(cfg: ParticipantConfig) -> Result<Self, ClientError> {
         let url = signal::rtc_url(&cfg.url, &cfg.token, cfg.auto_subscribe, cfg.sdk);
         let mut ws = signal::open(signal::request(&url)?, cfg.join_timeout).await?;
         let secs = cfg.join_timeout.as_secs();
@@ -90,9 +95,17 @@ impl Subscriber {
         .await
         .map_err(|_| ClientError::JoinTimeout(secs))??;
         let peer = Peer::bind(cfg.bind_ip, cfg.rtc).await?;
+        let mut outbox = Vec::new();
+        let microphone = if cfg.microphone {
+            let (mic, announce) = Microphone::bind(cfg.bind_ip).await?;
+            outbox.push(announce);
+            Some(mic)
+        } else {
+            None
+        };
         let ping_interval = Duration::from_secs(u64::from(join.ping_interval.max(1) as u32));
         let mut events = VecDeque::new();
-        events.push_back(SubscriberEvent::Participants(
+        events.push_back(ParticipantEvent::Participants(
             join.other_participants.clone(),
         ));
         Ok(Self {
@@ -102,8 +115,9 @@ impl Subscriber {
             tracks: HashMap::new(),
             ping_interval,
             next_ping: Instant::now() + ping_interval,
-            outbox: Vec::new(),
+            outbox,
             events,
+            microphone,
         })
     }
 
@@ -121,23 +135,41 @@ impl Subscriber {
         &mut self.peer
     }
 
+    /// Send one Opus frame of `samples` (at 48 kHz) on the microphone; false
+    /// while it is not yet set up (or was not asked for).
+    pub fn write_audio(&mut self, opus: &[u8], samples: u32) -> Result<bool, ClientError> {
+        match &mut self.microphone {
+            Some(mic) => mic.write(opus, samples, Instant::now()),
+            None => Ok(false),
+        }
+    }
+
     /// Send `req` with the next turn of [`next`](Self::next).
     pub fn send(&mut self, req: Req) {
         self.outbox.push(req);
     }
 
     /// Run until something happens; an error ends the session.
-    pub async fn next(&mut self) -> Result<SubscriberEvent, ClientError> {
+    pub async fn next(&mut self) -> Result<ParticipantEvent, ClientError> {
         loop {
             self.flush().await?;
             if let Some(event) = self.events.pop_front() {
                 return Ok(event);
             }
-            let wake_at = self
+            let mut wake_at = self
                 .peer
                 .timeout()
                 .min(self.next_ping)
                 .min(Instant::now() + Duration::from_millis(250));
+            if let Some(mic) = &self.microphone {
+                wake_at = wake_at.min(mic.peer.timeout());
+            }
+            let mic_readable = async {
+                match &self.microphone {
+                    Some(mic) => mic.peer.readable().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 frame = self.ws.next() => {
                     if let Some(resp) = signal::decode(frame)? {
@@ -148,10 +180,28 @@ impl Subscriber {
                     r.map_err(ClientError::Socket)?;
                     self.peer.receive(RECV_BATCH);
                 }
+                r = mic_readable => {
+                    r.map_err(ClientError::Socket)?;
+                    if let Some(mic) = &mut self.microphone {
+                        mic.peer.receive(RECV_BATCH);
+                    }
+                }
                 _ = tokio::time::sleep_until(wake_at.into()) => {}
             }
             let now = Instant::now();
             self.peer.tick(now);
+            if let Some(mic) = &mut self.microphone {
+                mic.peer.tick(now);
+                // Nothing is received on a send-only connection; its events (connected, stats)
+                // are not needed beyond what the peer itself tracks.
+                while mic.peer.poll_event().is_some() {}
+                mic.peer
+                    .check(now, DISCONNECT_GRACE)
+                    .map_err(|reason| ClientError::Peer {
+                        side: "publisher",
+                        reason,
+                    })?;
+            }
             if now >= self.next_ping {
                 self.next_ping = now + self.ping_interval;
                 self.outbox.push(Req::Ping(0));
@@ -172,6 +222,9 @@ impl Subscriber {
         let _ = self.flush().await;
         let _ = self.ws.close(None).await;
         self.peer.close();
+        if let Some(mic) = &mut self.microphone {
+            mic.peer.close();
+        }
     }
 
     async fn flush(&mut self) -> Result<(), ClientError> {
@@ -204,9 +257,21 @@ impl Subscriber {
                     ..Default::default()
                 }));
             }
+            Resp::TrackPublished(published) if self.microphone.is_some() => {
+                if let Some(mic) = &mut self.microphone
+                    && let Some(offer) = mic.on_published(&published)?
+                {
+                    self.outbox.push(offer);
+                }
+            }
+            Resp::Answer(answer) if self.microphone.is_some() => {
+                if let Some(mic) = &mut self.microphone {
+                    mic.on_answer(&answer)?;
+                }
+            }
             Resp::Update(update) => self
                 .events
-                .push_back(SubscriberEvent::Participants(update.participants)),
+                .push_back(ParticipantEvent::Participants(update.participants)),
             Resp::Leave(leave) => {
                 let why = signal::describe_leave(&leave);
                 use lk::leave_request::Action;
@@ -220,7 +285,7 @@ impl Subscriber {
             Resp::Trickle(_) | Resp::Pong(_) | Resp::PongResp(_) => {}
             other => self
                 .events
-                .push_back(SubscriberEvent::Signal(Box::new(other))),
+                .push_back(ParticipantEvent::Signal(Box::new(other))),
         }
         Ok(())
     }
@@ -235,13 +300,13 @@ impl Subscriber {
                     let track =
                         RemoteTrack::from_msid(media.stream_id(), media.track_id(), media.kind());
                     self.tracks.insert(added.mid, track.clone());
-                    self.events.push_back(SubscriberEvent::TrackAdded {
+                    self.events.push_back(ParticipantEvent::TrackAdded {
                         mid: added.mid,
                         track,
                     });
                 }
                 e @ (Event::MediaData(_) | Event::RtpPacket(_)) => {
-                    self.events.push_back(SubscriberEvent::Media(e))
+                    self.events.push_back(ParticipantEvent::Media(e))
                 }
                 _ => {}
             }
