@@ -240,6 +240,52 @@ impl Store {
         Ok(())
     }
 
+    /// The room's dial-in PIN, made from `candidates` (random PINs, tried in turn until one is
+    /// free) when the room has none yet. None if every candidate was taken.
+    pub async fn dial_in_pin(
+        &self,
+        room: &str,
+        candidates: impl IntoIterator<Item = String>,
+    ) -> Result<Option<String>, StoreError> {
+        if let Some(pin) = self.dial_in_pin_of(room).await? {
+            return Ok(Some(pin));
+        }
+        for pin in candidates {
+            let inserted = sqlx::query(
+                "INSERT INTO dial_in_pins (room, pin) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(room)
+            .bind(&pin)
+            .execute(&self.pool)
+            .await?;
+            if inserted.rows_affected() == 1 {
+                return Ok(Some(pin));
+            }
+            // Another server may have given this room a PIN meanwhile.
+            if let Some(pin) = self.dial_in_pin_of(room).await? {
+                return Ok(Some(pin));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn dial_in_pin_of(&self, room: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT pin FROM dial_in_pins WHERE room = $1")
+            .bind(room)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// The room a dial-in PIN belongs to.
+    pub async fn room_for_dial_in_pin(&self, pin: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT room FROM dial_in_pins WHERE pin = $1")
+            .bind(pin)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
     /// Keep a recording job's latest state (`info` is the caller's JSON).
     pub async fn save_recording(
         &self,

@@ -124,6 +124,21 @@ async fn exercise(store: &Store, tag: &str) {
     );
     assert!(saved.iter().any(|j| j == r#"{"status":"complete"}"#));
     assert!(!saved.iter().any(|j| j.contains("starting")));
+
+    // Dial-in PINs: made once per room, from the first free candidate, found both ways.
+    let (board, standup) = (format!("board-{tag}"), format!("standup-{tag}"));
+    let pin = |n: u32| format!("{tag}{n:04}");
+    let first = store.dial_in_pin(&board, [pin(1)]).await.unwrap();
+    assert_eq!(first, Some(pin(1)));
+    assert_eq!(store.dial_in_pin(&board, [pin(9)]).await.unwrap(), first, "kept");
+    assert_eq!(
+        store.dial_in_pin(&standup, [pin(1), pin(2)]).await.unwrap(),
+        Some(pin(2)),
+        "a taken PIN is skipped"
+    );
+    assert_eq!(store.dial_in_pin(&format!("x-{tag}"), [pin(1)]).await.unwrap(), None);
+    assert_eq!(store.room_for_dial_in_pin(&pin(2)).await.unwrap(), Some(standup));
+    assert_eq!(store.room_for_dial_in_pin(&pin(7)).await.unwrap(), None);
 }
 
 #[tokio::test]
