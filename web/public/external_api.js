@@ -82,6 +82,8 @@
    *   width, height,       numbers are pixels, strings any CSS length (default '100%')
    *   userInfo: {displayName, email},   the display name to join with (email is not used)
    *   configOverwrite: {startWithAudioMuted, startWithVideoMuted, prejoinPageEnabled},
+   *   lang,                the app's language ('en', 'de', 'es', 'fr', 'vi'), as Jitsi's `lang`;
+   *                        without it the person's own choice or their browser's language
    *   onload,              called on the iframe's load event
    * })
    */
@@ -115,6 +117,7 @@
     if (config.startWithAudioMuted) q.set('mic', '0');
     if (config.startWithVideoMuted) q.set('camera', '0');
     if (config.prejoinPageEnabled === false) q.set('skipPrejoin', '1');
+    if (opts.lang) q.set('lang', String(opts.lang));
     q.set('embed', '1');
     q.set('parentOrigin', location.origin);
     var room = opts.roomName ? '/' + encodeURIComponent(String(opts.roomName)) : '/';

@@ -1,6 +1,8 @@
 // Talking to the Confab server before the meeting: the join endpoint that hands out tokens in open
 // mode, and the signalling URL derived from where the app was loaded from.
 
+import { t } from './i18n';
+
 /**
  * Why joining failed, in the terms the failure pages use. `waiting`: the room has no host yet;
  * `lobby`: knocked, a moderator decides (`ticket`); `password`: the room needs one; `locked`.
@@ -54,7 +56,7 @@ export async function fetchToken(room: string, name: string, jwt?: string, passw
     throw new JoinError(res.status < 500 ? 'refused' : 'other', field('error') ?? `HTTP ${res.status}`);
   }
   const token = field('token');
-  if (!token) throw new JoinError('other', 'The server sent no token');
+  if (!token) throw new JoinError('other', t('failed.noToken'));
   return { token, identity: field('identity') ?? '' };
 }
 

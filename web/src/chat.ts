@@ -3,6 +3,7 @@
 // see our messages and we see theirs.
 
 import type { Room } from 'livekit-client';
+import { locales, t } from './i18n';
 import { icon } from './icons';
 import { h } from './util';
 
@@ -36,11 +37,11 @@ export class Chat {
     private readonly onActivity: (line: ChatLine | undefined) => void,
     onClose: () => void,
   ) {
-    this.log = h('ol', { class: 'chat-log', attrs: { 'aria-label': 'Chat messages', 'aria-live': 'polite' } });
+    this.log = h('ol', { class: 'chat-log', attrs: { 'aria-label': t('chat.log'), 'aria-live': 'polite' } });
     this.input = h('textarea', {
-      attrs: { id: 'chat-input', rows: '1', maxlength: String(MAX_LENGTH), placeholder: 'Type a message', 'aria-label': 'Chat message' },
+      attrs: { id: 'chat-input', rows: '1', maxlength: String(MAX_LENGTH), placeholder: t('chat.placeholder'), 'aria-label': t('chat.input') },
     });
-    const send = h('button', { class: 'round small primary', title: 'Send', attrs: { type: 'submit', 'aria-label': 'Send message' } }, icon('send'));
+    const send = h('button', { class: 'round small primary', title: t('chat.send'), attrs: { type: 'submit', 'aria-label': t('chat.sendMessage') } }, icon('send'));
     const form = h('form', { class: 'chat-form' }, this.input, send);
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
@@ -59,14 +60,14 @@ export class Chat {
     });
     this.panel = h(
       'section',
-      { class: 'panel chat-panel', attrs: { id: 'chat-panel', 'aria-label': 'Chat' } },
+      { class: 'panel chat-panel', attrs: { id: 'chat-panel', 'aria-label': t('chat.title') } },
       h(
         'div',
         { class: 'panel-head' },
-        h('h2', { text: 'Chat' }),
-        h('button', { class: 'round small ghost', title: 'Close chat', attrs: { type: 'button', 'aria-label': 'Close chat' }, on: { click: onClose } }, icon('close')),
+        h('h2', { text: t('chat.title') }),
+        h('button', { class: 'round small ghost', title: t('toolbar.chatClose'), attrs: { type: 'button', 'aria-label': t('toolbar.chatClose') }, on: { click: onClose } }, icon('close')),
       ),
-      h('div', { class: 'chat-scroll' }, h('p', { class: 'chat-empty', text: 'Messages here are seen by everyone in the meeting, and are not saved.' }), this.log),
+      h('div', { class: 'chat-scroll' }, h('p', { class: 'chat-empty', text: t('chat.empty') }), this.log),
       form,
     );
 
@@ -128,13 +129,13 @@ export class Chat {
   async send(message: string) {
     const text = message.trim().slice(0, MAX_LENGTH);
     if (!text) return;
-    const line: ChatLine = { identity: this.room.localParticipant.identity, name: 'You', text, at: Date.now(), local: true };
+    const line: ChatLine = { identity: this.room.localParticipant.identity, name: t('common.you'), text, at: Date.now(), local: true };
     const li = this.append(line);
     try {
       await this.room.localParticipant.sendText(text, { topic: CHAT_TOPIC });
     } catch (e) {
       li.classList.add('failed');
-      li.append(h('span', { class: 'chat-error', text: `Not sent: ${e instanceof Error ? e.message : String(e)}` }));
+      li.append(h('span', { class: 'chat-error', text: t('chat.notSent', { error: e instanceof Error ? e.message : String(e) }) }));
       throw e;
     }
   }
@@ -142,7 +143,7 @@ export class Chat {
   private append(line: ChatLine): HTMLLIElement {
     const sameSender = this.lastSender === line.identity;
     this.lastSender = line.identity;
-    const time = new Date(line.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    const time = new Date(line.at).toLocaleTimeString(locales(), { hour: '2-digit', minute: '2-digit' });
     const li = h(
       'li',
       { class: `chat-line${line.local ? ' local' : ''}${sameSender ? ' continued' : ''}`, dataset: { identity: line.identity } },

@@ -1,13 +1,14 @@
 // Device pickers shared by the prejoin screen and the settings dialog.
 
 import { Room, supportsAudioOutputSelection } from 'livekit-client';
+import { type Key, t } from './i18n';
 import { type DeviceKind, prefs } from './prefs';
 import { h } from './util';
 
-export const deviceLabels: Record<DeviceKind, string> = {
-  videoinput: 'Camera',
-  audioinput: 'Microphone',
-  audiooutput: 'Speaker',
+const names: Record<DeviceKind, { label: Key; numbered: Key }> = {
+  videoinput: { label: 'device.camera', numbered: 'device.cameraN' },
+  audioinput: { label: 'device.microphone', numbered: 'device.microphoneN' },
+  audiooutput: { label: 'device.speaker', numbered: 'device.speakerN' },
 };
 
 /**
@@ -15,8 +16,9 @@ export const deviceLabels: Record<DeviceKind, string> = {
  * empty before). `onPick` gets the chosen deviceId; the choice is remembered for next time.
  */
 export function devicePicker(kind: DeviceKind, current: () => string | undefined, onPick: (id: string) => void) {
-  const select = h('select', { attrs: { id: `device-${kind}`, 'aria-label': deviceLabels[kind] } });
-  const wrap = h('label', { class: 'field' }, h('span', { text: deviceLabels[kind] }), select);
+  const label = t(names[kind].label);
+  const select = h('select', { attrs: { id: `device-${kind}`, 'aria-label': label } });
+  const wrap = h('label', { class: 'field' }, h('span', { text: label }), select);
   select.addEventListener('change', () => {
     prefs.setDevice(kind, select.value);
     onPick(select.value);
@@ -36,13 +38,13 @@ export function devicePicker(kind: DeviceKind, current: () => string | undefined
     const chosen = current() ?? prefs.device(kind);
     select.replaceChildren(
       ...devices.map((d, i) => {
-        const o = h('option', { text: d.label || `${deviceLabels[kind]} ${i + 1}` });
+        const o = h('option', { text: d.label || t(names[kind].numbered, { n: i + 1 }) });
         o.value = d.deviceId;
         o.selected = d.deviceId === chosen;
         return o;
       }),
     );
-    if (devices.length === 0) select.append(h('option', { text: kind === 'audiooutput' ? 'System default' : 'None found' }));
+    if (devices.length === 0) select.append(h('option', { text: t(kind === 'audiooutput' ? 'device.systemDefault' : 'device.noneFound') }));
     select.disabled = devices.length <= 1;
     wrap.hidden = kind === 'audiooutput' && devices.length === 0;
   }

@@ -1,6 +1,8 @@
 // The start page: name a room (or take the suggested one) and go. A room exists as soon as
 // someone opens its URL, so there is nothing to create or schedule.
 
+import { locales, t, tn } from './i18n';
+import { languagePicker } from './i18n/select';
 import { header } from './pages';
 import { installButton } from './pwa';
 import { forgetRoom, generateRoomName, recentRooms, roomPath, validRoomName } from './rooms';
@@ -15,7 +17,7 @@ export function homePage() {
       maxlength: '128',
       autocomplete: 'off',
       spellcheck: 'false',
-      'aria-label': 'Room name',
+      'aria-label': t('home.roomName'),
       placeholder: suggestion,
     },
   });
@@ -23,7 +25,7 @@ export function homePage() {
   error.hidden = true;
   const another = h('button', {
     class: 'btn ghost small',
-    text: 'Suggest another',
+    text: t('home.suggest'),
     attrs: { type: 'button' },
     on: {
       click: () => {
@@ -36,16 +38,16 @@ export function homePage() {
   const form = h(
     'form',
     { class: 'home-form', attrs: { id: 'home-form' } },
-    h('label', { class: 'home-label', text: 'Start or join a meeting', attrs: { for: 'room-name' } }),
-    h('div', { class: 'home-row' }, input, h('button', { class: 'btn primary', text: 'Go', attrs: { type: 'submit', id: 'go' } })),
+    h('label', { class: 'home-label', text: t('home.label'), attrs: { for: 'room-name' } }),
+    h('div', { class: 'home-row' }, input, h('button', { class: 'btn primary', text: t('home.go'), attrs: { type: 'submit', id: 'go' } })),
     error,
-    h('p', { class: 'hint' }, 'Leave it empty to use the suggested name. ', another),
+    h('p', { class: 'hint' }, `${t('home.emptyHint')} `, another),
   );
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const name = input.value.trim() || suggestion;
     if (!validRoomName(name)) {
-      error.textContent = 'Use 1 to 128 characters, without / \\ ? # or %.';
+      error.textContent = t('room.rule');
       error.hidden = false;
       input.focus();
       return;
@@ -55,15 +57,15 @@ export function homePage() {
   input.addEventListener('input', () => (error.hidden = true));
 
   mount(
-    header(installButton()),
+    header(installButton(), languagePicker()),
     h(
       'main',
       { class: 'page home', dataset: { page: 'home' } },
       h(
         'section',
         { class: 'hero' },
-        h('h1', { text: 'Video meetings for everyone' }),
-        h('p', { class: 'lede', text: 'Pick a room name, share the link, and talk. No account needed.' }),
+        h('h1', { text: t('home.heading') }),
+        h('p', { class: 'lede', text: t('home.lede') }),
         form,
       ),
       recentList(),
@@ -86,8 +88,8 @@ function recentList(): HTMLElement | null {
       h('button', {
         class: 'btn ghost small',
         text: '×',
-        title: `Remove ${r.name} from this list`,
-        attrs: { type: 'button', 'aria-label': `Remove ${r.name}` },
+        title: t('home.forgetTitle', { room: r.name }),
+        attrs: { type: 'button', 'aria-label': t('home.forget', { room: r.name }) },
         on: {
           click: () => {
             forgetRoom(r.name);
@@ -98,14 +100,14 @@ function recentList(): HTMLElement | null {
     );
     list.append(item);
   }
-  return h('section', { class: 'recent card' }, h('h2', { text: 'Your recent rooms' }), list);
+  return h('section', { class: 'recent card' }, h('h2', { text: t('home.recent') }), list);
 }
 
 function ago(at: number): string {
   const min = Math.round((Date.now() - at) / 60_000);
-  if (min < 1) return 'just now';
-  if (min < 60) return `${min} min ago`;
+  if (min < 1) return t('home.justNow');
+  if (min < 60) return tn('home.minutesAgo', min);
   const hours = Math.round(min / 60);
-  if (hours < 24) return `${hours} h ago`;
-  return new Date(at).toLocaleDateString();
+  if (hours < 24) return tn('home.hoursAgo', hours);
+  return new Date(at).toLocaleDateString(locales());
 }

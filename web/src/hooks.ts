@@ -40,6 +40,7 @@ import { type EgressInfo, RecordingApi } from './meeting/recording';
  * capture=WxH (camera capture size; default from the video quality setting, 640x480).
  * camera=0 / mic=0 also start the prejoin screen with that device off.
  * embed=1&parentOrigin=O: embedded in a page of origin O by /external_api.js (see embed.ts).
+ * lang=de (or en, es, fr, vi): the app's language for this page, over the setting and the browser's.
  * The old form /?room=R&token=T&autojoin=1 still works and is treated as /R?token=T&skipPrejoin=1.
  */
 export interface VideoStats {

@@ -5,6 +5,7 @@
 // the session the server handed out.
 
 import { SignInError, signIn } from './api';
+import { t } from './i18n';
 import { header } from './pages';
 import { errorText, h, mount } from './util';
 
@@ -12,18 +13,18 @@ export function loginPage(room: string, onToken: (token: string) => void) {
   const username = h('input', { attrs: { id: 'login-username', type: 'text', autocomplete: 'username', maxlength: '128', required: '' } });
   const password = h('input', { attrs: { id: 'login-password', type: 'password', autocomplete: 'current-password', maxlength: '256', required: '' } });
   const otp = h('input', { attrs: { id: 'login-otp', type: 'text', inputmode: 'numeric', autocomplete: 'one-time-code', maxlength: '10' } });
-  const otpField = h('label', { class: 'field' }, h('span', { text: 'One-time code from your authenticator app, if your account has one' }), otp);
+  const otpField = h('label', { class: 'field' }, h('span', { text: t('login.otp') }), otp);
   otpField.hidden = true;
   const error = h('p', { class: 'field-error', attrs: { id: 'login-error', role: 'alert' } });
   error.hidden = true;
-  const submit = h('button', { class: 'btn primary big', text: 'Sign in', attrs: { type: 'submit', id: 'login-submit' } });
+  const submit = h('button', { class: 'btn primary big', text: t('login.submit'), attrs: { type: 'submit', id: 'login-submit' } });
   const form = h(
     'form',
     { class: 'prejoin-form login-form', attrs: { id: 'login-form', novalidate: '' } },
-    h('p', { class: 'eyebrow', text: 'Sign in to join' }),
+    h('p', { class: 'eyebrow', text: t('login.eyebrow') }),
     h('h1', { class: 'room-title', text: room }),
-    h('label', { class: 'field' }, h('span', { text: 'Username' }), username),
-    h('label', { class: 'field' }, h('span', { text: 'Password' }), password),
+    h('label', { class: 'field' }, h('span', { text: t('login.username') }), username),
+    h('label', { class: 'field' }, h('span', { text: t('login.password') }), password),
     otpField,
     error,
     submit,
@@ -46,7 +47,7 @@ export function loginPage(room: string, onToken: (token: string) => void) {
         }
         error.textContent =
           first && !otpField.hidden
-            ? 'Enter the code from your authenticator app if your account has one; otherwise check your username and password.'
+            ? t('login.needCode')
             : e instanceof Error
               ? e.message
               : errorText(e);
@@ -55,6 +56,6 @@ export function loginPage(room: string, onToken: (token: string) => void) {
     );
   });
   mount(header(), h('main', { class: 'page prejoin-page', dataset: { page: 'login' } }, h('div', { class: 'card' }, form)));
-  document.title = `Sign in · ${room} · Confab`;
+  document.title = `${t('login.submit')} · ${room} · Confab`;
   username.focus();
 }

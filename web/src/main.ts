@@ -10,6 +10,7 @@
 import './hooks';
 import './style.css';
 import { homePage } from './home';
+import { setupLanguage, t } from './i18n';
 import { loginPage } from './login';
 import { joinMeeting } from './meeting/join';
 import { invalidRoomPage, unreachablePage } from './pages';
@@ -52,9 +53,11 @@ function route() {
 }
 
 registerServiceWorker();
+// Pages render their strings as they are built, so the language is loaded first.
+await setupLanguage();
 if (openedWithoutServer()) {
   const retry = () => location.reload();
-  unreachablePage('This page was opened from the copy saved on this device.', retry, { offline: true });
+  unreachablePage(t('unreachable.offline'), retry, { offline: true });
   window.addEventListener('online', retry, { once: true });
 } else {
   route();

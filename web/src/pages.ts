@@ -1,6 +1,7 @@
 // Full-page messages for everything that stops a person from being in a meeting. Each says what
 // happened in plain words and offers the next step, instead of leaving a broken meeting screen.
 
+import { t } from './i18n';
 import { type IconName, icon } from './icons';
 import { h, mount } from './util';
 
@@ -39,22 +40,26 @@ export function messagePage(opts: {
   document.title = `${opts.title} · Confab`;
 }
 
-/** The top bar of every page: the product name links home. */
+/** The top bar of every page: the product name links home; `extra` goes to the far end. */
 export function header(...extra: Node[]): HTMLElement {
-  return h('header', { class: 'topbar' }, h('a', { class: 'brand', text: 'Confab', attrs: { href: '/' } }), ...extra);
+  return h(
+    'header',
+    { class: 'topbar' },
+    h('a', { class: 'brand', text: 'Confab', attrs: { href: '/' } }),
+    extra.length ? h('div', { class: 'topbar-end' }, ...extra) : null,
+  );
 }
 
-export const goHome: Action = { label: 'Go to the start page', run: () => location.assign('/') };
+function goHome(): Action {
+  return { label: t('common.goHome'), run: () => location.assign('/') };
+}
 
 export function invalidRoomPage(name: string) {
   messagePage({
     kind: 'invalid-room',
-    title: 'That is not a valid room name',
-    body: [
-      `“${name.length > 80 ? `${name.slice(0, 80)}…` : name}” can't be used as a meeting room.`,
-      'A room name has 1 to 128 characters and may not contain / \\ ? # or %.',
-    ],
-    actions: [{ ...goHome, label: 'Choose another room', primary: true }],
+    title: t('invalid.title'),
+    body: [t('invalid.body', { name: name.length > 80 ? `${name.slice(0, 80)}…` : name }), t('invalid.rule')],
+    actions: [{ ...goHome(), label: t('invalid.choose'), primary: true }],
   });
 }
 
@@ -65,24 +70,21 @@ export function invalidRoomPage(name: string) {
 export function unreachablePage(detail: string, retry: () => void, { offline = false } = {}) {
   messagePage({
     kind: 'unreachable',
-    title: 'Cannot reach the Confab server',
-    body: [
-      `The server at ${location.host} is not answering.`,
-      'Check your internet connection. If it works, the server may be down or restarting; try again in a moment.',
-    ],
+    title: t('unreachable.title'),
+    body: [t('unreachable.body', { host: location.host }), t('unreachable.advice')],
     detail,
     glyph: 'refresh',
-    actions: [{ label: 'Try again', run: retry, primary: true }, ...(offline ? [] : [goHome])],
+    actions: [{ label: t('common.tryAgain'), run: retry, primary: true }, ...(offline ? [] : [goHome()])],
   });
 }
 
 export function refusedPage(detail: string, retry: () => void) {
   messagePage({
     kind: 'refused',
-    title: "You can't join this meeting",
-    body: ['The server refused to let you in. The link or invitation may have expired, or it is for a different meeting.'],
+    title: t('refused.title'),
+    body: [t('refused.body')],
     detail,
-    actions: [{ label: 'Try again', run: retry, primary: true }, goHome],
+    actions: [{ label: t('common.tryAgain'), run: retry, primary: true }, goHome()],
   });
 }
 
@@ -91,18 +93,18 @@ export function waitingPage(room: string, retry: () => void) {
   const timer = setTimeout(retry, 5000);
   messagePage({
     kind: 'waiting-for-host',
-    title: 'Waiting for the host',
-    body: [`The meeting ${room} has not been started yet. You will join as soon as the host is in; this page checks every few seconds.`],
+    title: t('waiting.title'),
+    body: [t('waiting.body', { room })],
     actions: [
       {
-        label: 'I am the host: sign in',
+        label: t('waiting.signIn'),
         run: () => {
           clearTimeout(timer);
           location.assign('?login=1');
         },
       },
       {
-        label: 'Leave',
+        label: t('waiting.leave'),
         run: () => {
           clearTimeout(timer);
           location.assign('/');
@@ -116,46 +118,46 @@ export function waitingPage(room: string, retry: () => void) {
 export function lobbyPage(room: string, cancel: () => void) {
   messagePage({
     kind: 'lobby',
-    title: 'Asking to join…',
-    body: [`A moderator of “${room}” has been told you are here and will let you in.`],
-    actions: [{ label: 'Cancel', run: cancel }],
+    title: t('lobby.title'),
+    body: [t('lobby.body', { room })],
+    actions: [{ label: t('common.cancel'), run: cancel }],
   });
 }
 
 export function deniedPage(room: string, reason?: string) {
   messagePage({
     kind: 'denied',
-    title: 'You were not let in',
-    body: [`A moderator of “${room}” declined your request to join.`],
-    detail: reason ? `Their reason: ${reason}` : undefined,
-    actions: [goHome],
+    title: t('denied.title'),
+    body: [t('denied.body', { room })],
+    detail: reason ? t('denied.reason', { reason }) : undefined,
+    actions: [goHome()],
   });
 }
 
 export function lockedPage(room: string, retry: () => void) {
   messagePage({
     kind: 'locked',
-    title: 'This meeting is locked',
-    body: [`The moderators of “${room}” locked it: nobody new can join until they unlock it.`],
-    actions: [{ label: 'Try again', run: retry, primary: true }, goHome],
+    title: t('locked.title'),
+    body: [t('locked.body', { room })],
+    actions: [{ label: t('common.tryAgain'), run: retry, primary: true }, goHome()],
   });
 }
 
 /** The room has a password; `error` says the last one was wrong. */
 export function passwordPage(room: string, error: string | undefined, submit: (password: string) => void) {
-  const input = h('input', { attrs: { id: 'room-password', type: 'password', autocomplete: 'off', maxlength: '128', 'aria-label': 'Meeting password' } });
+  const input = h('input', { attrs: { id: 'room-password', type: 'password', autocomplete: 'off', maxlength: '128', 'aria-label': t('password.label') } });
   const form = h(
     'form',
     { class: 'password-form', on: { submit: (ev: Event) => { ev.preventDefault(); if (input.value) submit(input.value); } } },
     input,
-    h('button', { class: 'btn primary', text: 'Join', attrs: { type: 'submit', id: 'password-submit' } }),
+    h('button', { class: 'btn primary', text: t('password.join'), attrs: { type: 'submit', id: 'password-submit' } }),
   );
   messagePage({
     kind: 'password',
-    title: 'This meeting has a password',
-    body: [`Enter the password of “${room}”. The moderators can tell you what it is.`, form],
+    title: t('password.title'),
+    body: [t('password.body', { room }), form],
     detail: error,
-    actions: [goHome],
+    actions: [goHome()],
   });
   input.focus();
 }
@@ -163,26 +165,23 @@ export function passwordPage(room: string, error: string | undefined, submit: (p
 export function failedPage(detail: string, retry: () => void) {
   messagePage({
     kind: 'failed',
-    title: 'Joining the meeting failed',
-    body: ['Something went wrong while connecting. Trying again usually helps.'],
+    title: t('failed.title'),
+    body: [t('failed.body')],
     detail,
-    actions: [{ label: 'Try again', run: retry, primary: true }, goHome],
+    actions: [{ label: t('common.tryAgain'), run: retry, primary: true }, goHome()],
   });
 }
 
-export function permissionPage(which: string, retry: () => void, withoutDevices: () => void) {
+/** `which` the browser blocked; one sentence each, since languages inflect the device's name. */
+export function permissionPage(which: 'camera' | 'microphone' | 'both', retry: () => void, withoutDevices: () => void) {
   messagePage({
     kind: 'permission-denied',
-    title: `Your browser blocked the ${which}`,
-    body: [
-      `Confab was not allowed to use your ${which}.`,
-      'To allow it, click the camera or lock icon in the address bar, set Camera and Microphone to “Allow”, then try again.',
-      'You can also join without them, and listen and chat.',
-    ],
+    title: t(`device.blocked.${which}`),
+    body: [t(`permission.body.${which}`), t('permission.howTo'), t('permission.without')],
     glyph: 'camOff',
     actions: [
-      { label: 'Try again', run: retry, primary: true },
-      { label: 'Join without camera and microphone', run: withoutDevices },
+      { label: t('common.tryAgain'), run: retry, primary: true },
+      { label: t('permission.joinWithout'), run: withoutDevices },
     ],
   });
 }
@@ -190,9 +189,9 @@ export function permissionPage(which: string, retry: () => void, withoutDevices:
 export function leftPage(room: string, rejoin: () => void, reason?: string) {
   messagePage({
     kind: reason ? 'disconnected' : 'left',
-    title: reason ? 'You were disconnected' : 'You left the meeting',
-    body: [reason ? `You are no longer in “${room}”.` : `Thanks for joining “${room}”.`],
+    title: reason ? t('left.disconnectedTitle') : t('left.title'),
+    body: [reason ? t('left.disconnectedBody', { room }) : t('left.body', { room })],
     detail: reason,
-    actions: [{ label: 'Rejoin', run: rejoin, primary: true }, goHome],
+    actions: [{ label: t('left.rejoin'), run: rejoin, primary: true }, goHome()],
   });
 }

@@ -1,4 +1,4 @@
-// What the app remembers between visits: display name, chosen devices, video quality.
+// What the app remembers between visits: display name, chosen devices, video quality, language.
 
 import { type AudioCaptureOptions, VideoPresets43, VideoQuality } from 'livekit-client';
 import type { ServerSettings } from './api';
@@ -26,6 +26,13 @@ export const prefs = {
   },
   set quality(q: Quality) {
     store.set('quality', q);
+  },
+  /** A language code from the settings; '' follows the browser. */
+  get language(): string {
+    return store.get('language') ?? '';
+  },
+  set language(v: string) {
+    store.set('language', v || null);
   },
 };
 
@@ -74,9 +81,3 @@ export function receiveQualityFor(q: Quality): VideoQuality {
   if (q === 'high') return VideoQuality.HIGH;
   return VideoQuality.MEDIUM;
 }
-
-export const qualityLabels: Record<Quality, string> = {
-  low: 'Low (saves bandwidth)',
-  standard: 'Standard',
-  high: 'High definition',
-};

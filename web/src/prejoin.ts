@@ -12,6 +12,8 @@ import {
   type LocalVideoTrack,
 } from 'livekit-client';
 import { devicePicker } from './devices';
+import { t } from './i18n';
+import { languagePicker } from './i18n/select';
 import { icon } from './icons';
 import { header, permissionPage } from './pages';
 import { settingsFor } from './api';
@@ -45,12 +47,9 @@ function problemOf(e: unknown): DeviceProblem {
   return 'failed';
 }
 
-const problemText: Record<DeviceProblem, (what: string) => string> = {
-  blocked: (w) => `Your browser blocked the ${w}`,
-  missing: (w) => `No ${w} found`,
-  busy: (w) => `The ${w} is in use by another app`,
-  failed: (w) => `The ${w} could not be started`,
-};
+function problemText(problem: DeviceProblem, device: 'camera' | 'microphone'): string {
+  return t(`device.${problem}.${device}`);
+}
 
 export function prejoinPage(opts: Options) {
   let video: LocalVideoTrack | undefined;
@@ -73,16 +72,16 @@ export function prejoinPage(opts: Options) {
   const avatar = h('div', { class: 'avatar big' });
   const notice = h('p', { class: 'preview-notice' });
   const meterFill = h('span', { class: 'meter-fill' });
-  const meter = h('div', { class: 'meter', title: 'Microphone level', attrs: { role: 'meter', 'aria-label': 'Microphone level', 'aria-valuemin': '0', 'aria-valuemax': '100' } }, meterFill);
+  const meter = h('div', { class: 'meter', title: t('prejoin.micLevel'), attrs: { role: 'meter', 'aria-label': t('prejoin.micLevel'), 'aria-valuemin': '0', 'aria-valuemax': '100' } }, meterFill);
   const micBtn = h('button', { class: 'round', attrs: { type: 'button', id: 'prejoin-mic' } });
   const camBtn = h('button', { class: 'round', attrs: { type: 'button', id: 'prejoin-cam' } });
   const nameInput = h('input', {
-    attrs: { id: 'display-name', type: 'text', maxlength: '64', autocomplete: 'name', placeholder: 'Your name', 'aria-label': 'Your name' },
+    attrs: { id: 'display-name', type: 'text', maxlength: '64', autocomplete: 'name', placeholder: t('prejoin.name'), 'aria-label': t('prejoin.name') },
   });
   nameInput.value = (new URLSearchParams(location.search).get('name') ?? prefs.name).slice(0, 64);
   const nameError = h('p', { class: 'field-error', attrs: { role: 'alert' } });
   nameError.hidden = true;
-  const joinBtn = h('button', { class: 'btn primary big', text: 'Join meeting', attrs: { type: 'submit', id: 'join' } });
+  const joinBtn = h('button', { class: 'btn primary big', text: t('prejoin.join'), attrs: { type: 'submit', id: 'join' } });
 
   const pickers = {
     videoinput: devicePicker('videoinput', () => devices.videoinput, (id) => void switchDevice('videoinput', id)),
@@ -93,9 +92,9 @@ export function prejoinPage(opts: Options) {
   const form = h(
     'form',
     { class: 'prejoin-form', attrs: { id: 'prejoin-form', novalidate: '' } },
-    h('p', { class: 'eyebrow', text: 'Ready to join?' }),
+    h('p', { class: 'eyebrow', text: t('prejoin.eyebrow') }),
     h('h1', { class: 'room-title', text: opts.room }),
-    h('label', { class: 'field' }, h('span', { text: 'Your name' }), nameInput),
+    h('label', { class: 'field' }, h('span', { text: t('prejoin.name') }), nameInput),
     nameError,
     pickers.videoinput.element,
     pickers.audioinput.element,
@@ -111,19 +110,19 @@ export function prejoinPage(opts: Options) {
             const b = ev.currentTarget as HTMLButtonElement;
             void navigator.clipboard
               ?.writeText(inviteLink(opts.room))
-              .then(() => (b.lastChild!.textContent = 'Link copied'))
+              .then(() => (b.lastChild!.textContent = t('prejoin.linkCopied')))
               .catch(() => (b.lastChild!.textContent = inviteLink(opts.room)));
           },
         },
       },
       icon('link'),
-      h('span', { text: 'Copy invite link' }),
+      h('span', { text: t('prejoin.copyLink') }),
     ),
-    h('a', { class: 'btn ghost small', text: 'Sign in with an account', attrs: { href: `?login=1`, id: 'sign-in-link' } }),
+    h('a', { class: 'btn ghost small', text: t('prejoin.signIn'), attrs: { href: `?login=1`, id: 'sign-in-link' } }),
   );
 
   mount(
-    header(installButton()),
+    header(installButton(), languagePicker()),
     h(
       'main',
       { class: 'page prejoin', dataset: { page: 'prejoin' } },
@@ -145,19 +144,19 @@ export function prejoinPage(opts: Options) {
     const showVideo = camOn && !!video;
     videoEl.hidden = !showVideo;
     avatar.hidden = showVideo;
-    const problem = camProblem ? problemText[camProblem]('camera') : micProblem ? problemText[micProblem]('microphone') : '';
+    const problem = camProblem ? problemText(camProblem, 'camera') : micProblem ? problemText(micProblem, 'microphone') : '';
     notice.textContent = problem;
     notice.hidden = !problem;
     micBtn.replaceChildren(icon(micOn ? 'mic' : 'micOff'));
     micBtn.classList.toggle('off', !micOn);
     micBtn.setAttribute('aria-pressed', String(!micOn));
-    micBtn.setAttribute('aria-label', micOn ? 'Turn microphone off' : 'Turn microphone on');
-    micBtn.title = micProblem ? problemText[micProblem]('microphone') : micOn ? 'Microphone on: click to join muted' : 'Microphone off';
+    micBtn.setAttribute('aria-label', t(micOn ? 'prejoin.micTurnOff' : 'prejoin.micTurnOn'));
+    micBtn.title = micProblem ? problemText(micProblem, 'microphone') : t(micOn ? 'prejoin.micOnTitle' : 'state.micOff');
     camBtn.replaceChildren(icon(camOn ? 'cam' : 'camOff'));
     camBtn.classList.toggle('off', !camOn);
     camBtn.setAttribute('aria-pressed', String(!camOn));
-    camBtn.setAttribute('aria-label', camOn ? 'Turn camera off' : 'Turn camera on');
-    camBtn.title = camProblem ? problemText[camProblem]('camera') : camOn ? 'Camera on: click to join without video' : 'Camera off';
+    camBtn.setAttribute('aria-label', t(camOn ? 'prejoin.camTurnOff' : 'prejoin.camTurnOn'));
+    camBtn.title = camProblem ? problemText(camProblem, 'camera') : t(camOn ? 'prejoin.camOnTitle' : 'state.camOff');
     meter.hidden = !micOn || !audio;
   }
 
@@ -236,12 +235,13 @@ export function prejoinPage(opts: Options) {
   async function acquire() {
     applyServerSettings(await settingsFor(opts.room));
     const results = await Promise.allSettled([camOn ? startVideo() : undefined, micOn ? startAudio() : undefined]);
-    const blocked = [camProblem === 'blocked' && 'camera', micProblem === 'blocked' && 'microphone'].filter(Boolean);
-    if (blocked.length > 0 && results.some((r) => r.status === 'rejected')) {
+    const camBlocked = camProblem === 'blocked';
+    const micBlocked = micProblem === 'blocked';
+    if ((camBlocked || micBlocked) && results.some((r) => r.status === 'rejected')) {
       done = true;
       stopAll();
       permissionPage(
-        blocked.join(' and '),
+        camBlocked && micBlocked ? 'both' : camBlocked ? 'camera' : 'microphone',
         () => prejoinPage({ ...opts, withoutDevices: false }),
         () => prejoinPage({ ...opts, withoutDevices: true }),
       );
@@ -307,7 +307,7 @@ export function prejoinPage(opts: Options) {
     ev.preventDefault();
     const name = nameInput.value.trim();
     if (!name) {
-      nameError.textContent = 'Please enter your name, so others know who you are.';
+      nameError.textContent = t('prejoin.nameNeeded');
       nameError.hidden = false;
       nameInput.focus();
       return;

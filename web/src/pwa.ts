@@ -1,6 +1,7 @@
 // The Meet app as an installable app (PWA): the service worker (src/sw.js, served at /sw.js), the
 // "Install app" button, and knowing that the service worker opened the app without the server.
 
+import { t } from './i18n';
 import { h } from './util';
 
 /** Chromium's event (not in TypeScript's DOM types). */
@@ -37,8 +38,8 @@ window.addEventListener('appinstalled', () => {
 export function installButton(): HTMLButtonElement {
   const b = h('button', {
     class: 'btn ghost small install-app',
-    text: 'Install app',
-    title: 'Install Confab as an app on this device',
+    text: t('app.install'),
+    title: t('app.installTitle'),
     attrs: { type: 'button', id: 'install-app' },
     on: {
       click: () => {

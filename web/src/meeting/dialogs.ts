@@ -1,10 +1,18 @@
-// Modal dialogs of the meeting: settings (devices, video quality), keyboard shortcuts, invite.
+// Modal dialogs of the meeting: settings (devices, video quality, language), keyboard shortcuts, invite.
 
 import type { Room } from 'livekit-client';
 import { devicePicker } from '../devices';
+import { type Key, t } from '../i18n';
+import { languageSelect } from '../i18n/select';
 import { icon } from '../icons';
-import { type DeviceKind, type Quality, prefs, qualityLabels } from '../prefs';
+import { type DeviceKind, type Quality, prefs } from '../prefs';
 import { h } from '../util';
+
+const qualityLabels: Record<Quality, Key> = {
+  low: 'quality.low',
+  standard: 'quality.standard',
+  high: 'quality.high',
+};
 
 export function dialog(id: string, title: string, ...body: Node[]): HTMLDialogElement {
   const d = h(
@@ -14,7 +22,7 @@ export function dialog(id: string, title: string, ...body: Node[]): HTMLDialogEl
       'div',
       { class: 'dialog-head' },
       h('h2', { text: title }),
-      h('button', { class: 'round small ghost', title: 'Close', attrs: { type: 'button', 'aria-label': 'Close' }, on: { click: () => d.close() } }, icon('close')),
+      h('button', { class: 'round small ghost', title: t('common.close'), attrs: { type: 'button', 'aria-label': t('common.close') }, on: { click: () => d.close() } }, icon('close')),
     ),
     ...body,
   );
@@ -40,25 +48,29 @@ export function settingsDialog(room: Room, onQuality: (q: Quality) => Promise<vo
     input.addEventListener('change', async () => {
       if (!input.checked) return;
       prefs.quality = q;
-      status.textContent = 'Applying…';
+      status.textContent = t('settings.applying');
       try {
         await onQuality(q);
         status.textContent = '';
       } catch (e) {
-        status.textContent = `Could not change the video quality: ${e instanceof Error ? e.message : String(e)}`;
+        status.textContent = t('settings.qualityFailed', { error: e instanceof Error ? e.message : String(e) });
       }
     });
-    return { q, input, label: h('label', { class: 'radio' }, input, h('span', { text: qualityLabels[q] })) };
+    return { q, input, label: h('label', { class: 'radio' }, input, h('span', { text: t(qualityLabels[q]) })) };
   });
   const d = dialog(
     'settings-dialog',
-    'Settings',
-    h('h3', { text: 'Devices' }),
+    t('settings.title'),
+    h('h3', { text: t('settings.devices') }),
     ...pickers.map((p) => p.element),
-    h('h3', { text: 'Video quality' }),
-    h('div', { class: 'radios', attrs: { role: 'radiogroup', 'aria-label': 'Video quality' } }, ...radios.map((r) => r.label)),
-    h('p', { class: 'hint', text: 'Sets how sharp your camera is sent and the sharpest video you receive. Lower it on a slow connection.' }),
+    h('h3', { text: t('settings.quality') }),
+    h('div', { class: 'radios', attrs: { role: 'radiogroup', 'aria-label': t('settings.quality') } }, ...radios.map((r) => r.label)),
+    h('p', { class: 'hint', text: t('settings.qualityHint') }),
     status,
+    h('h3', { text: t('language.label') }),
+    // Every string of the meeting was rendered in the old language; the choice waits for the next page.
+    languageSelect(() => {}),
+    h('p', { class: 'hint', text: t('settings.languageHint') }),
   );
   return {
     el: d,
@@ -70,26 +82,27 @@ export function settingsDialog(room: Room, onQuality: (q: Quality) => Promise<vo
   };
 }
 
-export const SHORTCUTS: [string, string][] = [
-  ['M', 'Mute or unmute your microphone'],
-  ['V', 'Start or stop your camera'],
-  ['S', 'Start or stop sharing your screen (D also works)'],
-  ['C', 'Open or close the chat'],
-  ['R', 'Raise or lower your hand'],
-  ['W', 'Switch between tile view and stage view'],
-  ['P', 'Show or hide the participants'],
-  ['?', 'Show or hide these keyboard shortcuts'],
-  ['Esc', 'Close a panel or dialog'],
+/** The keys stay as they are in every language: the shortcuts are bound to them. */
+const SHORTCUTS: [string, Key][] = [
+  ['M', 'shortcuts.mic'],
+  ['V', 'shortcuts.cam'],
+  ['S', 'shortcuts.screen'],
+  ['C', 'shortcuts.chat'],
+  ['R', 'shortcuts.hand'],
+  ['W', 'shortcuts.view'],
+  ['P', 'shortcuts.people'],
+  ['?', 'shortcuts.help'],
+  ['Esc', 'shortcuts.close'],
 ];
 
 export function shortcutsDialog(): { el: HTMLDialogElement; toggle: () => void } {
   const d = dialog(
     'shortcuts-dialog',
-    'Keyboard shortcuts',
+    t('toolbar.shortcuts'),
     h(
       'dl',
       { class: 'shortcuts' },
-      ...SHORTCUTS.flatMap(([key, what]) => [h('dt', {}, h('kbd', { text: key })), h('dd', { text: what })]),
+      ...SHORTCUTS.flatMap(([key, what]) => [h('dt', {}, h('kbd', { text: key })), h('dd', { text: t(what) })]),
     ),
   );
   return {
@@ -102,21 +115,21 @@ export function shortcutsDialog(): { el: HTMLDialogElement; toggle: () => void }
 }
 
 export function inviteDialog(link: string): { el: HTMLDialogElement; open: () => void } {
-  const input = h('input', { attrs: { type: 'text', readonly: '', 'aria-label': 'Meeting link', id: 'invite-link' } });
+  const input = h('input', { attrs: { type: 'text', readonly: '', 'aria-label': t('invite.link'), id: 'invite-link' } });
   input.value = link;
   const status = h('p', { class: 'hint', attrs: { role: 'status' } });
-  const copy = h('button', { class: 'btn primary', text: 'Copy', attrs: { type: 'button' } });
+  const copy = h('button', { class: 'btn primary', text: t('invite.copy'), attrs: { type: 'button' } });
   copy.addEventListener('click', async () => {
     input.select();
     try {
       await navigator.clipboard.writeText(link);
-      status.textContent = 'Link copied. Paste it to whoever should join.';
+      status.textContent = t('invite.copied');
     } catch {
       // The clipboard API needs a secure context; the selected text can still be copied by hand.
-      status.textContent = 'Press Ctrl+C (⌘C on a Mac) to copy the selected link.';
+      status.textContent = t('invite.copyByHand');
     }
   });
-  const d = dialog('invite-dialog', 'Invite people', h('p', { text: 'Anyone with this link can join the meeting.' }), h('div', { class: 'invite-row' }, input, copy), status);
+  const d = dialog('invite-dialog', t('toolbar.invite'), h('p', { text: t('invite.body') }), h('div', { class: 'invite-row' }, input, copy), status);
   return {
     el: d,
     open() {

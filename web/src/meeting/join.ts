@@ -5,6 +5,7 @@ import { ConnectionError, ConnectionErrorReason, Room, VideoPreset } from 'livek
 import { JoinError, fetchToken, settingsFor, waitInLobby, wsUrl } from '../api';
 import { embedMeeting } from '../embed';
 import { hooks, timing } from '../hooks';
+import { t } from '../i18n';
 import { deniedPage, failedPage, header, leftPage, lobbyPage, lockedPage, passwordPage, refusedPage, unreachablePage, waitingPage } from '../pages';
 import { applyServerSettings, audioCapture, captureFor, prefs } from '../prefs';
 import type { PrejoinResult } from '../prejoin';
@@ -141,7 +142,7 @@ export async function joinMeeting(opts: JoinOptions) {
   rememberRoom(opts.room);
   meeting.show();
   if (settings.audio.disableAp || settings.audio.disableAec) {
-    meeting.notice('HD audio: echo cancellation is off in this meeting. Use headphones, or others will hear themselves.');
+    meeting.notice(t('meeting.hdAudio'));
   }
   hooks.joinedMs = Math.round(performance.now());
   const published = publish(room, opts, meeting);
@@ -201,8 +202,8 @@ function connectingPage(room: string) {
     h(
       'main',
       { class: 'page message-page', dataset: { page: 'connecting' } },
-      h('div', { class: 'card message-card' }, h('div', { class: 'spinner big' }), h('h1', { text: `Joining ${room}…` })),
+      h('div', { class: 'card message-card' }, h('div', { class: 'spinner big' }), h('h1', { text: `${t('join.joining', { room })}…` })),
     ),
   );
-  document.title = `Joining ${room} · Confab`;
+  document.title = `${t('join.joining', { room })} · Confab`;
 }

@@ -18,6 +18,7 @@ import {
 } from 'livekit-client';
 import { Chat, type ChatLine, LEGACY_CHAT_TOPIC } from '../chat';
 import { hooks, timing } from '../hooks';
+import { type Key, t, tn } from '../i18n';
 import { icon } from '../icons';
 import { type Quality, captureFor, prefs, receiveQualityFor } from '../prefs';
 import { inviteLink } from '../rooms';
@@ -109,13 +110,13 @@ export class Meeting {
     this.recorder = new RecordingApi(token, roomName);
     this.recordings = recordingsDialog(this.recorder);
     this.liveStream = liveStreamDialog(this.recorder, () => {
-      this.toasts.show('Live stream started');
+      this.toasts.show(t('stream.started'));
       void this.refreshRunning();
     });
     this.mayRecord = tokenMayRecord(token);
-    const stage = h('div', { class: 'stage', attrs: { 'aria-label': 'Stage' } });
-    const filmstrip = h('div', { class: 'filmstrip', attrs: { 'aria-label': 'Other participants' } });
-    const grid = h('div', { class: 'grid', attrs: { 'aria-label': 'Participants' } });
+    const stage = h('div', { class: 'stage', attrs: { 'aria-label': t('meeting.stage') } });
+    const filmstrip = h('div', { class: 'filmstrip', attrs: { 'aria-label': t('meeting.others') } });
+    const grid = h('div', { class: 'grid', attrs: { 'aria-label': t('people.title') } });
     const conference = h('div', { class: 'conference' }, stage, filmstrip, grid);
     this.layout = new Layout(conference, stage, filmstrip, grid);
 
@@ -129,33 +130,35 @@ export class Meeting {
       () => this.openPanel(undefined),
     );
     this.people = new ParticipantsPane(() => this.openPanel(undefined), {
-      mute: (p, what) => this.moderate(this.api.mute(p.identity, (what === 'mic' ? p.micSid : p.camSid) ?? ''), `${p.name}'s ${what === 'mic' ? 'microphone was muted' : 'video was stopped'}`),
-      setModerator: (p, on) => this.moderate(this.api.setModerator(p.identity, on), on ? `${p.name} is now a moderator` : `${p.name} is no longer a moderator`),
+      mute: (p, what) =>
+        this.moderate(this.api.mute(p.identity, (what === 'mic' ? p.micSid : p.camSid) ?? ''), t(what === 'mic' ? 'moderation.micMuted' : 'moderation.videoStopped', { name: p.name })),
+      setModerator: (p, on) => this.moderate(this.api.setModerator(p.identity, on), t(on ? 'moderation.madeModerator' : 'moderation.revokedModerator', { name: p.name })),
       remove: (p) =>
         void this.removeDlg.ask(p.name).then((reason) => {
-          if (reason !== undefined) this.moderate(this.api.remove(p.identity, reason), `${p.name} was removed`);
+          if (reason !== undefined) this.moderate(this.api.remove(p.identity, reason), t('moderation.removed', { name: p.name }));
         }),
       muteAll: (kind) => this.muteAll(kind),
       endMeeting: () => {
-        if (confirm('End the meeting for everyone?')) this.moderate(this.api.endMeeting(), 'The meeting was ended');
+        if (confirm(t('moderation.endConfirm'))) this.moderate(this.api.endMeeting(), t('moderation.ended'));
       },
-      setLobby: (on) => this.changeEntry(this.api.entry('lobby', { on }), on ? 'Lobby on: guests ask to join' : 'Lobby off'),
-      setLocked: (on) => this.changeEntry(this.api.entry('lock', { on }), on ? 'Meeting locked' : 'Meeting unlocked'),
-      setPassword: (password) => this.changeEntry(this.api.entry('password', { password: password ?? null }), password ? 'Password set' : 'Password removed'),
-      admit: (id) => this.changeEntry(this.api.entry('admit', { id }), 'Admitted'),
-      deny: (id) => this.changeEntry(this.api.entry('deny', { id }), 'Denied'),
-      denyAll: () => this.changeEntry(this.api.entry('clear_lobby'), 'Everyone waiting was denied'),
+      setLobby: (on) => this.changeEntry(this.api.entry('lobby', { on }), t(on ? 'moderation.lobbyOn' : 'moderation.lobbyOff')),
+      setLocked: (on) => this.changeEntry(this.api.entry('lock', { on }), t(on ? 'moderation.locked' : 'moderation.unlocked')),
+      setPassword: (password) =>
+        this.changeEntry(this.api.entry('password', { password: password ?? null }), t(password ? 'moderation.passwordSet' : 'moderation.passwordRemoved')),
+      admit: (id) => this.changeEntry(this.api.entry('admit', { id }), t('moderation.admitted')),
+      deny: (id) => this.changeEntry(this.api.entry('deny', { id }), t('moderation.denied')),
+      denyAll: () => this.changeEntry(this.api.entry('clear_lobby'), t('moderation.deniedAll')),
     });
     this.side = h('aside', { class: 'side' }, this.chat.panel, this.people.panel);
     this.side.hidden = true;
 
-    this.banner = h('div', { class: 'banner warn', attrs: { id: 'reconnecting-banner', role: 'status' } }, h('span', { class: 'spinner' }), h('span', { text: 'Connection lost. Reconnecting…' }));
+    this.banner = h('div', { class: 'banner warn', attrs: { id: 'reconnecting-banner', role: 'status' } }, h('span', { class: 'spinner' }), h('span', { text: t('meeting.reconnecting') }));
     this.banner.hidden = true;
     this.audioBanner = h(
       'div',
       { class: 'banner' },
-      h('span', { text: 'Your browser is holding back the sound of this meeting.' }),
-      h('button', { class: 'btn primary small', text: 'Turn on sound', attrs: { type: 'button' }, on: { click: () => void room.startAudio().then(() => this.queueSync()) } }),
+      h('span', { text: t('meeting.soundHeld') }),
+      h('button', { class: 'btn primary small', text: t('meeting.soundOn'), attrs: { type: 'button' }, on: { click: () => void room.startAudio().then(() => this.queueSync()) } }),
     );
     this.audioBanner.hidden = true;
 
@@ -191,9 +194,9 @@ export class Meeting {
         this.recIndicator,
         h(
           'button',
-          { class: 'btn ghost small', title: 'Invite people', attrs: { type: 'button', id: 'invite' }, on: { click: () => this.invite.open() } },
+          { class: 'btn ghost small', title: t('toolbar.invite'), attrs: { type: 'button', id: 'invite' }, on: { click: () => this.invite.open() } },
           icon('link'),
-          h('span', { class: 'label', text: 'Invite' }),
+          h('span', { class: 'label', text: t('meeting.invite') }),
         ),
       ),
       this.banner,
@@ -235,7 +238,7 @@ export class Meeting {
     this.refreshEntry();
     // livekit-client tells RecordingStatusChanged only once connected, so not for a recording already running.
     if (this.room.isRecording) {
-      this.toasts.show('This meeting is being recorded');
+      this.toasts.show(t('recording.on'));
       void this.refreshRunning();
     }
   }
@@ -256,7 +259,7 @@ export class Meeting {
         if (pub.source === Track.Source.ScreenShare) {
           this.layout.choice = 'auto';
           this.layout.pinned = undefined;
-          this.toasts.show(`${p.name || p.identity} started sharing their screen`);
+          this.toasts.show(t('meeting.sharing', { name: p.name || p.identity }));
         }
         sync();
       })
@@ -281,13 +284,13 @@ export class Meeting {
       })
       .on(RoomEvent.ParticipantAttributesChanged, (changed, p) => {
         if (ROLE_ATTRIBUTE in changed && p.isLocal) {
-          this.toasts.show(isModerator(p) ? 'You are now a moderator' : 'You are no longer a moderator');
+          this.toasts.show(t(isModerator(p) ? 'meeting.nowModerator' : 'meeting.noLongerModerator'));
           this.refreshEntry();
           void this.refreshRunning();
         }
         if (HAND_ATTRIBUTE in changed) {
           if (p.isLocal) this.myHand = undefined;
-          else if (changed[HAND_ATTRIBUTE]) this.toasts.show(`${p.name || p.identity} raised their hand`, { onClick: () => this.openPanel('participants') });
+          else if (changed[HAND_ATTRIBUTE]) this.toasts.show(t('meeting.handRaised', { name: p.name || p.identity }), { onClick: () => this.openPanel('participants') });
         }
         sync();
       })
@@ -315,7 +318,7 @@ export class Meeting {
         }
       })
       .on(RoomEvent.RecordingStatusChanged, (recording) => {
-        this.toasts.show(recording ? 'This meeting is being recorded' : 'The recording has stopped');
+        this.toasts.show(t(recording ? 'recording.on' : 'recording.stopped'));
         void this.refreshRunning();
         sync();
       })
@@ -324,7 +327,7 @@ export class Meeting {
       .on(RoomEvent.SignalReconnecting, () => this.setReconnecting(true))
       .on(RoomEvent.Reconnected, () => {
         this.setReconnecting(false);
-        this.toasts.show('Reconnected');
+        this.toasts.show(t('meeting.reconnected'));
       })
       .on(RoomEvent.Disconnected, (reason) => this.onDisconnected(reason));
   }
@@ -357,8 +360,8 @@ export class Meeting {
       reason === undefined || reason === DisconnectReason.CLIENT_INITIATED
         ? undefined
         : reason === DisconnectReason.PARTICIPANT_REMOVED && removedFor
-          ? `A moderator removed you from the meeting: ${removedFor}`
-          : (disconnectText[reason] ?? `Disconnected (${DisconnectReason[reason] ?? reason})`);
+          ? t('ended.removedFor', { reason: removedFor })
+          : t(disconnectText[reason] ?? 'ended.other', { reason: DisconnectReason[reason] ?? reason });
     this.cb.onEnded(why, this.devicesAtEnd);
   }
 
@@ -376,7 +379,7 @@ export class Meeting {
     const before = new Set(this.entryStatus?.knocking.map((k) => k.id));
     this.entryStatus = status;
     for (const k of status.knocking) {
-      if (!before.has(k.id)) this.toasts.show(`${k.name} is asking to join`, { onClick: () => this.openPanel('participants') });
+      if (!before.has(k.id)) this.toasts.show(t('meeting.asking', { name: k.name }), { onClick: () => this.openPanel('participants') });
     }
     this.queueSync();
   }
@@ -398,7 +401,7 @@ export class Meeting {
   private moderate(call: Promise<unknown>, done: string) {
     call.then(
       () => this.toasts.show(done),
-      (e: unknown) => this.toasts.show(`Not done: ${moderationErrorText(e)}`, { kind: 'error', ms: 8000 }),
+      (e: unknown) => this.toasts.show(t('moderation.notDone', { error: moderationErrorText(e) }), { kind: 'error', ms: 8000 }),
     );
   }
 
@@ -409,8 +412,8 @@ export class Meeting {
         .filter((t) => !t.isMuted && (kind === 'audio' || t.source === Track.Source.Camera))
         .map((t) => this.api.mute(p.identity, t.trackSid)),
     );
-    const what = kind === 'audio' ? 'muted' : 'without video';
-    this.moderate(Promise.all(calls), calls.length ? `Everyone else is ${what}` : `Everyone else is already ${what}`);
+    const done: Key = kind === 'audio' ? (calls.length ? 'moderation.allMuted' : 'moderation.allAlreadyMuted') : calls.length ? 'moderation.allNoVideo' : 'moderation.allAlreadyNoVideo';
+    this.moderate(Promise.all(calls), t(done));
   }
 
   /** A camera or microphone that failed once already in the meeting: say so, stay in. */
@@ -419,7 +422,7 @@ export class Meeting {
     this.toasts.show(text, { kind: 'warn', ms: 15_000 });
   }
 
-  deviceError(e: unknown, what?: 'camera' | 'microphone') {
+  deviceError(e: unknown, what: 'camera' | 'microphone') {
     this.toasts.show(deviceErrorText(e, what), { kind: 'error', ms: 8000 });
   }
 
@@ -454,7 +457,7 @@ export class Meeting {
     } catch (e) {
       // Closing the browser's "choose what to share" picker rejects with NotAllowedError: not an error to the person.
       if (!(e instanceof Error && e.name === 'NotAllowedError')) {
-        this.toasts.show(`Screen sharing failed: ${errorText(e)}`, { kind: 'error', ms: 8000 });
+        this.toasts.show(t('meeting.screenFailed', { error: errorText(e) }), { kind: 'error', ms: 8000 });
       }
     }
     this.queueSync();
@@ -468,7 +471,7 @@ export class Meeting {
     try {
       await this.lp.setAttributes({ [HAND_ATTRIBUTE]: value });
     } catch (e) {
-      this.toasts.show(`Could not ${raised ? 'lower' : 'raise'} your hand: ${errorText(e)}`, { kind: 'error', ms: 8000 });
+      this.toasts.show(t(raised ? 'meeting.lowerFailed' : 'meeting.raiseFailed', { error: errorText(e) }), { kind: 'error', ms: 8000 });
     } finally {
       this.myHand = undefined;
       this.queueSync();
@@ -480,25 +483,26 @@ export class Meeting {
     try {
       await sendReaction(this.room, emoji);
     } catch (e) {
-      this.toasts.show(`Reaction not sent: ${errorText(e)}`, { kind: 'error' });
+      this.toasts.show(t('meeting.reactionFailed', { error: errorText(e) }), { kind: 'error' });
     }
   }
 
   private toggleRecording(): Promise<void> {
     const stop = this.running.recording;
-    return this.changeEgress('recording', () => (stop ? this.recorder.stop() : this.recorder.start()), `Could not ${stop ? 'stop' : 'start'} the recording`);
+    return this.changeEgress('recording', () => (stop ? this.recorder.stop() : this.recorder.start()), stop ? 'recording.stopFailed' : 'recording.startFailed');
   }
 
   private toggleLiveStream() {
-    if (this.running.liveStream) void this.changeEgress('liveStream', () => this.recorder.stopLiveStream(), 'Could not stop the live stream');
+    if (this.running.liveStream) void this.changeEgress('liveStream', () => this.recorder.stopLiveStream(), 'stream.stopFailed');
     else this.liveStream.open();
   }
 
-  private async changeEgress(busy: NonNullable<ToolbarState['egressBusy']>, call: () => Promise<unknown>, failed: string) {
+  /** `failed`: the message with the server's `{error}`. */
+  private async changeEgress(busy: NonNullable<ToolbarState['egressBusy']>, call: () => Promise<unknown>, failed: Key) {
     try {
       await this.runEgress(busy, call);
     } catch (e) {
-      this.toasts.show(`${failed}: ${errorText(e)}`, { kind: 'error', ms: 8000 });
+      this.toasts.show(t(failed, { error: errorText(e) }), { kind: 'error', ms: 8000 });
     }
   }
 
@@ -713,7 +717,7 @@ export class Meeting {
     this.layout.apply(view, ordered, stageKey);
 
     this.countEl.replaceChildren(icon('people'), document.createTextNode(String(everyone.length)));
-    this.countEl.title = `${everyone.length} in the meeting`;
+    this.countEl.title = tn('meeting.count', everyone.length);
     this.audioBanner.hidden = this.room.canPlaybackAudio;
     this.recIndicator.hidden = !this.room.isRecording;
     this.people.render(
@@ -759,21 +763,20 @@ export class Meeting {
   }
 }
 
-const disconnectText: Partial<Record<DisconnectReason, string>> = {
-  [DisconnectReason.DUPLICATE_IDENTITY]: 'You joined this meeting from another tab or device.',
-  [DisconnectReason.SERVER_SHUTDOWN]: 'The server shut down.',
-  [DisconnectReason.PARTICIPANT_REMOVED]: 'You were removed from the meeting.',
-  [DisconnectReason.ROOM_DELETED]: 'The meeting was ended.',
-  [DisconnectReason.JOIN_FAILURE]: 'The connection to the server could not be kept up.',
-  [DisconnectReason.SIGNAL_CLOSE]: 'The connection to the server was lost and could not be restored.',
-  [DisconnectReason.STATE_MISMATCH]: 'The connection to the server was lost and could not be restored.',
+const disconnectText: Partial<Record<DisconnectReason, Key>> = {
+  [DisconnectReason.DUPLICATE_IDENTITY]: 'ended.duplicate',
+  [DisconnectReason.SERVER_SHUTDOWN]: 'ended.serverShutdown',
+  [DisconnectReason.PARTICIPANT_REMOVED]: 'ended.removed',
+  [DisconnectReason.ROOM_DELETED]: 'ended.ended',
+  [DisconnectReason.JOIN_FAILURE]: 'ended.joinFailure',
+  [DisconnectReason.SIGNAL_CLOSE]: 'ended.lost',
+  [DisconnectReason.STATE_MISMATCH]: 'ended.lost',
 };
 
-function deviceErrorText(e: unknown, what?: string): string {
+function deviceErrorText(e: unknown, what: 'camera' | 'microphone'): string {
   const name = e instanceof Error ? e.name : '';
-  const dev = what ?? 'camera or microphone';
-  if (name === 'NotAllowedError') return `Your browser blocked the ${dev}. Allow it from the icon in the address bar.`;
-  if (name === 'NotFoundError') return `No ${dev} found.`;
-  if (name === 'NotReadableError') return `The ${dev} is in use by another app.`;
-  return `The ${dev} failed: ${errorText(e)}`;
+  if (name === 'NotAllowedError') return `${t(`device.blocked.${what}`)}. ${t('device.allowHint')}`;
+  if (name === 'NotFoundError') return `${t(`device.missing.${what}`)}.`;
+  if (name === 'NotReadableError') return `${t(`device.busy.${what}`)}.`;
+  return t(`device.failedWith.${what}`, { error: errorText(e) });
 }

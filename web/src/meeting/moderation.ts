@@ -3,6 +3,7 @@
 // refuses everyone else, so the buttons shown here are a convenience, not the guard.
 
 import type { Participant } from 'livekit-client';
+import { t } from '../i18n';
 import { errorText, h } from '../util';
 import { dialog } from './dialogs';
 
@@ -109,11 +110,11 @@ export class RoomApi {
 /** Asks for the reason shown to a participant before removing them. */
 export function removeDialog(): { el: HTMLDialogElement; ask: (name: string) => Promise<string | undefined> } {
   const who = h('p');
-  const reason = h('input', { attrs: { id: 'remove-reason', type: 'text', maxlength: '256', placeholder: 'Reason (shown to them)' } });
+  const reason = h('input', { attrs: { id: 'remove-reason', type: 'text', maxlength: '256', placeholder: t('moderation.reason') } });
   let settle: ((v: string | undefined) => void) | undefined;
   const confirm = h('button', {
     class: 'btn danger',
-    text: 'Remove',
+    text: t('common.remove'),
     attrs: { type: 'button', id: 'remove-confirm' },
     on: {
       click: () => {
@@ -123,7 +124,7 @@ export function removeDialog(): { el: HTMLDialogElement; ask: (name: string) => 
       },
     },
   });
-  const d = dialog('remove-dialog', 'Remove participant', who, reason, h('div', { class: 'dialog-actions' }, confirm));
+  const d = dialog('remove-dialog', t('moderation.removeTitle'), who, reason, h('div', { class: 'dialog-actions' }, confirm));
   d.addEventListener('close', () => {
     settle?.(undefined);
     settle = undefined;
@@ -131,7 +132,7 @@ export function removeDialog(): { el: HTMLDialogElement; ask: (name: string) => 
   return {
     el: d,
     ask: (name) => {
-      who.textContent = `Remove ${name} from the meeting?`;
+      who.textContent = t('moderation.removeAsk', { name });
       reason.value = '';
       d.showModal();
       reason.focus();
@@ -144,6 +145,6 @@ export function removeDialog(): { el: HTMLDialogElement; ask: (name: string) => 
 
 /** A failed moderator action, in words for a toast. */
 export function moderationErrorText(e: unknown): string {
-  if (e instanceof ModerationError && e.code === 'permission_denied') return 'Only moderators can do that.';
+  if (e instanceof ModerationError && e.code === 'permission_denied') return t('moderation.onlyModerators');
   return errorText(e);
 }

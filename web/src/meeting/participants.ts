@@ -2,6 +2,7 @@
 // runs the meeting can take questions in order. Moderators also get their controls here: mute,
 // stop video, make or revoke moderator and remove for each person, and mute all and end meeting.
 
+import { t } from '../i18n';
 import { icon } from '../icons';
 import { h, hueFor, initials } from '../util';
 import type { EntryStatus } from './moderation';
@@ -59,36 +60,36 @@ export class ParticipantsPane {
     onClose: () => void,
     private readonly actions: ModeratorActions,
   ) {
-    this.title = h('h2', { text: 'Participants' });
+    this.title = h('h2', { text: t('people.title') });
     this.list = h('ul', { class: 'people-list' });
     this.modBar = h(
       'div',
       { class: 'moderator-bar' },
-      h('button', { class: 'btn small', text: 'Mute all', attrs: { type: 'button', id: 'mute-all' }, on: { click: () => actions.muteAll('audio') } }),
-      h('button', { class: 'btn small', text: 'Stop all video', attrs: { type: 'button', id: 'stop-all-video' }, on: { click: () => actions.muteAll('video') } }),
-      h('button', { class: 'btn small danger', text: 'End meeting for all', attrs: { type: 'button', id: 'end-meeting' }, on: { click: () => actions.endMeeting() } }),
+      h('button', { class: 'btn small', text: t('people.muteAll'), attrs: { type: 'button', id: 'mute-all' }, on: { click: () => actions.muteAll('audio') } }),
+      h('button', { class: 'btn small', text: t('people.stopAllVideo'), attrs: { type: 'button', id: 'stop-all-video' }, on: { click: () => actions.muteAll('video') } }),
+      h('button', { class: 'btn small danger', text: t('people.endAll'), attrs: { type: 'button', id: 'end-meeting' }, on: { click: () => actions.endMeeting() } }),
     );
     this.modBar.hidden = true;
 
     this.lobbyBox = h('input', { attrs: { type: 'checkbox', id: 'lobby-toggle' }, on: { change: () => actions.setLobby(this.lobbyBox.checked) } });
     this.lockBox = h('input', { attrs: { type: 'checkbox', id: 'lock-toggle' }, on: { change: () => actions.setLocked(this.lockBox.checked) } });
-    const password = h('input', { attrs: { type: 'password', id: 'password-input', maxlength: '128', placeholder: 'New password', autocomplete: 'new-password' } });
+    const password = h('input', { attrs: { type: 'password', id: 'password-input', maxlength: '128', placeholder: t('people.newPassword'), autocomplete: 'new-password' } });
     this.passwordNote = h('span', { class: 'password-note' });
-    this.knockList = h('ul', { class: 'knock-list', attrs: { 'aria-label': 'Waiting in the lobby' } });
-    this.denyAll = h('button', { class: 'btn tiny danger deny-all', text: 'Deny all', title: 'Deny everyone waiting in the lobby', attrs: { type: 'button', id: 'lobby-deny-all' }, on: { click: () => actions.denyAll() } });
+    this.knockList = h('ul', { class: 'knock-list', attrs: { 'aria-label': t('people.waiting') } });
+    this.denyAll = h('button', { class: 'btn tiny danger deny-all', text: t('people.denyAll'), title: t('people.denyAllTitle'), attrs: { type: 'button', id: 'lobby-deny-all' }, on: { click: () => actions.denyAll() } });
     this.denyAll.hidden = true;
     this.entryOptions = h(
       'div',
       { class: 'entry-options' },
-      h('label', { class: 'entry-option' }, this.lobbyBox, h('span', { text: 'Lobby: guests ask to join' })),
-      h('label', { class: 'entry-option' }, this.lockBox, h('span', { text: 'Lock: nobody new may join' })),
+      h('label', { class: 'entry-option' }, this.lobbyBox, h('span', { text: t('people.lobby') })),
+      h('label', { class: 'entry-option' }, this.lockBox, h('span', { text: t('people.lock') })),
       h(
         'div',
         { class: 'entry-option password-row' },
         password,
         h('button', {
           class: 'btn tiny',
-          text: 'Set password',
+          text: t('people.setPassword'),
           attrs: { type: 'button', id: 'password-set' },
           on: {
             click: () => {
@@ -97,7 +98,7 @@ export class ParticipantsPane {
             },
           },
         }),
-        h('button', { class: 'btn tiny', text: 'Remove', attrs: { type: 'button', id: 'password-clear' }, on: { click: () => actions.setPassword(undefined) } }),
+        h('button', { class: 'btn tiny', text: t('common.remove'), attrs: { type: 'button', id: 'password-clear' }, on: { click: () => actions.setPassword(undefined) } }),
       ),
       this.passwordNote,
       this.denyAll,
@@ -106,12 +107,12 @@ export class ParticipantsPane {
     this.entryOptions.hidden = true;
     this.panel = h(
       'section',
-      { class: 'panel people-panel', attrs: { id: 'participants-panel', 'aria-label': 'Participants' } },
+      { class: 'panel people-panel', attrs: { id: 'participants-panel', 'aria-label': t('people.title') } },
       h(
         'div',
         { class: 'panel-head' },
         this.title,
-        h('button', { class: 'round small ghost', title: 'Close', attrs: { type: 'button', 'aria-label': 'Close participants' }, on: { click: onClose } }, icon('close')),
+        h('button', { class: 'round small ghost', title: t('common.close'), attrs: { type: 'button', 'aria-label': t('people.close') }, on: { click: onClose } }, icon('close')),
       ),
       this.modBar,
       h('div', { class: 'panel-scroll' }, this.entryOptions, this.list),
@@ -130,7 +131,7 @@ export class ParticipantsPane {
         Number(b.isLocal) - Number(a.isLocal) ||
         a.name.localeCompare(b.name),
     );
-    this.title.textContent = `Participants (${people.length})`;
+    this.title.textContent = t('people.titleCount', { count: people.length });
     this.list.replaceChildren(
       ...sorted.map((p) =>
         h(
@@ -141,11 +142,11 @@ export class ParticipantsPane {
             a.style.setProperty('--hue', String(hueFor(p.identity)));
             return a;
           })(),
-          h('span', { class: 'person-name', text: p.isLocal ? `${p.name} (you)` : p.name }),
-          p.moderator ? h('span', { class: 'role-badge', text: 'Moderator', dataset: { role: 'moderator' } }) : null,
-          p.hand ? h('span', { class: 'hand-badge', title: `Raised hand, number ${p.hand}` }, icon('hand'), String(p.hand)) : null,
-          h('span', { class: `state${p.micMuted ? ' off' : ''}`, title: p.micMuted ? 'Microphone muted' : 'Microphone on' }, icon(p.micMuted ? 'micOff' : 'mic')),
-          h('span', { class: `state${p.camOff ? ' off' : ''}`, title: p.camOff ? 'Camera off' : 'Camera on' }, icon(p.camOff ? 'camOff' : 'cam')),
+          h('span', { class: 'person-name', text: p.isLocal ? t('common.nameYou', { name: p.name }) : p.name }),
+          p.moderator ? h('span', { class: 'role-badge', text: t('people.moderator'), dataset: { role: 'moderator' } }) : null,
+          p.hand ? h('span', { class: 'hand-badge', title: t('people.hand', { n: p.hand }) }, icon('hand'), String(p.hand)) : null,
+          h('span', { class: `state${p.micMuted ? ' off' : ''}`, title: t(p.micMuted ? 'state.micMuted' : 'state.micOn') }, icon(p.micMuted ? 'micOff' : 'mic')),
+          h('span', { class: `state${p.camOff ? ' off' : ''}`, title: t(p.camOff ? 'state.camOff' : 'state.camOn') }, icon(p.camOff ? 'camOff' : 'cam')),
           moderating && !p.isLocal ? this.controls(p) : null,
         ),
       ),
@@ -161,7 +162,7 @@ export class ParticipantsPane {
     if (!status) return;
     this.lobbyBox.checked = status.lobby;
     this.lockBox.checked = status.locked;
-    this.passwordNote.textContent = status.hasPassword ? 'A password is set.' : 'No password.';
+    this.passwordNote.textContent = t(status.hasPassword ? 'people.hasPassword' : 'people.noPassword');
     // One at a time is what the buttons of each knock are for.
     this.denyAll.hidden = status.knocking.length < 2;
     this.knockList.replaceChildren(
@@ -169,9 +170,9 @@ export class ParticipantsPane {
         h(
           'li',
           { class: 'knock', dataset: { knockId: k.id, name: k.name } },
-          h('span', { class: 'person-name', text: `${k.name} wants to join` }),
-          h('button', { class: 'btn tiny primary', text: 'Admit', title: `Admit ${k.name}`, attrs: { type: 'button' }, dataset: { action: 'admit' }, on: { click: () => this.actions.admit(k.id) } }),
-          h('button', { class: 'btn tiny danger', text: 'Deny', title: `Deny ${k.name}`, attrs: { type: 'button' }, dataset: { action: 'deny' }, on: { click: () => this.actions.deny(k.id) } }),
+          h('span', { class: 'person-name', text: t('people.wantsIn', { name: k.name }) }),
+          h('button', { class: 'btn tiny primary', text: t('people.admit'), title: t('people.admitName', { name: k.name }), attrs: { type: 'button' }, dataset: { action: 'admit' }, on: { click: () => this.actions.admit(k.id) } }),
+          h('button', { class: 'btn tiny danger', text: t('people.deny'), title: t('people.denyName', { name: k.name }), attrs: { type: 'button' }, dataset: { action: 'deny' }, on: { click: () => this.actions.deny(k.id) } }),
         ),
       ),
     );
@@ -183,12 +184,12 @@ export class ParticipantsPane {
     return h(
       'span',
       { class: 'person-actions' },
-      p.micSid && !p.micMuted ? button('mute', 'Mute', () => this.actions.mute(p, 'mic')) : null,
-      p.camSid && !p.camOff ? button('stop-video', 'Stop video', () => this.actions.mute(p, 'cam')) : null,
+      p.micSid && !p.micMuted ? button('mute', t('people.mute'), () => this.actions.mute(p, 'mic')) : null,
+      p.camSid && !p.camOff ? button('stop-video', t('people.stopVideo'), () => this.actions.mute(p, 'cam')) : null,
       p.moderator
-        ? button('revoke-moderator', 'Revoke moderator', () => this.actions.setModerator(p, false))
-        : button('make-moderator', 'Make moderator', () => this.actions.setModerator(p, true)),
-      button('remove', 'Remove', () => this.actions.remove(p), ' danger'),
+        ? button('revoke-moderator', t('people.revokeModerator'), () => this.actions.setModerator(p, false))
+        : button('make-moderator', t('people.makeModerator'), () => this.actions.setModerator(p, true)),
+      button('remove', t('common.remove'), () => this.actions.remove(p), ' danger'),
     );
   }
 }

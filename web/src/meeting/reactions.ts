@@ -3,17 +3,18 @@
 // text over someone's video.
 
 import type { Room } from 'livekit-client';
+import { type Key, t } from '../i18n';
 import { h } from '../util';
 
 export const REACTIONS_TOPIC = 'reactions';
 
-export const REACTIONS: { emoji: string; label: string }[] = [
-  { emoji: '👍', label: 'Thumbs up' },
-  { emoji: '👏', label: 'Clap' },
-  { emoji: '😂', label: 'Laugh' },
-  { emoji: '😮', label: 'Surprised' },
-  { emoji: '❤️', label: 'Love' },
-  { emoji: '🎉', label: 'Celebrate' },
+const REACTIONS: { emoji: string; label: Key }[] = [
+  { emoji: '👍', label: 'reaction.thumbsUp' },
+  { emoji: '👏', label: 'reaction.clap' },
+  { emoji: '😂', label: 'reaction.laugh' },
+  { emoji: '😮', label: 'reaction.surprised' },
+  { emoji: '❤️', label: 'reaction.love' },
+  { emoji: '🎉', label: 'reaction.celebrate' },
 ];
 
 const allowed = new Set(REACTIONS.map((r) => r.emoji));
@@ -50,8 +51,8 @@ export function reactionButtons(onPick: (emoji: string) => void): HTMLElement[] 
     h('button', {
       class: 'reaction-btn',
       text: r.emoji,
-      title: r.label,
-      attrs: { type: 'button', 'aria-label': r.label, 'data-emoji': r.emoji },
+      title: t(r.label),
+      attrs: { type: 'button', 'aria-label': t(r.label), 'data-emoji': r.emoji },
       on: { click: () => onPick(r.emoji) },
     }),
   );

@@ -4,27 +4,28 @@
 // The server checks the token's `roomRecord` grant on every call, so hiding the controls from
 // others is a convenience, not the guard.
 
+import { type Key, locales, t } from '../i18n';
 import { errorText, h } from '../util';
 import { dialog } from './dialogs';
 import { twirp } from './moderation';
 
 const statusWords = {
-  EGRESS_STARTING: 'Starting',
-  EGRESS_ACTIVE: 'Recording',
-  EGRESS_ENDING: 'Finishing',
-  EGRESS_COMPLETE: 'Complete',
-  EGRESS_FAILED: 'Failed',
-  EGRESS_ABORTED: 'Aborted',
-  EGRESS_LIMIT_REACHED: 'Stopped at the time limit',
-};
+  EGRESS_STARTING: 'recording.status.starting',
+  EGRESS_ACTIVE: 'recording.status.active',
+  EGRESS_ENDING: 'recording.status.ending',
+  EGRESS_COMPLETE: 'recording.status.complete',
+  EGRESS_FAILED: 'recording.status.failed',
+  EGRESS_ABORTED: 'recording.status.aborted',
+  EGRESS_LIMIT_REACHED: 'recording.status.limit',
+} satisfies Record<string, Key>;
 
 type EgressStatus = keyof typeof statusWords;
 
 const streamWords = {
-  ACTIVE: 'Live',
-  FINISHED: 'Ended',
-  FAILED: 'Failed',
-};
+  ACTIVE: 'stream.status.live',
+  FINISHED: 'stream.status.ended',
+  FAILED: 'recording.status.failed',
+} satisfies Record<string, Key>;
 
 type StreamStatus = keyof typeof streamWords;
 
@@ -155,15 +156,15 @@ export class RecordingApi {
 
   private async stopRunning(kind: (r: EgressInfo) => boolean): Promise<void> {
     const running = (await this.list(true)).filter((r) => kind(r) && isRunning(r));
-    if (!running.length) throw new Error('none is running');
+    if (!running.length) throw new Error(t('recording.noneRunning'));
     await Promise.all(running.map((r) => this.call('StopEgress', { egressId: r.egressId })));
   }
 }
 
 /** The red dot everyone sees while the meeting is recorded; the meeting shows and hides it. */
 export function recordingIndicator(): HTMLElement {
-  const text = 'This meeting is being recorded';
-  const el = h('span', { class: 'rec-indicator', title: text, attrs: { id: 'recording-indicator', role: 'img', 'aria-label': text } }, h('span', { class: 'rec-dot' }), 'REC');
+  const text = t('recording.on');
+  const el = h('span', { class: 'rec-indicator', title: text, attrs: { id: 'recording-indicator', role: 'img', 'aria-label': text } }, h('span', { class: 'rec-dot' }), t('recording.badge'));
   el.hidden = true;
   return el;
 }
@@ -177,12 +178,12 @@ export function liveStreamDialog(api: RecordingApi, onLive: () => void): { el: H
       inputmode: 'url',
       autocomplete: 'off',
       spellcheck: 'false',
-      placeholder: 'rtmp://a.rtmp.youtube.com/live2/your-stream-key',
+      placeholder: t('stream.placeholder'),
       'aria-describedby': 'livestream-help',
     },
   });
   const error = h('p', { class: 'field-error', attrs: { role: 'alert' } });
-  const start = h('button', { class: 'btn primary', text: 'Go live', attrs: { type: 'submit', id: 'livestream-start' } });
+  const start = h('button', { class: 'btn primary', text: t('stream.goLive'), attrs: { type: 'submit', id: 'livestream-start' } });
   const showError = (text: string) => {
     error.textContent = text;
     error.hidden = false;
@@ -190,26 +191,26 @@ export function liveStreamDialog(api: RecordingApi, onLive: () => void): { el: H
   const form = h(
     'form',
     { class: 'dialog-form' },
-    h('label', { class: 'field' }, h('span', { text: 'Stream URL' }), url),
+    h('label', { class: 'field' }, h('span', { text: t('stream.url') }), url),
     h('p', {
       class: 'hint',
-      text: "The RTMP or RTMPS address and stream key from YouTube, Twitch, or your streaming service. The server's operator decides which services may be used.",
+      text: t('stream.help'),
       attrs: { id: 'livestream-help' },
     }),
     error,
     h(
       'div',
       { class: 'dialog-actions' },
-      h('button', { class: 'btn ghost', text: 'Cancel', attrs: { type: 'button' }, on: { click: () => d.close() } }),
+      h('button', { class: 'btn ghost', text: t('common.cancel'), attrs: { type: 'button' }, on: { click: () => d.close() } }),
       start,
     ),
   );
-  const d = dialog('livestream-dialog', 'Start live stream', form);
+  const d = dialog('livestream-dialog', t('stream.start'), form);
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const target = url.value.trim();
     if (!/^rtmps?:\/\//i.test(target)) {
-      showError('Enter an address that starts with rtmp:// or rtmps://.');
+      showError(t('stream.badUrl'));
       url.focus();
       return;
     }
@@ -241,21 +242,21 @@ export function liveStreamDialog(api: RecordingApi, onLive: () => void): { el: H
 export function recordingsDialog(api: RecordingApi): { el: HTMLDialogElement; open: () => void } {
   const status = h('p', { class: 'hint', attrs: { role: 'status' } });
   const list = h('ul', { class: 'recordings' });
-  const d = dialog('recordings-dialog', 'Recordings', status, list);
+  const d = dialog('recordings-dialog', t('recording.list'), status, list);
   return {
     el: d,
     open() {
-      status.textContent = 'Loading…';
+      status.textContent = t('recording.loading');
       list.replaceChildren();
       d.showModal();
       // Shown in the dialog rather than as a toast, which the dialog's backdrop would cover.
       api.list().then(
         (items) => {
-          status.textContent = items.length ? '' : 'This meeting has not been recorded yet.';
+          status.textContent = items.length ? '' : t('recording.none');
           list.replaceChildren(...items.sort((a, b) => startOf(b) - startOf(a)).map(recordingEntry));
         },
         (e: unknown) => {
-          status.textContent = `Could not list the recordings: ${errorText(e)}`;
+          status.textContent = t('recording.listFailed', { error: errorText(e) });
         },
       );
     },
@@ -276,8 +277,8 @@ function recordingEntry(r: EgressInfo): HTMLLIElement {
     h(
       'div',
       { class: 'recording-head' },
-      h('span', { class: 'recording-status', text: status === 'EGRESS_ACTIVE' && !recordsFiles(r) ? streamWords.ACTIVE : (statusWords[status] ?? status) }),
-      startedMs ? h('span', { class: 'hint', text: new Date(startedMs).toLocaleString() }) : null,
+      h('span', { class: 'recording-status', text: status === 'EGRESS_ACTIVE' && !recordsFiles(r) ? t(streamWords.ACTIVE) : word(statusWords, status) }),
+      startedMs ? h('span', { class: 'hint', text: new Date(startedMs).toLocaleString(locales()) }) : null,
     ),
     ...(r.fileResults ?? []).map((f) =>
       h('div', { class: 'recording-file' }, fileLocation(f), h('span', { class: 'hint', text: `${minutesSeconds(f.duration)} · ${megabytes(f.size)}` })),
@@ -299,9 +300,14 @@ function fileLocation(f: FileInfo): HTMLElement | null {
 function streamEntry(s: StreamInfo): (HTMLElement | null)[] {
   const status = s.status ?? 'ACTIVE';
   return [
-    h('div', { class: 'recording-stream' }, h('code', { text: s.url ?? '' }), h('span', { class: 'hint', text: `${streamWords[status] ?? status} · ${minutesSeconds(s.duration)}` })),
+    h('div', { class: 'recording-stream' }, h('code', { text: s.url ?? '' }), h('span', { class: 'hint', text: `${word(streamWords, status)} · ${minutesSeconds(s.duration)}` })),
     status === 'FAILED' && s.error ? h('p', { class: 'recording-error', text: s.error }) : null,
   ];
+}
+
+/** A status in words; one the server added after this app was built shows as it is. */
+function word<S extends string>(words: Record<S, Key>, status: S): string {
+  return Object.hasOwn(words, status) ? t(words[status]) : status;
 }
 
 function minutesSeconds(ns: string | undefined): string {
@@ -310,5 +316,6 @@ function minutesSeconds(ns: string | undefined): string {
 }
 
 function megabytes(bytes: string | undefined): string {
-  return `${(Number(bytes ?? 0) / 1e6).toFixed(1)} MB`;
+  const mb = Number(bytes ?? 0) / 1e6;
+  return `${mb.toLocaleString(locales(), { minimumFractionDigits: 1, maximumFractionDigits: 1, useGrouping: false })} MB`;
 }

@@ -6,6 +6,7 @@
 // stream watches this one element's size to pick the simulcast layer.
 
 import { ConnectionQuality, type Participant, type Track, Track as T } from 'livekit-client';
+import { t } from '../i18n';
 import { icon } from '../icons';
 import { h, hueFor, initials } from '../util';
 import type { PersonState } from './participants';
@@ -19,7 +20,8 @@ export interface TileState extends PersonState {
   paused: boolean;
 }
 
-const qualityText: Record<ConnectionQuality, string> = {
+/** The style sheet draws the bars from these names. */
+const qualityName: Record<ConnectionQuality, 'excellent' | 'good' | 'poor' | 'lost' | 'unknown'> = {
   [ConnectionQuality.Excellent]: 'excellent',
   [ConnectionQuality.Good]: 'good',
   [ConnectionQuality.Poor]: 'poor',
@@ -49,10 +51,11 @@ export class Tile {
     this.video = h('video', { attrs: { autoplay: '', playsinline: '', muted: '' } });
     // Sound plays through separate <audio> elements that do not move around with the tile.
     this.video.muted = true;
-    this.avatar = h('div', { class: 'avatar' });
+    // The style sheet shows the note under the avatar while the video is paused.
+    this.avatar = h('div', { class: 'avatar', dataset: { note: t('tile.pausedNote') } });
     this.nameEl = h('span', { class: 'name' });
-    this.micEl = h('span', { class: 'mic-state', title: 'Microphone muted' }, icon('micOff'));
-    this.handEl = h('span', { class: 'hand-badge', title: 'Raised hand' });
+    this.micEl = h('span', { class: 'mic-state', title: t('state.micMuted') }, icon('micOff'));
+    this.handEl = h('span', { class: 'hand-badge', title: t('tile.hand') });
     this.qualityEl = h('span', { class: 'quality' }, h('i'), h('i'), h('i'));
     this.pinBtn = h('button', { class: 'pin-btn', attrs: { type: 'button' } }, icon('pin'));
     this.pinBtn.addEventListener('click', (ev) => {
@@ -95,7 +98,8 @@ export class Tile {
     if (sig === this.last) return;
     this.last = sig;
     const screen = this.source === 'screen';
-    const label = screen ? `${s.name}${s.isLocal ? ' (you)' : ''} is presenting` : `${s.name}${s.isLocal ? ' (you)' : ''}`;
+    const who = s.isLocal ? t('common.nameYou', { name: s.name }) : s.name;
+    const label = screen ? t('tile.presenting', { name: who }) : who;
     this.nameEl.textContent = label;
     this.el.dataset.name = s.name;
     this.el.setAttribute('aria-label', label);
@@ -106,7 +110,7 @@ export class Tile {
     // A paused video shows the avatar, like a camera that is off, with a note saying why.
     this.el.classList.toggle('cam-off', s.camOff || s.paused);
     this.toggleData('paused', s.paused && !s.camOff);
-    this.el.title = s.paused && !s.camOff ? `${s.name}: video paused to save bandwidth; it resumes when they speak` : '';
+    this.el.title = s.paused && !s.camOff ? t('tile.paused', { name: s.name }) : '';
     this.el.classList.toggle('mirrored', s.isLocal && !screen);
     this.el.classList.toggle('pinned', s.pinned);
     this.toggleData('micMuted', s.micMuted && !screen);
@@ -114,15 +118,16 @@ export class Tile {
     this.handEl.hidden = s.hand === 0 || screen;
     // An icon, not the ✋ emoji: machines without an emoji font would show an empty box.
     this.handEl.replaceChildren(icon('hand'), document.createTextNode(String(s.hand)));
-    this.handEl.title = `Raised hand, number ${s.hand} in line`;
+    this.handEl.title = t('tile.handInLine', { n: s.hand });
     this.toggleData('hand', s.hand > 0 && !screen);
-    const q = qualityText[s.quality];
+    const q = qualityName[s.quality];
+    const connection = t('tile.connection', { quality: t(`quality.${q}`) });
     this.qualityEl.dataset.quality = q;
-    this.qualityEl.title = `Connection: ${q}`;
-    this.qualityEl.setAttribute('aria-label', `Connection: ${q}`);
+    this.qualityEl.title = connection;
+    this.qualityEl.setAttribute('aria-label', connection);
     this.qualityEl.hidden = screen;
-    this.pinBtn.title = s.pinned ? 'Unpin' : 'Pin to stage';
-    this.pinBtn.setAttribute('aria-label', `${s.pinned ? 'Unpin' : 'Pin'} ${label}`);
+    this.pinBtn.title = t(s.pinned ? 'tile.unpin' : 'tile.pin');
+    this.pinBtn.setAttribute('aria-label', t(s.pinned ? 'tile.unpinName' : 'tile.pinName', { name: label }));
   }
 
   private toggleData(key: string, on: boolean) {

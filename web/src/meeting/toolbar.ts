@@ -1,6 +1,7 @@
 // The bar of round buttons at the bottom, in Jitsi Meet's order. On a narrow screen the less used
 // ones move into the "More" menu so the essentials stay thumb-sized.
 
+import { t } from '../i18n';
 import { type IconName, icon } from '../icons';
 import { h } from '../util';
 import { reactionButtons } from './reactions';
@@ -166,7 +167,7 @@ export class MeetingToolbar {
     const b = (id: string, run: () => void, key?: string, cls?: string) => (this.buttons[id] = new ToolButton(id, run, key, cls)).el;
     const bar = h(
       'nav',
-      { class: 'toolbar', attrs: { 'aria-label': 'Meeting controls' } },
+      { class: 'toolbar', attrs: { 'aria-label': t('toolbar.label') } },
       b('mic', () => act.toggleMic(), 'M'),
       b('cam', () => act.toggleCam(), 'V'),
       b('screen', () => act.toggleScreen(), 'S', 'wide-only'),
@@ -180,8 +181,8 @@ export class MeetingToolbar {
     );
     this.buttons.reactions.el.setAttribute('aria-haspopup', 'menu');
     this.buttons.more.el.setAttribute('aria-haspopup', 'menu');
-    this.reactions = new Popup(this.buttons.reactions.el, 'reactions-popup', 'Reactions');
-    this.more = new Popup(this.buttons.more.el, 'more-popup', 'More actions');
+    this.reactions = new Popup(this.buttons.reactions.el, 'reactions-popup', t('toolbar.reactions'));
+    this.more = new Popup(this.buttons.more.el, 'more-popup', t('toolbar.more'));
     this.el = h('div', { class: 'toolbar-wrap' }, this.reactions.el, this.more.el, bar);
   }
 
@@ -202,28 +203,28 @@ export class MeetingToolbar {
           {
             id: 'recording',
             icon: 'record',
-            label: () => (s.recording ? 'Stop recording' : s.egressBusy === 'recording' ? 'Starting recording…' : 'Start recording'),
+            label: () => t(s.recording ? 'recording.stop' : s.egressBusy === 'recording' ? 'recording.starting' : 'recording.start'),
             run: () => this.act.toggleRecording(),
             disabled: !!s.egressBusy,
           },
           {
             id: 'livestream',
             icon: 'broadcast',
-            label: () => (s.liveStreaming ? 'Stop live stream' : 'Start live stream'),
+            label: () => t(s.liveStreaming ? 'stream.stop' : 'stream.start'),
             run: () => this.act.toggleLiveStream(),
             disabled: !!s.egressBusy,
           },
-          { id: 'recordings', icon: 'film', label: () => 'Recordings', run: () => this.act.recordings() },
+          { id: 'recordings', icon: 'film', label: () => t('recording.list'), run: () => this.act.recordings() },
         ]
       : [];
     const items: MenuItem[] = [
-      { id: 'screen', icon: 'screen', label: () => (s?.sharing ? 'Stop sharing' : 'Share your screen'), run: () => this.act.toggleScreen(), narrowOnly: true },
-      { id: 'hand', icon: 'hand', label: () => (s?.handUp ? 'Lower your hand' : 'Raise your hand'), run: () => this.act.toggleHand(), narrowOnly: true },
-      { id: 'view', icon: s?.view === 'tile' ? 'stage' : 'grid', label: () => (s?.view === 'tile' ? 'Stage view' : 'Tile view'), run: () => this.act.toggleView(), narrowOnly: true },
-      { id: 'invite', icon: 'link', label: () => 'Invite people', run: () => this.act.invite() },
+      { id: 'screen', icon: 'screen', label: () => t(s?.sharing ? 'toolbar.shareStop' : 'toolbar.shareStart'), run: () => this.act.toggleScreen(), narrowOnly: true },
+      { id: 'hand', icon: 'hand', label: () => t(s?.handUp ? 'toolbar.handLower' : 'toolbar.handRaise'), run: () => this.act.toggleHand(), narrowOnly: true },
+      { id: 'view', icon: s?.view === 'tile' ? 'stage' : 'grid', label: () => t(s?.view === 'tile' ? 'toolbar.stageView' : 'toolbar.tileView'), run: () => this.act.toggleView(), narrowOnly: true },
+      { id: 'invite', icon: 'link', label: () => t('toolbar.invite'), run: () => this.act.invite() },
       ...recording,
-      { id: 'settings', icon: 'settings', label: () => 'Settings', run: () => this.act.settings() },
-      { id: 'shortcuts', icon: 'keyboard', label: () => 'Keyboard shortcuts', run: () => this.act.shortcuts() },
+      { id: 'settings', icon: 'settings', label: () => t('toolbar.settings'), run: () => this.act.settings() },
+      { id: 'shortcuts', icon: 'keyboard', label: () => t('toolbar.shortcuts'), run: () => this.act.shortcuts() },
     ];
     el.replaceChildren(
       h(
@@ -241,15 +242,15 @@ export class MeetingToolbar {
   update(s: ToolbarState) {
     this.state = s;
     const bt = this.buttons;
-    bt.mic.update({ icon: s.mic ? 'mic' : 'micOff', label: s.mic ? 'Mute microphone' : 'Unmute microphone', pressed: !s.mic, off: !s.mic });
-    bt.cam.update({ icon: s.cam ? 'cam' : 'camOff', label: s.cam ? 'Stop camera' : 'Start camera', pressed: !s.cam, off: !s.cam });
-    bt.screen.update({ icon: 'screen', label: s.sharing ? 'Stop sharing' : 'Share your screen', pressed: s.sharing });
-    bt.chat.update({ icon: 'chat', label: s.chatOpen ? 'Close chat' : 'Open chat', pressed: s.chatOpen, badge: s.unread });
-    bt.hand.update({ icon: 'hand', label: s.handUp ? 'Lower your hand' : 'Raise your hand', pressed: s.handUp });
-    bt.reactions.update({ icon: 'smile', label: 'Send a reaction' });
-    bt.participants.update({ icon: 'people', label: s.participantsOpen ? 'Hide participants' : 'Show participants', pressed: s.participantsOpen, badge: s.count });
-    bt.view.update({ icon: s.view === 'tile' ? 'stage' : 'grid', label: s.view === 'tile' ? 'Exit tile view' : 'Enter tile view', pressed: s.view === 'tile' });
-    bt.more.update({ icon: 'more', label: 'More actions' });
-    bt.leave.update({ icon: 'hangup', label: 'Leave the meeting' });
+    bt.mic.update({ icon: s.mic ? 'mic' : 'micOff', label: t(s.mic ? 'toolbar.micMute' : 'toolbar.micUnmute'), pressed: !s.mic, off: !s.mic });
+    bt.cam.update({ icon: s.cam ? 'cam' : 'camOff', label: t(s.cam ? 'toolbar.camStop' : 'toolbar.camStart'), pressed: !s.cam, off: !s.cam });
+    bt.screen.update({ icon: 'screen', label: t(s.sharing ? 'toolbar.shareStop' : 'toolbar.shareStart'), pressed: s.sharing });
+    bt.chat.update({ icon: 'chat', label: t(s.chatOpen ? 'toolbar.chatClose' : 'toolbar.chatOpen'), pressed: s.chatOpen, badge: s.unread });
+    bt.hand.update({ icon: 'hand', label: t(s.handUp ? 'toolbar.handLower' : 'toolbar.handRaise'), pressed: s.handUp });
+    bt.reactions.update({ icon: 'smile', label: t('toolbar.react') });
+    bt.participants.update({ icon: 'people', label: t(s.participantsOpen ? 'toolbar.peopleHide' : 'toolbar.peopleShow'), pressed: s.participantsOpen, badge: s.count });
+    bt.view.update({ icon: s.view === 'tile' ? 'stage' : 'grid', label: t(s.view === 'tile' ? 'toolbar.tileExit' : 'toolbar.tileEnter'), pressed: s.view === 'tile' });
+    bt.more.update({ icon: 'more', label: t('toolbar.more') });
+    bt.leave.update({ icon: 'hangup', label: t('toolbar.leave') });
   }
 }
