@@ -2,8 +2,9 @@
 # installs the missing ones.
 
 # The recorder draws and encodes meetings with GStreamer: its headers to build, its plugins to run
-# (textoverlay, for the names on the tiles, is in gstreamer1.0-x).
-server_packages=(pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-plugins-base
+# (textoverlay, for the names on the tiles, is in gstreamer1.0-x). The SIP gateway codes phone
+# callers' audio to and from Opus with libopus.
+server_packages=(pkg-config libopus-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-plugins-base
   gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-x)
 
 # Installs the packages of "$@" that are not installed (as root), or says which are missing.

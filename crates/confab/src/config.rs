@@ -3,6 +3,7 @@
 
 pub mod http;
 mod recording;
+mod sip;
 mod turn;
 
 use std::collections::HashMap;
@@ -80,6 +81,7 @@ pub struct File {
     pub http: http::HttpFile,
     pub tls: http::TlsFile,
     pub turn: Option<turn::TurnFile>,
+    pub sip: Option<sip::SipFile>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -261,6 +263,7 @@ pub struct Config {
     pub trusted_proxies: confab_signal::client_addr::TrustedProxies,
     pub tls: Option<http::TlsSettings>,
     pub turn: Option<TurnSettings>,
+    pub sip: Option<sip::SipSettings>,
 }
 
 /// Where the store lives; printed without its password.
@@ -412,6 +415,7 @@ impl Config {
         let trusted_proxies = http::trusted_proxies(&file.http)?;
         let tls = http::tls(file.tls)?;
         let turn = turn::settings(file.turn)?;
+        let sip = sip::settings(file.sip, public_ip)?;
         Ok(Self {
             bind,
             media_bind: SocketAddr::new(media_ip, udp_port),
@@ -450,6 +454,7 @@ impl Config {
             trusted_proxies,
             tls,
             turn,
+            sip,
         })
     }
 }

@@ -11,6 +11,7 @@
 mod acme;
 mod check_cmd;
 mod config;
+mod dial_in;
 mod front;
 mod listener;
 mod logging;
@@ -274,8 +275,18 @@ fn serve(overrides: Overrides) -> ExitCode {
         confab_signal::webhook::start(state.clone(), config.webhooks.clone());
         tokio::spawn(confab_signal::egress::show_recording(state.clone()));
         tokio::spawn(confab_signal::egress::auto_record(state.clone()));
-        // The recorder joins meetings as a client of this very server.
+        // The recorder joins meetings as a client of this very server, and so do phone callers.
         recorder.start(front.internal_url());
+        let gateway = match &config.sip {
+            Some(sip) => {
+                let directory = Arc::new(dial_in::DialIn(state.clone()));
+                match confab_sip::start(sip.gateway(front.internal_url()), directory).await {
+                    Ok(g) => Some((g, sip.listen())),
+                    Err(e) => return fail(&e.to_string()),
+                }
+            }
+            None => None,
+        };
         println!("Confab {} is running.", env!("CARGO_PKG_VERSION"));
         println!("  Open a meeting:  {web}://{http}/");
         println!("  Client SDKs:     {ws}://{http}  (compatible with LiveKit client SDKs)");
@@ -283,6 +294,9 @@ fn serve(overrides: Overrides) -> ExitCode {
             "  Media:           UDP {media_addr} (ICE-TCP fallback on TCP {media_addr}), advertised as {}",
             config.public_ip
         );
+        if let Some((_, listen)) = &gateway {
+            println!("  Phones (SIP):    UDP and TCP {listen}, dial-in by meeting PIN");
+        }
         if let Some((key, secret)) = &dev_key {
             println!("  API key:         {key}");
             println!("  API secret:      {secret}");
@@ -292,7 +306,10 @@ fn serve(overrides: Overrides) -> ExitCode {
             catalog: confab_plan::Catalog::builtin(),
             capacity: plan_cmd::load_capacity(None).ok().flatten(),
         });
-        let app = confab_signal::router(state).merge(plan_cmd::router(planner));
+        let mut app = confab_signal::router(state.clone()).merge(plan_cmd::router(planner));
+        if gateway.is_some() {
+            app = app.merge(dial_in::router(state));
+        }
         let shutdown = stop_requested();
         front.serve(app, shutdown).await;
         ExitCode::SUCCESS

@@ -15,9 +15,15 @@
 //! Everything here is a pure core, time and packets in, decisions out, so it is tested without
 //! sockets: SIP transport and the media loop are the thin layer around it.
 
+mod call;
 pub mod dtmf;
 pub mod g711;
+mod gateway;
 pub mod latch;
+pub mod mix;
 pub mod pin;
+mod prompts;
 pub mod rtp;
 pub mod sdp;
+
+pub use gateway::{Directory, Gateway, GatewayError, GatewaySettings, start};

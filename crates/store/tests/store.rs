@@ -130,14 +130,27 @@ async fn exercise(store: &Store, tag: &str) {
     let pin = |n: u32| format!("{tag}{n:04}");
     let first = store.dial_in_pin(&board, [pin(1)]).await.unwrap();
     assert_eq!(first, Some(pin(1)));
-    assert_eq!(store.dial_in_pin(&board, [pin(9)]).await.unwrap(), first, "kept");
+    assert_eq!(
+        store.dial_in_pin(&board, [pin(9)]).await.unwrap(),
+        first,
+        "kept"
+    );
     assert_eq!(
         store.dial_in_pin(&standup, [pin(1), pin(2)]).await.unwrap(),
         Some(pin(2)),
         "a taken PIN is skipped"
     );
-    assert_eq!(store.dial_in_pin(&format!("x-{tag}"), [pin(1)]).await.unwrap(), None);
-    assert_eq!(store.room_for_dial_in_pin(&pin(2)).await.unwrap(), Some(standup));
+    assert_eq!(
+        store
+            .dial_in_pin(&format!("x-{tag}"), [pin(1)])
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.room_for_dial_in_pin(&pin(2)).await.unwrap(),
+        Some(standup)
+    );
     assert_eq!(store.room_for_dial_in_pin(&pin(7)).await.unwrap(), None);
 }
 

@@ -1,0 +1,104 @@
+//! Dial-in: what the SIP gateway asks of this server (which room a PIN opens, a token for a
+//! caller), and Jitsi's conference mapper, which gives the Meet app a room's PIN for invitations.
+//!
+//! A room's PIN is made when first asked for (nine random digits, the first not zero) and kept in
+//! the store, so invitations stay valid across restarts. Only room → PIN is offered over HTTP:
+//! PIN → room is the gateway's business, so nobody can walk the PIN space to list rooms.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use confab_signal::{AppState, VideoGrant};
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// How long a caller's token lasts: as long as the longest call may.
+const CALLER_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+
+pub struct DialIn(pub Arc<AppState>);
+
+impl confab_sip::Directory for DialIn {
+    fn room_for_pin(&self, pin: String) -> Pin<Box<dyn Future<Output = Option<String>> + Send>> {
+        let store = self.0.store.clone();
+        Box::pin(async move {
+            match store.room_for_dial_in_pin(&pin).await {
+                Ok(room) => room,
+                Err(e) => {
+                    tracing::warn!(error = %e, "dial-in PIN lookup failed");
+                    None
+                }
+            }
+        })
+    }
+
+    fn join_token(&self, room: &str, identity: &str, name: &str) -> Option<String> {
+        let grant = VideoGrant {
+            room_join: true,
+            room: room.to_string(),
+            can_publish: Some(true),
+            can_subscribe: Some(true),
+            can_publish_data: Some(false),
+            ..Default::default()
+        };
+        self.0.keys.mint(identity, name, grant, CALLER_TOKEN_TTL)
+    }
+}
+
+#[derive(Deserialize)]
+struct MapperQuery {
+    conference: Option<String>,
+}
+
+/// `GET /conferenceMapper?conference=ROOM`: `{"conference": ROOM, "id": PIN}`, as Jitsi's.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/conferenceMapper", get(conference_mapper))
+        .with_state(state)
+}
+
+async fn conference_mapper(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<MapperQuery>,
+) -> (StatusCode, Json<Value>) {
+    let Some(room) = q.conference.filter(|r| confab_signal::valid_room_name(r)) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"message": "conference: a valid room name is needed"})),
+        );
+    };
+    let candidates: Vec<String> = {
+        let mut rng = rand::rng();
+        (0..8)
+            .map(|_| rng.random_range(100_000_000..1_000_000_000u32).to_string())
+            .collect()
+    };
+    match state.store.dial_in_pin(&room, candidates).await {
+        Ok(Some(pin)) => {
+            let id: u64 = pin.parse().unwrap_or_default();
+            (
+                StatusCode::OK,
+                Json(
+                    json!({"message": "Successfully retrieved conference mapping", "id": id, "conference": room}),
+                ),
+            )
+        }
+        Ok(None) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"message": "no free PIN was found; try again"})),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "dial-in PIN could not be stored");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({"message": "the store failed"})),
+            )
+        }
+    }
+}

@@ -1,0 +1,122 @@
+// Dial-in by PIN through the SIP gateway, with a real SIP peer: sipp calls Confab's [sip] listener
+// and the phone's media (tests/e2e/sip.mjs) sends and keeps RTP on loopback, from another port
+// than its SDP names, as a phone behind NAT does. The phone hears the spoken PIN prompt, keys the
+// meeting's PIN (from Jitsi's conference mapper) as RFC 4733 digits without the marker bit and
+// with the end packets repeated, and joins the meeting; a Chromium participant there hears the
+// phone's 1000 Hz tone, and the phone hears the browser's 440 Hz one.
+//
+// Run: node --test tests/e2e/sip.test.mjs   (needs Debian's sip-tester for sipp)
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { ARTIFACTS, TEST_CONFIG, figureRecorder, freeUdpPort, launchBrowser, openParticipant, screenshotAll, startServer, waitFor, writeWav } from './lib.mjs';
+import { dominantTone } from './media.mjs';
+import { phoneMedia, sippCall } from './sip.mjs';
+
+const ROOM = 'phone-call';
+
+/** One second of what `page` hears from the participant whose identity starts with `prefix`. */
+const listen = (page, prefix) =>
+  page.evaluate(async (prefix) => {
+    const remote = [...window.confab.room.remoteParticipants.values()].find((p) => p.identity.startsWith(prefix));
+    const track = [...remote.audioTrackPublications.values()][0].track.mediaStreamTrack;
+    const ctx = new AudioContext();
+    await ctx.resume();
+    const source = ctx.createMediaStreamSource(new MediaStream([track]));
+    const tap = ctx.createScriptProcessor(4096, 1, 1);
+    const samples = [];
+    await new Promise((resolve) => {
+      tap.onaudioprocess = (e) => {
+        samples.push(...e.inputBuffer.getChannelData(0));
+        if (samples.length >= ctx.sampleRate) resolve();
+      };
+      source.connect(tap);
+      tap.connect(ctx.destination);
+    });
+    await ctx.close();
+    return { rate: ctx.sampleRate, samples: samples.slice(0, ctx.sampleRate) };
+  }, prefix);
+
+test('dial-in by PIN: the prompt, RFC 4733 digits, and audio both ways with a browser', { timeout: 90_000 }, async (t) => {
+  const record = figureRecorder('sip');
+  const dir = mkdtempSync(path.join(tmpdir(), 'confab-sip-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const [sipPort, sippPort] = [await freeUdpPort(), await freeUdpPort()];
+  const server = await startServer({ label: 'server-sip', config: `${TEST_CONFIG}[sip]\nlisten = "127.0.0.1:${sipPort}"\n` });
+  t.after(() => server.stop());
+
+  // The meeting's PIN, as the Meet app's invite shows it.
+  const mapping = await (await fetch(`${server.url}/conferenceMapper?conference=${ROOM}`)).json();
+  assert.match(String(mapping.id), /^[1-9]\d{8}$/, `a nine-digit PIN: ${JSON.stringify(mapping)}`);
+  const again = await (await fetch(`${server.url}/conferenceMapper?conference=${ROOM}`)).json();
+  assert.equal(again.id, mapping.id, 'the same PIN every time');
+
+  const tone = writeWav(path.join(ARTIFACTS, 'sip', 'a440.wav'), 3, (s) => 0.3 * Math.sin(2 * Math.PI * 440 * s));
+  const browser = await launchBrowser({ label: 'sip-ada', args: [`--use-file-for-fake-audio-capture=${tone}`] });
+  t.after(() => browser.close());
+  const pages = {};
+  const phone = await phoneMedia();
+  t.after(() => phone.close());
+  try {
+    pages.ada = await openParticipant(browser, server, { room: ROOM, identity: 'ada', camera: false });
+    const called = Date.now();
+    const call = sippCall({ sipPort, localPort: sippPort, mediaPort: phone.signalledPort, holdMs: 16_000, dir });
+
+    // The prompt arrives where the SDP said, before any RTP came from the phone.
+    await Promise.race([phone.firstPacket(), call.then((r) => assert.fail(`sipp ended first: ${JSON.stringify(r)}`))]);
+    record('answer_to_prompt_ms', Date.now() - called);
+    await new Promise((r) => setTimeout(r, 1500));
+    const prompt = phone.heard.filter((p) => p.on === 'signalled').flatMap((p) => p.samples);
+    const promptRms = Math.sqrt(prompt.reduce((a, x) => a + x * x, 0) / Math.max(1, prompt.length));
+    record('prompt', { seconds: prompt.length / 8000, rms: Math.round(promptRms * 1e4) / 1e4 });
+    assert.ok(promptRms > 0.01, `the phone hears the spoken prompt (RMS ${promptRms} over ${prompt.length} samples)`);
+
+    // The PIN, then a tone, from the other port: the gateway latches on to it.
+    const keyed = Date.now();
+    await phone.keyDigits(`${mapping.id}#`);
+    phone.playTone(1000);
+    await waitFor(async () => (await pages.ada.evaluate(() => window.confab.state().remotes)).some((id) => id.startsWith('sip_')), {
+      timeout: 15_000,
+      message: `the caller should join ${ROOM} (server log: ${server.logPath})`,
+    });
+    record('pin_to_joined_ms', Date.now() - keyed);
+    const name = await pages.ada.evaluate(() => [...window.confab.room.remoteParticipants.values()].find((p) => p.identity.startsWith('sip_')).name);
+    assert.equal(name, 'Ada Phone', 'the caller is shown by the name their phone sent');
+
+    // The browser hears the phone's tone.
+    const joinedAt = Date.now();
+    const heardInBrowser = await waitFor(async () => {
+      const { rate, samples } = await listen(pages.ada, 'sip_');
+      const found = dominantTone(Float32Array.from(samples), 0, rate);
+      return found.rms > 0.01 && Math.abs(found.freq - 1000) <= 10 ? found : null;
+    }, { timeout: 15_000, interval: 500, message: "the browser should hear the phone's 1000 Hz tone" });
+    record('browser_hears', heardInBrowser);
+
+    // The phone hears the browser's tone, on the port it sends from (latched), not the signalled one.
+    const fromMeeting = await waitFor(() => {
+      const samples = phone.heard.filter((p) => p.on === 'sender' && p.at > joinedAt).flatMap((p) => p.samples);
+      if (samples.length < 8000) return null;
+      const found = dominantTone(Float32Array.from(samples.slice(-8000)), 0, 8000);
+      return found.rms > 0.01 && Math.abs(found.freq - 440) <= 10 ? found : null;
+    }, { timeout: 15_000, interval: 500, message: "the phone should hear the browser's 440 Hz tone on its sending port" });
+    record('phone_hears', fromMeeting);
+    const lateToSignalled = phone.heard.filter((p) => p.on === 'signalled' && p.at > joinedAt).length;
+    assert.equal(lateToSignalled, 0, 'once latched, nothing goes to the address the SDP named');
+
+    phone.stopTone();
+    const result = await call;
+    assert.equal(result.code, 0, `sipp's call went as scripted (log: ${result.log})`);
+    await waitFor(async () => !(await pages.ada.evaluate(() => window.confab.state().remotes)).some((id) => id.startsWith('sip_')), {
+      timeout: 10_000,
+      message: 'the caller leaves the meeting when the phone hangs up',
+    });
+    const log = readFileSync(server.logPath, 'utf8');
+    assert.match(log, /call ended by the caller/);
+  } catch (err) {
+    await screenshotAll(pages, 'sip-failure');
+    throw err;
+  }
+});
