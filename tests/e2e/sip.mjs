@@ -109,10 +109,11 @@ export async function phoneMedia() {
 
 /**
  * Runs sipp as the caller: INVITE `sip:dialin@127.0.0.1:sipPort` from "Ada Phone" <+15551234>,
- * offering PCMU and telephone-events with its media at `mediaPort`, ACKs the answer, holds the
- * call `holdMs`, hangs up. Resolves to {code, log} when sipp exits (0: the call went as scripted).
+ * offering PCMU and telephone-events with its media at `mediaPort`, ACKs the answer, then holds
+ * the call `holdMs` and hangs up, or (`expectBye`) waits up to `holdMs` for the gateway to hang up.
+ * Resolves to {code, log} when sipp exits (0: the call went as scripted).
  */
-export function sippCall({ sipPort, localPort, mediaPort, holdMs, dir, label = 'sipp' }) {
+export function sippCall({ sipPort, localPort, mediaPort, holdMs, dir, expectBye = false, label = 'sipp' }) {
   const scenario = path.join(dir, 'dial-in.xml');
   const headers = (method, cseq) => `${method} sip:dialin@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -147,12 +148,21 @@ export function sippCall({ sipPort, localPort, mediaPort, holdMs, dir, label = '
       ${headers('ACK', 1)}
       Content-Length: 0
   ]]></send>
-  <pause milliseconds="${holdMs}"/>
+${expectBye ? `  <recv request="BYE" timeout="${holdMs}"/>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+  ]]></send>` : `  <pause milliseconds="${holdMs}"/>
   <send retrans="500"><![CDATA[
       ${headers('BYE', 2)}
       Content-Length: 0
   ]]></send>
-  <recv response="200" crlf="true"/>
+  <recv response="200" crlf="true"/>`}
 </scenario>
 `);
   const log = artifactLog(label);

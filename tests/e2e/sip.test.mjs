@@ -120,3 +120,29 @@ test('dial-in by PIN: the prompt, RFC 4733 digits, and audio both ways with a br
     throw err;
   }
 });
+
+test('dial-in with wrong PINs: a second try, then goodbye, and the gateway hangs up', { timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'confab-sip-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const [sipPort, sippPort] = [await freeUdpPort(), await freeUdpPort()];
+  const server = await startServer({ label: 'server-sip-wrong', config: `${TEST_CONFIG}[sip]\nlisten = "127.0.0.1:${sipPort}"\n` });
+  t.after(() => server.stop());
+  const { id } = await (await fetch(`${server.url}/conferenceMapper?conference=${ROOM}`)).json();
+  const wrong = String((id % 900_000_000) + 100_000_001).slice(0, 9);
+  assert.notEqual(wrong, String(id));
+  const phone = await phoneMedia();
+  t.after(() => phone.close());
+  const call = sippCall({ sipPort, localPort: sippPort, mediaPort: phone.signalledPort, holdMs: 30_000, dir, expectBye: true, label: 'sipp-wrong' });
+  await phone.firstPacket();
+  const started = Date.now();
+  for (let i = 0; i < 3; i++) await phone.keyDigits(`${wrong}#`);
+  const result = await call;
+  assert.equal(result.code, 0, `the gateway hung up with a BYE after three wrong PINs (sipp log: ${result.log})`);
+  const log = readFileSync(server.logPath, 'utf8');
+  assert.match(log, /call ended by the gateway.*no right PIN/);
+  assert.doesNotMatch(log, /caller joined the meeting/);
+  // Wrong, wrong, then goodbye: the phone heard speech to the end.
+  const tail = phone.heard.filter((p) => p.at > started).flatMap((p) => p.samples).slice(-8000);
+  const rms = Math.sqrt(tail.reduce((a, x) => a + x * x, 0) / Math.max(1, tail.length));
+  assert.ok(rms > 0.01, `the phone heard the goodbye before the BYE (RMS ${rms})`);
+});

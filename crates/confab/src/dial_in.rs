@@ -6,6 +6,7 @@
 //! PIN → room is the gateway's business, so nobody can walk the PIN space to list rooms.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +16,13 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use confab_signal::{AppState, VideoGrant};
+use confab_sip::PinCheck;
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+/// All PINs are one target of guessing: whoever guesses, they guess from the same space.
+const DIAL_IN: &str = "dial-in PIN";
 
 /// How long a caller's token lasts: as long as the longest call may.
 const CALLER_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -25,14 +30,24 @@ const CALLER_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 pub struct DialIn(pub Arc<AppState>);
 
 impl confab_sip::Directory for DialIn {
-    fn room_for_pin(&self, pin: String) -> Pin<Box<dyn Future<Output = Option<String>> + Send>> {
-        let store = self.0.store.clone();
+    fn room_for_pin(
+        &self,
+        pin: String,
+        from: IpAddr,
+    ) -> Pin<Box<dyn Future<Output = PinCheck> + Send>> {
+        let state = self.0.clone();
         Box::pin(async move {
-            match store.room_for_dial_in_pin(&pin).await {
-                Ok(room) => room,
+            // The same limits as room passwords and sign-ins: a caller mistyping is never
+            // stopped, a script guessing PINs is, and one spread over many addresses is slowed.
+            if !state.security.attempts.admit(DIAL_IN, from).await {
+                return PinCheck::Refused;
+            }
+            match state.store.room_for_dial_in_pin(&pin).await {
+                Ok(Some(room)) => PinCheck::Room(room),
+                Ok(None) => PinCheck::Wrong,
                 Err(e) => {
                     tracing::warn!(error = %e, "dial-in PIN lookup failed");
-                    None
+                    PinCheck::Wrong
                 }
             }
         })

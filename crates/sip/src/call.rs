@@ -27,7 +27,7 @@ use tokio::net::UdpSocket;
 
 use crate::dtmf::{self, Digit};
 use crate::g711;
-use crate::gateway::Env;
+use crate::gateway::{Env, PinCheck};
 use crate::latch::{Latch, Verdict};
 use crate::mix::{FRAME, Mixer};
 use crate::pin::{PinEntry, Prompt, Step};
@@ -52,6 +52,8 @@ pub(crate) struct Call {
     pub answer: Vec<u8>,
     /// Who called, as the meeting will show them.
     pub caller: String,
+    /// Where the caller's SIP came from: whose PIN guesses are counted.
+    pub source: std::net::IpAddr,
     pub env: Arc<Env>,
 }
 
@@ -132,11 +134,16 @@ impl Call {
                     Step::Wait => break,
                     Step::Play(prompt) => player.play(prompt),
                     Step::Lookup(keyed) => {
-                        let room = self.env.directory.room_for_pin(keyed).await;
-                        let found = room.is_some();
-                        step = pin.on_lookup(found, Instant::now());
-                        if let (Some(room), Step::Accepted) = (room, &step) {
-                            return Ok(room);
+                        match self.env.directory.room_for_pin(keyed, self.source).await {
+                            PinCheck::Room(room) => {
+                                pin.on_lookup(true, Instant::now());
+                                return Ok(room);
+                            }
+                            PinCheck::Wrong => step = pin.on_lookup(false, Instant::now()),
+                            PinCheck::Refused => {
+                                tracing::info!(caller = %self.caller, from = %self.source, "too many PIN guesses from this caller");
+                                step = Step::HangUp;
+                            }
                         }
                     }
                     Step::Accepted => {}

@@ -23,10 +23,24 @@ use crate::latch::Latch;
 use crate::pin::PinLimits;
 use crate::sdp::{Codec, Description, Session};
 
+/// What a keyed PIN opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinCheck {
+    Room(String),
+    Wrong,
+    /// This caller has guessed too often: no more guesses are checked.
+    Refused,
+}
+
 /// What the gateway needs from the meeting server it belongs to.
 pub trait Directory: Send + Sync + 'static {
-    /// The room whose dial-in PIN this is.
-    fn room_for_pin(&self, pin: String) -> Pin<Box<dyn Future<Output = Option<String>> + Send>>;
+    /// The room whose dial-in PIN `pin` is, for a caller whose SIP comes from `from`; guesses are
+    /// limited per caller address.
+    fn room_for_pin(
+        &self,
+        pin: String,
+        from: IpAddr,
+    ) -> Pin<Box<dyn Future<Output = PinCheck> + Send>>;
     /// An access token for a caller to join `room` as `identity`, shown as `name`.
     fn join_token(&self, room: &str, identity: &str, name: &str) -> Option<String>;
 }
@@ -217,6 +231,12 @@ async fn invite(
         )
         .into_bytes();
     let caller = caller_name(&tx.original);
+    let source = tx
+        .connection
+        .as_ref()
+        .and_then(|c| c.get_remote_addr())
+        .and_then(|a| a.get_socketaddr().ok())
+        .map_or(env.settings.listen.ip(), |a| a.ip());
     let (state_tx, states) = dialogs.new_dialog_state_channel();
     let dialog = match dialogs.get_or_create_server_invite(&tx, state_tx, None, None) {
         Ok(d) => d,
@@ -245,6 +265,7 @@ async fn invite(
         agreed,
         answer,
         caller,
+        source,
         env,
     }
     .run()

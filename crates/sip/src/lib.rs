@@ -26,4 +26,4 @@ mod prompts;
 pub mod rtp;
 pub mod sdp;
 
-pub use gateway::{Directory, Gateway, GatewayError, GatewaySettings, start};
+pub use gateway::{Directory, Gateway, GatewayError, GatewaySettings, PinCheck, start};
