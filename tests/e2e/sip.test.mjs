@@ -83,8 +83,12 @@ test('dial-in by PIN: the prompt, RFC 4733 digits, and audio both ways with a br
       message: `the caller should join ${ROOM} (server log: ${server.logPath})`,
     });
     record('pin_to_joined_ms', Date.now() - keyed);
-    const name = await pages.ada.evaluate(() => [...window.confab.room.remoteParticipants.values()].find((p) => p.identity.startsWith('sip_')).name);
-    assert.equal(name, 'Ada Phone', 'the caller is shown by the name their phone sent');
+    const caller = await pages.ada.evaluate(() => {
+      const p = [...window.confab.room.remoteParticipants.values()].find((p) => p.identity.startsWith('sip_'));
+      return { name: p.name, kind: p.kind, attributes: p.attributes };
+    });
+    // Kind 3 is SIP in LiveKit's ParticipantInfo; the attributes are LiveKit SIP's names.
+    assert.deepEqual(caller, { name: 'Ada Phone', kind: 3, attributes: { 'sip.phoneNumber': '+15551234', 'sip.callStatus': 'active' } });
 
     // The browser hears the phone's tone.
     const joinedAt = Date.now();

@@ -15,7 +15,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use confab_signal::{AppState, VideoGrant};
+use confab_signal::{AppState, Claims, VideoGrant};
 use confab_sip::PinCheck;
 use rand::Rng;
 use serde::Deserialize;
@@ -53,16 +53,27 @@ impl confab_sip::Directory for DialIn {
         })
     }
 
-    fn join_token(&self, room: &str, identity: &str, name: &str) -> Option<String> {
-        let grant = VideoGrant {
-            room_join: true,
-            room: room.to_string(),
-            can_publish: Some(true),
-            can_subscribe: Some(true),
-            can_publish_data: Some(false),
+    fn join_token(&self, room: &str, identity: &str, name: &str, number: &str) -> Option<String> {
+        let claims = Claims {
+            sub: identity.to_string(),
+            name: name.to_string(),
+            kind: "sip".into(),
+            attributes: [("sip.phoneNumber", number), ("sip.callStatus", "active")]
+                .into_iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            video: VideoGrant {
+                room_join: true,
+                room: room.to_string(),
+                can_publish: Some(true),
+                can_subscribe: Some(true),
+                can_publish_data: Some(false),
+                ..Default::default()
+            },
             ..Default::default()
         };
-        self.0.keys.mint(identity, name, grant, CALLER_TOKEN_TTL)
+        self.0.keys.mint_claims(claims, CALLER_TOKEN_TTL)
     }
 }
 

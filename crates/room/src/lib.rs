@@ -97,9 +97,36 @@ pub struct Track {
     pub stream: String,
 }
 
+/// What kind of participant this is, in LiveKit's terms: apps show a phone caller (`Sip`) or a
+/// recorder (`Egress`) differently from a person in a browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ParticipantKind {
+    #[default]
+    Standard,
+    Ingress,
+    Egress,
+    Sip,
+    Agent,
+}
+
+impl ParticipantKind {
+    /// The token's `kind` claim: `standard`, `ingress`, `egress`, `sip` or `agent`.
+    pub fn from_claim(kind: &str) -> Option<Self> {
+        Some(match kind {
+            "" | "standard" => Self::Standard,
+            "ingress" => Self::Ingress,
+            "egress" => Self::Egress,
+            "sip" => Self::Sip,
+            "agent" => Self::Agent,
+            _ => return None,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Participant {
     pub peer: PeerId,
+    pub kind: ParticipantKind,
     pub sid: String,
     pub identity: String,
     pub name: String,
@@ -271,6 +298,10 @@ pub struct JoinRequest {
     pub client_protocol: i32,
     /// The token (or login) makes this participant a moderator.
     pub moderator: bool,
+    pub kind: ParticipantKind,
+    /// Attributes the token gives; keys the server reserves are dropped, and a set beyond the
+    /// attribute limits is dropped whole.
+    pub attributes: BTreeMap<String, String>,
 }
 
 /// What a new member learns when it joins.
@@ -513,8 +544,15 @@ impl Room {
         let (events_tx, events) = mpsc::unbounded_channel();
         let (media_tx, media_events) = mpsc::unbounded_channel();
         let peer = PeerId(next_id());
+        let mut attributes = req.attributes;
+        attributes.retain(|k, _| !k.starts_with(RESERVED_ATTRIBUTE_PREFIX));
+        let size: usize = attributes.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if attributes.len() > MAX_ATTRIBUTES || size > MAX_ATTRIBUTES_BYTES {
+            attributes.clear();
+        }
         let mut me = Participant {
             peer,
+            kind: req.kind,
             sid: new_sid("PA_"),
             identity: req.identity.clone(),
             name: req.name,
@@ -525,7 +563,7 @@ impl Room {
             joined_at: unix_now(),
             version: 1,
             client_protocol: req.client_protocol,
-            attributes: BTreeMap::new(),
+            attributes,
         };
         let registry = self.rooms.upgrade();
         let decided = registry
@@ -996,6 +1034,8 @@ pub(crate) mod tests {
             auto_subscribe: true,
             client_protocol: 0,
             moderator: false,
+            kind: ParticipantKind::Standard,
+            attributes: BTreeMap::new(),
         }
     }
 
@@ -1056,6 +1096,41 @@ pub(crate) mod tests {
 
     fn drain(events: &mut mpsc::UnboundedReceiver<RoomEvent>) -> Vec<RoomEvent> {
         std::iter::from_fn(|| events.try_recv().ok()).collect()
+    }
+
+    #[test]
+    fn a_tokens_kind_and_attributes_are_kept_but_not_the_servers_own_keys() {
+        let rooms = registry(10);
+        let phone = JoinRequest {
+            kind: ParticipantKind::Sip,
+            attributes: BTreeMap::from([
+                ("sip.phoneNumber".into(), "+15551234".into()),
+                (ROLE_ATTRIBUTE.into(), "moderator".into()),
+            ]),
+            ..request("sip_1")
+        };
+        let joined = rooms.join("r", phone).unwrap();
+        assert_eq!(joined.me.kind, ParticipantKind::Sip);
+        assert_eq!(
+            joined.me.attributes,
+            BTreeMap::from([("sip.phoneNumber".into(), "+15551234".into())])
+        );
+        assert!(
+            !joined.me.is_moderator(),
+            "a role only comes from the token's grant"
+        );
+        let flood = JoinRequest {
+            attributes: (0..=MAX_ATTRIBUTES)
+                .map(|i| (format!("k{i}"), "v".into()))
+                .collect(),
+            ..request("many")
+        };
+        assert!(rooms.join("r", flood).unwrap().me.attributes.is_empty());
+        assert_eq!(
+            ParticipantKind::from_claim("sip"),
+            Some(ParticipantKind::Sip)
+        );
+        assert_eq!(ParticipantKind::from_claim("robot"), None);
     }
 
     #[test]

@@ -68,6 +68,12 @@ pub struct Claims {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub metadata: String,
     pub video: VideoGrant,
+    /// LiveKit's participant kind: `standard` (default), `ingress`, `egress`, `sip`, `agent`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    /// The participant's first attributes.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub attributes: std::collections::BTreeMap<String, String>,
 }
 
 impl Claims {
@@ -273,16 +279,24 @@ impl Keys {
         video: VideoGrant,
         ttl: Duration,
     ) -> Option<String> {
+        let claims = Claims {
+            sub: identity.to_string(),
+            name: name.to_string(),
+            video,
+            ..Default::default()
+        };
+        self.mint_claims(claims, ttl)
+    }
+
+    /// Mint `claims` (issuer and validity filled in) with the first configured key.
+    pub fn mint_claims(&self, claims: Claims, ttl: Duration) -> Option<String> {
         let (key, secret) = self.first()?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
         let claims = Claims {
             iss: key.to_string(),
-            sub: identity.to_string(),
             exp: Some(now + ttl.as_secs()),
             nbf: Some(now.saturating_sub(1)),
-            name: name.to_string(),
-            video,
-            ..Default::default()
+            ..claims
         };
         jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),

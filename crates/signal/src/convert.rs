@@ -1,7 +1,9 @@
 //! Between Confab's room types and the LiveKit wire types. This is the only
 //! place that knows both.
 
-use confab_room::{Layer, NewTrack, Participant, ParticipantState, RoomInfo, Source, Track};
+use confab_room::{
+    Layer, NewTrack, Participant, ParticipantKind, ParticipantState, RoomInfo, Source, Track,
+};
 use confab_sfu::Kind;
 use livekit_protocol as lk;
 
@@ -50,6 +52,13 @@ pub fn participant(p: &Participant) -> lk::ParticipantInfo {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
+        kind: match p.kind {
+            ParticipantKind::Standard => lk::participant_info::Kind::Standard,
+            ParticipantKind::Ingress => lk::participant_info::Kind::Ingress,
+            ParticipantKind::Egress => lk::participant_info::Kind::Egress,
+            ParticipantKind::Sip => lk::participant_info::Kind::Sip,
+            ParticipantKind::Agent => lk::participant_info::Kind::Agent,
+        } as i32,
         ..Default::default()
     }
 }

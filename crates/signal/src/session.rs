@@ -88,6 +88,8 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, claims: Claims, opts: 
         auto_subscribe: opts.auto_subscribe,
         client_protocol: opts.client_protocol,
         moderator: claims.video.room_admin,
+        kind: confab_room::ParticipantKind::from_claim(&claims.kind).unwrap_or_default(),
+        attributes: claims.attributes.clone(),
     };
     let joined = match state.rooms.join(&claims.video.room, request) {
         Ok(j) => j,

@@ -52,6 +52,8 @@ pub(crate) struct Call {
     pub answer: Vec<u8>,
     /// Who called, as the meeting will show them.
     pub caller: String,
+    /// The caller's number, as their phone sent it.
+    pub number: String,
     /// Where the caller's SIP came from: whose PIN guesses are counted.
     pub source: std::net::IpAddr,
     pub env: Arc<Env>,
@@ -180,7 +182,11 @@ impl Call {
     /// The caller in `room` until either side hangs up.
     async fn meeting(&mut self, room: &str, sender: &mut Sender) -> End {
         let identity = format!("sip_{:08x}", rand::random::<u32>());
-        let Some(token) = self.env.directory.join_token(room, &identity, &self.caller) else {
+        let Some(token) =
+            self.env
+                .directory
+                .join_token(room, &identity, &self.caller, &self.number)
+        else {
             return End::Us("no API key to join the meeting with".into());
         };
         let joined = Participant::join(ParticipantConfig {

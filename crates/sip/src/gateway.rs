@@ -41,8 +41,9 @@ pub trait Directory: Send + Sync + 'static {
         pin: String,
         from: IpAddr,
     ) -> Pin<Box<dyn Future<Output = PinCheck> + Send>>;
-    /// An access token for a caller to join `room` as `identity`, shown as `name`.
-    fn join_token(&self, room: &str, identity: &str, name: &str) -> Option<String>;
+    /// An access token for a caller to join `room` as `identity`, shown as `name`: a participant
+    /// of kind SIP whose `sip.phoneNumber` attribute is `number` (LiveKit SIP's names).
+    fn join_token(&self, room: &str, identity: &str, name: &str, number: &str) -> Option<String>;
 }
 
 #[derive(Debug, Clone)]
@@ -230,7 +231,7 @@ async fn invite(
             },
         )
         .into_bytes();
-    let caller = caller_name(&tx.original);
+    let (caller, number) = caller_id(&tx.original);
     let source = tx
         .connection
         .as_ref()
@@ -265,6 +266,7 @@ async fn invite(
         agreed,
         answer,
         caller,
+        number,
         source,
         env,
     }
@@ -281,15 +283,27 @@ impl Drop for CallSlot {
     }
 }
 
-/// The caller as the meeting shows them: the From display name, else the number.
-fn caller_name(req: &rsipstack::sip::Request) -> String {
+/// The caller as the meeting shows them (the From display name, else the number), and their
+/// number (the From URI's user part).
+fn caller_id(req: &rsipstack::sip::Request) -> (String, String) {
+    // Both come from the network: bounded, and without control characters.
+    let clean = |s: &str| {
+        s.chars()
+            .filter(|c| !c.is_control())
+            .take(64)
+            .collect::<String>()
+    };
     let from = req.from_header().ok().and_then(|h| h.typed().ok());
+    let number = from
+        .as_ref()
+        .and_then(|f| f.uri.user().map(clean))
+        .unwrap_or_default();
     let name = from
         .as_ref()
-        .and_then(|f| f.display_name.clone())
+        .and_then(|f| f.display_name.as_deref().map(clean))
         .filter(|n| !n.trim().is_empty());
-    let number = from.as_ref().and_then(|f| f.uri.user().map(str::to_string));
-    let shown = name.or(number).unwrap_or_else(|| "Phone".into());
-    // A name from the network: bounded, and without control characters.
-    shown.chars().filter(|c| !c.is_control()).take(64).collect()
+    let shown = name
+        .or_else(|| (!number.is_empty()).then(|| number.clone()))
+        .unwrap_or_else(|| "Phone".into());
+    (shown, number)
 }
