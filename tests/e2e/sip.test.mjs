@@ -45,8 +45,13 @@ test('dial-in by PIN: the prompt, RFC 4733 digits, and audio both ways with a br
   const dir = mkdtempSync(path.join(tmpdir(), 'confab-sip-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const [sipPort, sippPort] = [await freeUdpPort(), await freeUdpPort()];
-  const server = await startServer({ label: 'server-sip', config: `${TEST_CONFIG}[sip]\nlisten = "127.0.0.1:${sipPort}"\n` });
+  const server = await startServer({
+    label: 'server-sip',
+    config: `${TEST_CONFIG}[sip]\nlisten = "127.0.0.1:${sipPort}"\n[sip.numbers]\nUS = ["+1 555 0100"]\n`,
+  });
   t.after(() => server.stop());
+  const numbers = await (await fetch(`${server.url}/dialInNumbers`)).json();
+  assert.deepEqual(numbers, { message: 'Phone numbers available.', numbers: { US: ['+1 555 0100'] }, numbersEnabled: true });
 
   // The meeting's PIN, as the Meet app's invite shows it.
   const mapping = await (await fetch(`${server.url}/conferenceMapper?conference=${ROOM}`)).json();

@@ -5,6 +5,7 @@
 //! the store, so invitations stay valid across restarts. Only room → PIN is offered over HTTP:
 //! PIN → room is the gateway's business, so nobody can walk the PIN space to list rooms.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -82,10 +83,18 @@ struct MapperQuery {
     conference: Option<String>,
 }
 
-/// `GET /conferenceMapper?conference=ROOM`: `{"conference": ROOM, "id": PIN}`, as Jitsi's.
-pub fn router(state: Arc<AppState>) -> Router {
+/// `GET /conferenceMapper?conference=ROOM`: `{"conference": ROOM, "id": PIN}`, and
+/// `GET /dialInNumbers`: the numbers by region, both as Jitsi's (its `dialInConfCodeUrl` and
+/// `dialInNumbersUrl`).
+pub fn router(state: Arc<AppState>, numbers: BTreeMap<String, Vec<String>>) -> Router {
+    let numbers = Json(json!({
+        "message": "Phone numbers available.",
+        "numbers": numbers,
+        "numbersEnabled": !numbers.is_empty(),
+    }));
     Router::new()
         .route("/conferenceMapper", get(conference_mapper))
+        .route("/dialInNumbers", get(move || async move { numbers }))
         .with_state(state)
 }
 

@@ -307,8 +307,8 @@ fn serve(overrides: Overrides) -> ExitCode {
             capacity: plan_cmd::load_capacity(None).ok().flatten(),
         });
         let mut app = confab_signal::router(state.clone()).merge(plan_cmd::router(planner));
-        if gateway.is_some() {
-            app = app.merge(dial_in::router(state));
+        if let Some(sip) = &config.sip {
+            app = app.merge(dial_in::router(state, sip.numbers().clone()));
         }
         let shutdown = stop_requested();
         front.serve(app, shutdown).await;

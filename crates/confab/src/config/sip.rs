@@ -1,5 +1,6 @@
 //! The `[sip]` section: the SIP gateway that lets phones dial in (off unless the section exists).
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -25,13 +26,20 @@ pub struct SipFile {
     pub max_call_duration: Option<u64>,
     /// Where callers' connections to the meeting bind (default 127.0.0.1).
     pub client_ip: Option<IpAddr>,
+    /// The phone numbers that reach this gateway, by country or region, for invitations.
+    pub numbers: BTreeMap<String, Vec<String>>,
 }
 
-/// The gateway's settings but the server URL, which is known once the server listens.
+/// The gateway's settings but the server URL, which is known once the server listens, and the
+/// numbers invitations show.
 #[derive(Debug, Clone)]
-pub struct SipSettings(GatewaySettings);
+pub struct SipSettings(GatewaySettings, BTreeMap<String, Vec<String>>);
 
 impl SipSettings {
+    pub fn numbers(&self) -> &BTreeMap<String, Vec<String>> {
+        &self.1
+    }
+
     pub fn listen(&self) -> SocketAddr {
         self.0.listen
     }
@@ -71,15 +79,25 @@ pub fn settings(f: Option<SipFile>, public_ip: IpAddr) -> Result<Option<SipSetti
     if !(60..=86_400).contains(&max_call_duration) {
         return invalid("max_call_duration must be 60 seconds to 24 hours".into());
     }
-    Ok(Some(SipSettings(GatewaySettings {
-        listen,
-        public_ip: f.public_ip.unwrap_or(public_ip),
-        media_ip: listen.ip(),
-        codecs,
-        max_calls,
-        max_call_duration: Duration::from_secs(max_call_duration),
-        pin: PinLimits::default(),
-        server_url: String::new(),
-        client_ip: f.client_ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-    })))
+    if f.numbers
+        .values()
+        .flatten()
+        .any(|n| n.is_empty() || n.len() > 40)
+    {
+        return invalid("numbers: each number is 1 to 40 characters".into());
+    }
+    Ok(Some(SipSettings(
+        GatewaySettings {
+            listen,
+            public_ip: f.public_ip.unwrap_or(public_ip),
+            media_ip: listen.ip(),
+            codecs,
+            max_calls,
+            max_call_duration: Duration::from_secs(max_call_duration),
+            pin: PinLimits::default(),
+            server_url: String::new(),
+            client_ip: f.client_ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        },
+        f.numbers,
+    )))
 }
