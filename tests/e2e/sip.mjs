@@ -108,17 +108,17 @@ export async function phoneMedia() {
 }
 
 /**
- * Runs sipp as the caller: INVITE `sip:dialin@127.0.0.1:sipPort` from "Ada Phone" <+15551234>,
+ * Runs sipp as the caller: INVITE `sip:<dialled>@127.0.0.1:sipPort` from "Ada Phone" <+15551234>,
  * offering PCMU and telephone-events with its media at `mediaPort`, ACKs the answer, then holds
  * the call `holdMs` and hangs up, or (`expectBye`) waits up to `holdMs` for the gateway to hang up.
  * Resolves to {code, log} when sipp exits (0: the call went as scripted).
  */
-export function sippCall({ sipPort, localPort, mediaPort, holdMs, dir, expectBye = false, label = 'sipp' }) {
+export function sippCall({ sipPort, localPort, mediaPort, holdMs, dir, expectBye = false, dialled = 'dialin', label = 'sipp' }) {
   const scenario = path.join(dir, 'dial-in.xml');
-  const headers = (method, cseq) => `${method} sip:dialin@[remote_ip]:[remote_port] SIP/2.0
+  const headers = (method, cseq) => `${method} sip:${dialled}@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       From: "Ada Phone" <sip:+15551234@[local_ip]:[local_port]>;tag=[call_number]
-      To: <sip:dialin@[remote_ip]:[remote_port]>${method === 'INVITE' ? '' : '[peer_tag_param]'}
+      To: <sip:${dialled}@[remote_ip]:[remote_port]>${method === 'INVITE' ? '' : '[peer_tag_param]'}
       Call-ID: [call_id]
       CSeq: ${cseq} ${method}
       Contact: <sip:+15551234@[local_ip]:[local_port]>

@@ -155,3 +155,27 @@ test('dial-in with wrong PINs: a second try, then goodbye, and the gateway hangs
   const rms = Math.sqrt(tail.reduce((a, x) => a + x * x, 0) / Math.max(1, tail.length));
   assert.ok(rms > 0.01, `the phone heard the goodbye before the BYE (RMS ${rms})`);
 });
+
+test('a number of its own leads straight to a room, without the PIN', { timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'confab-sip-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const [sipPort, sippPort] = [await freeUdpPort(), await freeUdpPort()];
+  const server = await startServer({
+    label: 'server-sip-direct',
+    config: `${TEST_CONFIG}[sip]\nlisten = "127.0.0.1:${sipPort}"\n[sip.direct]\n"+15550101" = "board"\n`,
+  });
+  t.after(() => server.stop());
+  const phone = await phoneMedia();
+  t.after(() => phone.close());
+  const call = sippCall({ sipPort, localPort: sippPort, mediaPort: phone.signalledPort, holdMs: 4000, dir, dialled: '+15550101', label: 'sipp-direct' });
+  await waitFor(() => /caller joined the meeting.*room=board/.test(readFileSync(server.logPath, 'utf8')), {
+    timeout: 15_000,
+    message: `the caller should be in "board" without keying anything (log: ${server.logPath})`,
+  });
+  const result = await call;
+  assert.equal(result.code, 0, `sipp's call went as scripted (log: ${result.log})`);
+  const heard = phone.heard.flatMap((p) => p.samples);
+  const rms = Math.sqrt(heard.reduce((a, x) => a + x * x, 0) / Math.max(1, heard.length));
+  assert.ok(rms < 0.005, `no prompt was played: the phone heard the empty meeting (RMS ${rms})`);
+});
+

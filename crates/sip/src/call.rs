@@ -56,6 +56,8 @@ pub(crate) struct Call {
     pub number: String,
     /// Where the caller's SIP came from: whose PIN guesses are counted.
     pub source: std::net::IpAddr,
+    /// The room the dialled number leads to, if it leads straight to one (no PIN asked).
+    pub room: Option<String>,
     pub env: Arc<Env>,
 }
 
@@ -114,9 +116,12 @@ impl Call {
             first: true,
             buf: Vec::with_capacity(12 + FRAME),
         };
-        let room = match self.ivr(&mut sender).await {
-            Ok(room) => room,
-            Err(end) => return end,
+        let room = match self.room.clone() {
+            Some(room) => room,
+            None => match self.ivr(&mut sender).await {
+                Ok(room) => room,
+                Err(end) => return end,
+            },
         };
         self.meeting(&room, &mut sender).await
     }

@@ -1,6 +1,7 @@
 //! The gateway's SIP side: a UDP and TCP listener (rsipstack), and for each INVITE the checks,
 //! the SDP answer and a [`Call`] task.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -63,6 +64,8 @@ pub struct GatewaySettings {
     pub server_url: String,
     /// Where the callers' meeting connections bind (must reach the server's media port).
     pub client_ip: IpAddr,
+    /// Dialled numbers (the Request-URI's user part) that go straight to a room, without the PIN.
+    pub direct: HashMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -232,6 +235,12 @@ async fn invite(
         )
         .into_bytes();
     let (caller, number) = caller_id(&tx.original);
+    let tx_room = tx
+        .original
+        .uri
+        .user()
+        .and_then(|dialled| env.settings.direct.get(dialled))
+        .cloned();
     let source = tx
         .connection
         .as_ref()
@@ -268,6 +277,7 @@ async fn invite(
         caller,
         number,
         source,
+        room: tx_room,
         env,
     }
     .run()

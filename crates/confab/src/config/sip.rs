@@ -1,6 +1,6 @@
 //! The `[sip]` section: the SIP gateway that lets phones dial in (off unless the section exists).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -28,6 +28,8 @@ pub struct SipFile {
     pub client_ip: Option<IpAddr>,
     /// The phone numbers that reach this gateway, by country or region, for invitations.
     pub numbers: BTreeMap<String, Vec<String>>,
+    /// Dialled numbers that lead straight to a room, without the PIN.
+    pub direct: HashMap<String, String>,
 }
 
 /// The gateway's settings but the server URL, which is known once the server listens, and the
@@ -79,6 +81,15 @@ pub fn settings(f: Option<SipFile>, public_ip: IpAddr) -> Result<Option<SipSetti
     if !(60..=86_400).contains(&max_call_duration) {
         return invalid("max_call_duration must be 60 seconds to 24 hours".into());
     }
+    if let Some((number, room)) = f
+        .direct
+        .iter()
+        .find(|(n, r)| n.is_empty() || !confab_signal::valid_room_name(r))
+    {
+        return invalid(format!(
+            "direct: {number:?} = {room:?} needs a number and a valid room name"
+        ));
+    }
     if f.numbers
         .values()
         .flatten()
@@ -97,6 +108,7 @@ pub fn settings(f: Option<SipFile>, public_ip: IpAddr) -> Result<Option<SipSetti
             pin: PinLimits::default(),
             server_url: String::new(),
             client_ip: f.client_ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            direct: f.direct,
         },
         f.numbers,
     )))
