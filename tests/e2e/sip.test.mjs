@@ -103,6 +103,11 @@ test('dial-in by PIN: the prompt, RFC 4733 digits, and audio both ways with a br
       return found.rms > 0.01 && Math.abs(found.freq - 1000) <= 10 ? found : null;
     }, { timeout: 15_000, interval: 500, message: "the browser should hear the phone's 1000 Hz tone" });
     record('browser_hears', heardInBrowser);
+    // The gateway marks its packets' loudness, so the server counts the caller among the speakers.
+    await waitFor(
+      () => pages.ada.evaluate(() => window.confab.room.activeSpeakers.some((p) => p.identity.startsWith('sip_'))),
+      { timeout: 10_000, message: 'the caller, sending a tone, should be among the active speakers' },
+    );
 
     // The phone hears the browser's tone, on the port it sends from (latched), not the signalled one.
     const fromMeeting = await waitFor(() => {

@@ -124,11 +124,14 @@ impl Microphone {
         Ok(())
     }
 
-    /// Send one Opus frame of `samples` (at 48 kHz); false while the track is not yet set up.
+    /// Send one Opus frame of `samples` (at 48 kHz) whose loudness is `level` (dBov, 0 loudest,
+    /// -127 silence: the RTP audio-level extension, from which the server finds who speaks);
+    /// false while the track is not yet set up.
     pub(crate) fn write(
         &mut self,
         opus: &[u8],
         samples: u32,
+        level: i8,
         now: Instant,
     ) -> Result<bool, ClientError> {
         let State::Ready { mid, pt } = self.state else {
@@ -139,7 +142,9 @@ impl Microphone {
         let Some(writer) = self.peer.rtc.writer(mid) else {
             return Ok(false);
         };
+        // Voice activity as browsers judge it roughly: louder than -50 dBov.
         writer
+            .audio_level(level, level > -50)
             .write(pt, now, time, opus.to_vec())
             .map_err(|e| ClientError::Peer {
                 side: "publisher",

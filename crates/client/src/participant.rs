@@ -135,11 +135,17 @@ impl Participant {
         &mut self.peer
     }
 
-    /// Send one Opus frame of `samples` (at 48 kHz) on the microphone; false
-    /// while it is not yet set up (or was not asked for).
-    pub fn write_audio(&mut self, opus: &[u8], samples: u32) -> Result<bool, ClientError> {
+    /// Send one Opus frame of `samples` (at 48 kHz) on the microphone, `level`
+    /// dBov loud (0 loudest, -127 silence); false while it is not yet set up
+    /// (or was not asked for).
+    pub fn write_audio(
+        &mut self,
+        opus: &[u8],
+        samples: u32,
+        level: i8,
+    ) -> Result<bool, ClientError> {
         match &mut self.microphone {
-            Some(mic) => mic.write(opus, samples, Instant::now()),
+            Some(mic) => mic.write(opus, samples, level, Instant::now()),
             None => Ok(false),
         }
     }

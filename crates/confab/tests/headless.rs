@@ -67,7 +67,7 @@ async fn a_published_microphone_reaches_another_participant_frame_for_frame() {
                 _ = tick.tick() => {
                     let mut payload = vec![0x08];
                     payload.extend_from_slice(&frame.to_be_bytes());
-                    if phone.write_audio(&payload, 960).expect("writes") {
+                    if phone.write_audio(&payload, 960, -127).expect("writes") {
                         frame += 1;
                     }
                 }

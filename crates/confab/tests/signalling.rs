@@ -585,13 +585,14 @@ fn app_pages_carry_security_headers() {
         .find_map(|l| l.strip_prefix("content-security-policy: "))
         .unwrap_or_else(|| panic!("no CSP: {head}"));
     for directive in [
-        "script-src 'self'",
+        "script-src 'self' 'wasm-unsafe-eval';",
         "connect-src 'self'",
         "object-src 'none'",
         "frame-ancestors 'self'",
     ] {
         assert!(csp.contains(directive), "{directive} in {csp}");
     }
+    assert!(!csp.contains(" 'unsafe-eval'"), "no JavaScript eval: {csp}");
     assert!(head.contains("x-content-type-options: nosniff"), "{head}");
     assert!(head.contains("referrer-policy: same-origin"), "{head}");
     // API answers are never sniffed into something else either.

@@ -154,7 +154,9 @@ async fn common_headers(mut res: Response) -> Response {
 /// The app's content security policy: its own scripts only, media and
 /// signalling to this server only, and framed only by this server's pages
 /// and the operator's `[embed] allowed_origins`. (Inline styles are allowed:
-/// the app sets CSS variables on elements.)
+/// the app sets CSS variables on elements. `'wasm-unsafe-eval'` lets the
+/// background effects compile their WebAssembly, served from here; it allows
+/// no JavaScript `eval`.)
 pub fn content_security_policy(frame_ancestors: &[String]) -> String {
     let mut ancestors = String::from("'self'");
     for origin in frame_ancestors {
@@ -162,7 +164,7 @@ pub fn content_security_policy(frame_ancestors: &[String]) -> String {
         ancestors.push_str(origin);
     }
     format!(
-        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; \
          img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self'; \
          worker-src 'self' blob:; frame-src 'self'; object-src 'none'; base-uri 'self'; \
          form-action 'self'; frame-ancestors {ancestors}"

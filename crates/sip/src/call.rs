@@ -245,8 +245,9 @@ impl Call {
                     }
                     while uplink.len() >= FRAME {
                         let n = encoder.encode(&uplink[..FRAME], &mut opus).map_err(ours)?;
+                        let level = dbov(&uplink[..FRAME]);
                         uplink.drain(..FRAME);
-                        participant.write_audio(&opus[..n], 960).map_err(|e| End::Us(e.to_string()))?;
+                        participant.write_audio(&opus[..n], 960, level).map_err(|e| End::Us(e.to_string()))?;
                     }
                 }
                 event = participant.next() => match event {
@@ -373,6 +374,14 @@ impl Call {
     }
 }
 
+/// The loudness of a frame in dBov (RFC 6464): 0 for a full-scale square wave, -127 for silence.
+fn dbov(frame: &[i16]) -> i8 {
+    let power =
+        frame.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / frame.len().max(1) as f64;
+    let db = 10.0 * (power / f64::from(i16::MAX).powi(2)).log10();
+    db.clamp(-127.0, 0.0) as i8
+}
+
 fn decode(codec: Codec, byte: u8) -> i16 {
     match codec {
         Codec::Pcmu => g711::mulaw_decode(byte),
@@ -384,5 +393,21 @@ fn encode(codec: Codec, sample: i16) -> u8 {
     match codec {
         Codec::Pcmu => g711::mulaw_encode(sample),
         Codec::Pcma => g711::alaw_encode(sample),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loudness_in_dbov() {
+        assert_eq!(dbov(&[0; FRAME]), -127);
+        assert_eq!(dbov(&[i16::MAX; FRAME]), 0);
+        // A sine at a tenth of full scale: its RMS is 3 dB under its peak, 20 dB down: -23.
+        let tone: Vec<i16> = (0..FRAME)
+            .map(|i| (3277.0 * (i as f64 * 0.785).sin()) as i16)
+            .collect();
+        assert!((-24..=-22).contains(&dbov(&tone)), "{}", dbov(&tone));
     }
 }
