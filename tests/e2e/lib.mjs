@@ -200,8 +200,13 @@ const MIME = {
   '.map': 'application/json',
   '.svg': 'image/svg+xml',
   '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.wasm': 'application/wasm',
   '.webmanifest': 'application/manifest+json',
 };
+
+/** Extension-less GET paths the server answers itself, which an app fallback must pass on. */
+const SERVER_PATHS = new Set(['/healthz', '/conferenceMapper', '/dialInNumbers']);
 
 /**
  * Serves the files under `root` on a free loopback port. With `appFallback`, an extension-less
@@ -229,7 +234,7 @@ export async function serveStatic(root, { proxyTo, appFallback = false, files = 
       res.writeHead(200, { 'content-type': MIME[path.extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-cache' });
       return res.end(body);
     }
-    if (appFallback && req.method === 'GET' && !lastSegment.includes('.') && !pathname.startsWith('/rtc') && pathname !== '/healthz') {
+    if (appFallback && req.method === 'GET' && !lastSegment.includes('.') && !pathname.startsWith('/rtc') && !SERVER_PATHS.has(pathname)) {
       res.writeHead(200, { 'content-type': MIME['.html'], 'cache-control': 'no-cache' });
       return res.end(await readFile(path.join(root, 'index.html')));
     }

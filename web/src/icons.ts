@@ -25,6 +25,7 @@ const paths = {
   more: '<path d="M5 12h.01M12 12h.01M19 12h.01" stroke-width="3.2"/>',
   hangup:
     '<path d="M2.5 14.2c5.2-5.1 13.8-5.1 19 0l-2.6 2.6a1 1 0 0 1-1.3.1l-2.4-1.7a1 1 0 0 1-.4-.8v-2.3a11.5 11.5 0 0 0-5.6 0v2.3a1 1 0 0 1-.4.8l-2.4 1.7a1 1 0 0 1-1.3-.1z"/>',
+  phone: '<path d="M5 3.5h3.2l1.6 4.3-2.2 1.5a11 11 0 0 0 7.1 7.1l1.5-2.2 4.3 1.6V19a1.5 1.5 0 0 1-1.6 1.5C10.6 20 4 13.4 3.5 5.1A1.5 1.5 0 0 1 5 3.5z"/>',
   close: '<path d="M6 6l12 12M18 6L6 18"/>',
   pin: '<path d="M9 3.5h6l-1 6.5 3.5 3.5h-11L10 10zM12 13.5V21"/>',
   send: '<path d="M4 12L20 4l-5.5 16-3-6.5z"/><path d="M11.5 13.5L20 4"/>',
@@ -34,6 +35,7 @@ const paths = {
   record: '<circle cx="12" cy="12" r="8.5"/><circle cx="12" cy="12" r="3.5" fill="currentColor"/>',
   broadcast:
     '<circle cx="12" cy="12" r="2" fill="currentColor"/><path d="M8.5 8.5a5 5 0 0 0 0 7M15.5 8.5a5 5 0 0 1 0 7M5.6 5.6a9 9 0 0 0 0 12.8M18.4 5.6a9 9 0 0 1 0 12.8"/>',
+  background: '<rect x="2.5" y="4" width="19" height="16" rx="2"/><circle cx="12" cy="10" r="3"/><path d="M6.5 20c.8-2.9 3-4.5 5.5-4.5s4.7 1.6 5.5 4.5"/>',
   film: '<rect x="3" y="4" width="18" height="16" rx="2"/><path d="M7.5 4v16M16.5 4v16M3 9h4.5M3 15h4.5M16.5 9H21M16.5 15H21"/>',
 } as const;
 

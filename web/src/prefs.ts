@@ -1,4 +1,5 @@
-// What the app remembers between visits: display name, chosen devices, video quality, language.
+// What the app remembers between visits: display name, chosen devices, video quality, language,
+// the camera's background and the microphone's noise suppression.
 
 import { type AudioCaptureOptions, VideoPresets43, VideoQuality } from 'livekit-client';
 import type { ServerSettings } from './api';
@@ -6,6 +7,9 @@ import { params, store } from './util';
 
 export type Quality = 'low' | 'standard' | 'high';
 export type DeviceKind = 'videoinput' | 'audioinput' | 'audiooutput';
+/** The camera's background effects (background.ts): none, two blurs, and the pictures in public/backgrounds/. */
+export const BACKGROUNDS = ['none', 'blur-slight', 'blur-strong', 'dusk', 'lagoon', 'paper'] as const;
+export type Background = (typeof BACKGROUNDS)[number];
 
 export const prefs = {
   get name(): string {
@@ -33,6 +37,21 @@ export const prefs = {
   },
   set language(v: string) {
     store.set('language', v || null);
+  },
+  get background(): Background {
+    const b = store.get('background');
+    return BACKGROUNDS.find((x) => x === b) ?? 'none';
+  },
+  set background(b: Background) {
+    store.set('background', b === 'none' ? null : b);
+  },
+  /** The person's own choice; undefined until they make one, and the operator's audio settings decide. */
+  get noiseSuppression(): boolean | undefined {
+    const v = store.get('noiseSuppression');
+    return v === null ? undefined : v === 'on';
+  },
+  set noiseSuppression(on: boolean) {
+    store.set('noiseSuppression', on ? 'on' : 'off');
   },
 };
 
@@ -63,13 +82,17 @@ export function captureFor(q: Quality): { width: number; height: number } {
   return VideoPresets43.h480.resolution;
 }
 
-/** Microphone constraints: the browser's echo cancellation, noise suppression and gain control unless turned off. */
+/**
+ * Microphone constraints: the browser's echo cancellation, noise suppression and gain control unless
+ * the operator turned them off. Noise suppression is the person's to choose in the settings, and
+ * their choice outweighs the operator's default for it.
+ */
 export function audioCapture(deviceId: string | undefined): AudioCaptureOptions {
   const a = audioSettings;
   return {
     deviceId,
     echoCancellation: !(a?.disableAp || a?.disableAec),
-    noiseSuppression: !(a?.disableAp || a?.disableNs),
+    noiseSuppression: prefs.noiseSuppression ?? !(a?.disableAp || a?.disableNs),
     autoGainControl: !(a?.disableAp || a?.disableAgc),
     channelCount: a?.stereo ? 2 : 1,
   };

@@ -1,5 +1,5 @@
-// The screen before a meeting: see yourself, hear your microphone move the meter, pick devices,
-// type your name, and choose to go in with camera or microphone off.
+// The screen before a meeting: see yourself, hear your microphone move the meter, pick devices
+// and a background, type your name, and choose to go in with camera or microphone off.
 //
 // The preview tracks are handed to the meeting and published as they are, so the camera does not
 // blink off and on again when you click Join.
@@ -11,6 +11,7 @@ import {
   type LocalAudioTrack,
   type LocalVideoTrack,
 } from 'livekit-client';
+import { applyBackground, backgroundPicker } from './background';
 import { devicePicker } from './devices';
 import { t } from './i18n';
 import { languagePicker } from './i18n/select';
@@ -88,6 +89,10 @@ export function prejoinPage(opts: Options) {
     audioinput: devicePicker('audioinput', () => devices.audioinput, (id) => void switchDevice('audioinput', id)),
     audiooutput: devicePicker('audiooutput', () => devices.audiooutput, (id) => (devices.audiooutput = id)),
   };
+  // With the camera off the choice is only remembered; startVideo applies it.
+  const background = backgroundPicker(async (b) => {
+    if (video) await applyBackground(video, b);
+  });
 
   const form = h(
     'form',
@@ -97,6 +102,7 @@ export function prejoinPage(opts: Options) {
     h('label', { class: 'field' }, h('span', { text: t('prejoin.name') }), nameInput),
     nameError,
     pickers.videoinput.element,
+    background.element,
     pickers.audioinput.element,
     pickers.audiooutput.element,
     joinBtn,
@@ -167,6 +173,7 @@ export function prejoinPage(opts: Options) {
       devices.videoinput = video.mediaStreamTrack.getSettings().deviceId ?? devices.videoinput;
       if (done) return stop(video);
       video.attach(videoEl);
+      if (prefs.background !== 'none') applyBackground(video, prefs.background).catch(background.failed);
     } catch (e) {
       camOn = false;
       camProblem = problemOf(e);

@@ -1,12 +1,15 @@
-// Modal dialogs of the meeting: settings (devices, video quality, language), keyboard shortcuts, invite.
+// Modal dialogs of the meeting: settings (devices, background, noise suppression, video quality,
+// language), keyboard shortcuts, invite.
 
 import type { Room } from 'livekit-client';
+import { backgroundPicker } from '../background';
 import { devicePicker } from '../devices';
 import { type Key, t } from '../i18n';
 import { languageSelect } from '../i18n/select';
 import { icon } from '../icons';
-import { type DeviceKind, type Quality, prefs } from '../prefs';
+import { type Background, type DeviceKind, type Quality, audioCapture, prefs } from '../prefs';
 import { h } from '../util';
+import { dialInSection } from './dialin';
 
 const qualityLabels: Record<Quality, Key> = {
   low: 'quality.low',
@@ -33,7 +36,17 @@ export function dialog(id: string, title: string, ...body: Node[]): HTMLDialogEl
   return d;
 }
 
-export function settingsDialog(room: Room, onQuality: (q: Quality) => Promise<void>): { el: HTMLDialogElement; open: () => void } {
+/** What the settings dialog changes on the meeting's tracks; each rejects if the change failed. */
+export interface SettingsActions {
+  quality(q: Quality): Promise<void>;
+  background(b: Background): Promise<void>;
+  noiseSuppression(on: boolean): Promise<void>;
+}
+
+export function settingsDialog(
+  room: Room,
+  act: SettingsActions,
+): { el: HTMLDialogElement; open: (focus?: 'background') => void; backgroundFailed: (e: unknown) => void } {
   const kinds: DeviceKind[] = ['videoinput', 'audioinput', 'audiooutput'];
   const pickers = kinds.map((kind) =>
     devicePicker(
@@ -50,7 +63,7 @@ export function settingsDialog(room: Room, onQuality: (q: Quality) => Promise<vo
       prefs.quality = q;
       status.textContent = t('settings.applying');
       try {
-        await onQuality(q);
+        await act.quality(q);
         status.textContent = '';
       } catch (e) {
         status.textContent = t('settings.qualityFailed', { error: e instanceof Error ? e.message : String(e) });
@@ -58,11 +71,28 @@ export function settingsDialog(room: Room, onQuality: (q: Quality) => Promise<vo
     });
     return { q, input, label: h('label', { class: 'radio' }, input, h('span', { text: t(qualityLabels[q]) })) };
   });
+  const background = backgroundPicker((b) => act.background(b));
+  const noise = h('input', { attrs: { type: 'checkbox', id: 'noise-suppression' } });
+  const noiseStatus = h('p', { class: 'hint', attrs: { role: 'status' } });
+  noise.addEventListener('change', async () => {
+    prefs.noiseSuppression = noise.checked;
+    noiseStatus.textContent = t('settings.applying');
+    try {
+      await act.noiseSuppression(noise.checked);
+      noiseStatus.textContent = '';
+    } catch (e) {
+      noiseStatus.textContent = t('settings.noiseFailed', { error: e instanceof Error ? e.message : String(e) });
+    }
+  });
   const d = dialog(
     'settings-dialog',
     t('settings.title'),
     h('h3', { text: t('settings.devices') }),
     ...pickers.map((p) => p.element),
+    background.element,
+    h('label', { class: 'radio' }, noise, h('span', { text: t('settings.noiseSuppression') })),
+    h('p', { class: 'hint', text: t('settings.noiseSuppressionHint') }),
+    noiseStatus,
     h('h3', { text: t('settings.quality') }),
     h('div', { class: 'radios', attrs: { role: 'radiogroup', 'aria-label': t('settings.quality') } }, ...radios.map((r) => r.label)),
     h('p', { class: 'hint', text: t('settings.qualityHint') }),
@@ -74,11 +104,15 @@ export function settingsDialog(room: Room, onQuality: (q: Quality) => Promise<vo
   );
   return {
     el: d,
-    open() {
+    open(focus) {
       for (const r of radios) r.input.checked = r.q === prefs.quality;
       for (const p of pickers) void p.refresh();
+      background.refresh();
+      noise.checked = audioCapture(undefined).noiseSuppression === true;
       d.showModal();
+      if (focus === 'background') background.select.focus();
     },
+    backgroundFailed: background.failed,
   };
 }
 
@@ -114,26 +148,30 @@ export function shortcutsDialog(): { el: HTMLDialogElement; toggle: () => void }
   };
 }
 
-export function inviteDialog(link: string): { el: HTMLDialogElement; open: () => void } {
+export function inviteDialog(link: string, room: string): { el: HTMLDialogElement; open: () => void } {
   const input = h('input', { attrs: { type: 'text', readonly: '', 'aria-label': t('invite.link'), id: 'invite-link' } });
   input.value = link;
   const status = h('p', { class: 'hint', attrs: { role: 'status' } });
-  const copy = h('button', { class: 'btn primary', text: t('invite.copy'), attrs: { type: 'button' } });
+  const phone = dialInSection(room);
+  const copy = h('button', { class: 'btn primary', text: t('invite.copy'), attrs: { type: 'button', id: 'invite-copy' } });
   copy.addEventListener('click', async () => {
     input.select();
+    // With dial-in the whole invitation goes, so those who paste it can call in too.
+    const invitation = phone.invitation(link);
     try {
-      await navigator.clipboard.writeText(link);
-      status.textContent = t('invite.copied');
+      await navigator.clipboard.writeText(invitation ?? link);
+      status.textContent = t(invitation ? 'dialIn.copied' : 'invite.copied');
     } catch {
       // The clipboard API needs a secure context; the selected text can still be copied by hand.
       status.textContent = t('invite.copyByHand');
     }
   });
-  const d = dialog('invite-dialog', t('toolbar.invite'), h('p', { text: t('invite.body') }), h('div', { class: 'invite-row' }, input, copy), status);
+  const d = dialog('invite-dialog', t('toolbar.invite'), h('p', { text: t('invite.body') }), h('div', { class: 'invite-row' }, input, copy), status, phone.el);
   return {
     el: d,
     open() {
       status.textContent = '';
+      phone.load();
       d.showModal();
       input.select();
     },

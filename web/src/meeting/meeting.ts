@@ -16,11 +16,12 @@ import {
   RoomEvent,
   Track,
 } from 'livekit-client';
+import { applyBackground } from '../background';
 import { Chat, type ChatLine, LEGACY_CHAT_TOPIC } from '../chat';
 import { hooks, timing } from '../hooks';
 import { type Key, t, tn } from '../i18n';
 import { icon } from '../icons';
-import { type Quality, captureFor, prefs, receiveQualityFor } from '../prefs';
+import { type Background, type Quality, audioCapture, captureFor, prefs, receiveQualityFor } from '../prefs';
 import { inviteLink } from '../rooms';
 import { errorText, h, mount } from '../util';
 import { inviteDialog, settingsDialog, shortcutsDialog } from './dialogs';
@@ -37,6 +38,7 @@ import {
   removeDialog,
 } from './moderation';
 import { ParticipantsPane, type PersonEntry } from './participants';
+import { phoneOf } from './phone';
 import { REACTIONS_TOPIC, floatReaction, parseReaction, sendReaction } from './reactions';
 import { RecordingApi, type Running, liveStreamDialog, recordingIndicator, recordingsDialog, tokenMayRecord } from './recording';
 import { bindShortcuts } from './shortcuts';
@@ -162,8 +164,12 @@ export class Meeting {
     );
     this.audioBanner.hidden = true;
 
-    this.settings = settingsDialog(room, (q) => this.applyQuality(q));
-    this.invite = inviteDialog(inviteLink(roomName));
+    this.settings = settingsDialog(room, {
+      quality: (q) => this.applyQuality(q),
+      background: (b) => this.applyBackground(b),
+      noiseSuppression: () => this.applyNoiseSuppression(),
+    });
+    this.invite = inviteDialog(inviteLink(roomName), roomName);
 
     this.toolbar = new MeetingToolbar({
       toggleMic: () => void this.toggleMic(),
@@ -178,6 +184,7 @@ export class Meeting {
       toggleRecording: () => void this.toggleRecording(),
       toggleLiveStream: () => this.toggleLiveStream(),
       recordings: () => this.recordings.open(),
+      background: () => this.settings.open('background'),
       settings: () => this.settings.open(),
       shortcuts: () => this.shortcuts.toggle(),
       leave: () => this.leave(),
@@ -269,10 +276,16 @@ export class Meeting {
         if (track.kind === Track.Kind.Audio) for (const el of track.detach()) el.remove();
         sync();
       })
-      .on(RoomEvent.LocalTrackPublished, sync)
+      .on(RoomEvent.LocalTrackPublished, (pub) => {
+        if (pub.source === Track.Source.Camera) this.followBackground();
+        sync();
+      })
       .on(RoomEvent.LocalTrackUnpublished, sync)
       .on(RoomEvent.TrackMuted, sync)
-      .on(RoomEvent.TrackUnmuted, sync)
+      .on(RoomEvent.TrackUnmuted, (pub, p) => {
+        if (p.isLocal && pub.source === Track.Source.Camera) this.followBackground();
+        sync();
+      })
       .on(RoomEvent.ParticipantNameChanged, sync)
       .on(RoomEvent.ConnectionQualityChanged, sync)
       .on(RoomEvent.TrackStreamStateChanged, sync)
@@ -615,6 +628,37 @@ export class Meeting {
     }
   }
 
+  /** With the camera off the choice waits in the prefs until it is on again (followBackground). */
+  private async applyBackground(b: Background) {
+    const cam = this.lp.getTrackPublication(Track.Source.Camera)?.videoTrack;
+    if (cam) await applyBackground(cam, b);
+  }
+
+  /**
+   * Puts the remembered background on the camera when it starts or comes back on: a processor
+   * lives on its track (a new one after a reconnect), and cannot start while the camera is off.
+   */
+  private followBackground() {
+    const cam = this.lp.getTrackPublication(Track.Source.Camera)?.videoTrack;
+    if (!cam || (prefs.background === 'none' && !cam.getProcessor())) return;
+    applyBackground(cam, prefs.background).catch((e) => {
+      this.settings.backgroundFailed(e);
+      this.toasts.show(t('background.failed', { error: errorText(e) }), { kind: 'error', ms: 8000 });
+    });
+  }
+
+  /**
+   * Chromium takes a new noiseSuppression through applyConstraints() without changing the running
+   * capture, so the microphone restarts with it, on the device it has. A microphone turned on later
+   * gets it from the room's defaults.
+   */
+  private async applyNoiseSuppression() {
+    const mic = this.lp.getTrackPublication(Track.Source.Microphone)?.audioTrack;
+    const deviceId = mic?.mediaStreamTrack.getSettings().deviceId ?? this.room.getActiveDevice('audioinput');
+    this.room.options.audioCaptureDefaults = audioCapture(deviceId);
+    if (mic) await mic.restartTrack(audioCapture(deviceId));
+  }
+
   private showReaction(identity: string, emoji: string) {
     const tile = this.tiles.get(tileKey(identity, 'camera'));
     if (tile) floatReaction(tile.reactions, emoji);
@@ -696,6 +740,7 @@ export class Meeting {
         quality: p.connectionQuality ?? ConnectionQuality.Unknown,
         pinned: this.layout.pinned === key,
         paused: !p.isLocal && !!track && track.streamState === Track.StreamState.Paused,
+        phone: phoneOf(p),
       });
     }
 
@@ -731,6 +776,7 @@ export class Meeting {
           speaking: this.speaking.has(p.identity),
           hand: handPos.get(p.identity) ?? 0,
           moderator: isModerator(p),
+          phone: phoneOf(p),
           micSid: p.getTrackPublication(Track.Source.Microphone)?.trackSid,
           camSid: p.getTrackPublication(Track.Source.Camera)?.trackSid,
         }),

@@ -4,8 +4,9 @@
 
 import { t } from '../i18n';
 import { icon } from '../icons';
-import { h, hueFor, initials } from '../util';
+import { h } from '../util';
 import type { EntryStatus } from './moderation';
+import { numberBesides, paintAvatar } from './phone';
 
 /** What the tiles and the participants pane both show of a person. */
 export interface PersonState {
@@ -16,6 +17,8 @@ export interface PersonState {
   speaking: boolean;
   /** Raised-hand position (1 = first), or 0. */
   hand: number;
+  /** For a phone caller: the number called from, '' if unknown. */
+  phone?: string;
 }
 
 export interface PersonEntry extends PersonState {
@@ -136,17 +139,26 @@ export class ParticipantsPane {
       ...sorted.map((p) =>
         h(
           'li',
-          { class: `person${p.speaking ? ' speaking' : ''}`, dataset: { identity: p.identity, name: p.name, ...(p.hand ? { hand: String(p.hand) } : {}) } },
+          {
+            class: `person${p.speaking ? ' speaking' : ''}`,
+            dataset: { identity: p.identity, name: p.name, ...(p.hand ? { hand: String(p.hand) } : {}), ...(p.phone !== undefined ? { phone: p.phone } : {}) },
+          },
           (() => {
-            const a = h('span', { class: 'avatar small', text: initials(p.name) });
-            a.style.setProperty('--hue', String(hueFor(p.identity)));
+            const a = h('span', { class: 'avatar small' });
+            paintAvatar(a, p.identity, p.name, p.phone);
             return a;
           })(),
-          h('span', { class: 'person-name', text: p.isLocal ? t('common.nameYou', { name: p.name }) : p.name }),
+          h(
+            'span',
+            { class: 'person-name' },
+            p.isLocal ? t('common.nameYou', { name: p.name }) : p.name,
+            numberBesides(p.name, p.phone) && h('span', { class: 'person-number', text: numberBesides(p.name, p.phone) }),
+          ),
           p.moderator ? h('span', { class: 'role-badge', text: t('people.moderator'), dataset: { role: 'moderator' } }) : null,
           p.hand ? h('span', { class: 'hand-badge', title: t('people.hand', { n: p.hand }) }, icon('hand'), String(p.hand)) : null,
           h('span', { class: `state${p.micMuted ? ' off' : ''}`, title: t(p.micMuted ? 'state.micMuted' : 'state.micOn') }, icon(p.micMuted ? 'micOff' : 'mic')),
-          h('span', { class: `state${p.camOff ? ' off' : ''}`, title: t(p.camOff ? 'state.camOff' : 'state.camOn') }, icon(p.camOff ? 'camOff' : 'cam')),
+          // A phone has no camera to be off.
+          p.phone === undefined ? h('span', { class: `state${p.camOff ? ' off' : ''}`, title: t(p.camOff ? 'state.camOff' : 'state.camOn') }, icon(p.camOff ? 'camOff' : 'cam')) : null,
           moderating && !p.isLocal ? this.controls(p) : null,
         ),
       ),

@@ -1,5 +1,7 @@
 // One tile: a participant's camera or screen share, with what others need to read at a glance
-// (name, muted microphone, raised hand, connection quality, speaking outline).
+// (name, muted microphone, raised hand, connection quality, speaking outline). Whenever there is
+// no picture (camera off, paused by the server, no frame yet or none for a while) the person's
+// avatar stands in for it, never a black or frozen video.
 //
 // A tile keeps its <video> element for its whole life and is only moved between the stage, the
 // filmstrip and the grid. Re-attaching on every layout change would flash black, and adaptive
@@ -8,8 +10,10 @@
 import { ConnectionQuality, type Participant, type Track, Track as T } from 'livekit-client';
 import { t } from '../i18n';
 import { icon } from '../icons';
-import { h, hueFor, initials } from '../util';
+import { h } from '../util';
+import { FrameWatch } from './frames';
 import type { PersonState } from './participants';
+import { joinedBy, numberBesides, paintAvatar } from './phone';
 
 export type TileSource = 'camera' | 'screen';
 
@@ -34,12 +38,20 @@ export class Tile {
   readonly video: HTMLVideoElement;
   private readonly avatar: HTMLDivElement;
   private readonly nameEl: HTMLSpanElement;
+  private readonly numberEl: HTMLSpanElement;
   private readonly micEl: HTMLSpanElement;
   private readonly handEl: HTMLSpanElement;
   private readonly qualityEl: HTMLSpanElement;
   private readonly pinBtn: HTMLButtonElement;
   readonly reactions: HTMLDivElement;
+  private readonly frames: FrameWatch;
   private attached: Track | undefined;
+  private onFirstFrame: (() => void) | undefined;
+  /** Frames are expected: a track is attached, the camera is on and the server sends it. */
+  private due = false;
+  private camOff = true;
+  private paused = false;
+  private name = '';
   private last = '';
 
   constructor(
@@ -51,9 +63,10 @@ export class Tile {
     this.video = h('video', { attrs: { autoplay: '', playsinline: '', muted: '' } });
     // Sound plays through separate <audio> elements that do not move around with the tile.
     this.video.muted = true;
-    // The style sheet shows the note under the avatar while the video is paused.
-    this.avatar = h('div', { class: 'avatar', dataset: { note: t('tile.pausedNote') } });
+    this.frames = new FrameWatch(this.video, source === 'camera', () => this.showPicture());
+    this.avatar = h('div', { class: 'avatar' });
     this.nameEl = h('span', { class: 'name' });
+    this.numberEl = h('span', { class: 'number' });
     this.micEl = h('span', { class: 'mic-state', title: t('state.micMuted') }, icon('micOff'));
     this.handEl = h('span', { class: 'hand-badge', title: t('tile.hand') });
     this.qualityEl = h('span', { class: 'quality' }, h('i'), h('i'), h('i'));
@@ -70,7 +83,7 @@ export class Tile {
       this.avatar,
       h('div', { class: 'tile-top' }, this.qualityEl, this.handEl),
       this.pinBtn,
-      h('div', { class: 'tile-bottom' }, this.micEl, this.nameEl),
+      h('div', { class: 'tile-bottom' }, this.micEl, this.nameEl, this.numberEl),
       this.reactions,
     );
     // Clicking a tile pins it, as in Jitsi Meet; clicking the pinned one unpins.
@@ -82,17 +95,26 @@ export class Tile {
     if (track === this.attached) return;
     this.attached?.detach(this.video);
     this.attached = track;
-    if (!track) {
-      this.video.srcObject = null;
-      return;
-    }
-    track.attach(this.video);
-    if (onFirstFrame && 'requestVideoFrameCallback' in this.video) {
-      this.video.requestVideoFrameCallback(() => onFirstFrame());
-    }
+    this.onFirstFrame = onFirstFrame;
+    if (track) track.attach(this.video);
+    else this.video.srcObject = null;
+    // A new track's frames are waited for afresh; update() says whether they are due at all.
+    this.due = false;
+    this.frames.stop();
   }
 
   update(s: TileState) {
+    this.camOff = s.camOff;
+    this.paused = s.paused && !s.camOff;
+    this.name = s.name;
+    const due = !!this.attached && !this.camOff && !this.paused;
+    if (due !== this.due) {
+      this.due = due;
+      // A track back from mute or pause still shows its old last frame: wait for a new one.
+      if (due) this.frames.start(this.onFirstFrame);
+      else this.frames.stop();
+    }
+    this.showPicture();
     // Most updates change nothing a person would see; skip the DOM work then.
     const sig = JSON.stringify(s);
     if (sig === this.last) return;
@@ -102,15 +124,14 @@ export class Tile {
     const label = screen ? t('tile.presenting', { name: who }) : who;
     this.nameEl.textContent = label;
     this.el.dataset.name = s.name;
-    this.el.setAttribute('aria-label', label);
-    this.avatar.textContent = initials(s.name);
-    this.avatar.style.setProperty('--hue', String(hueFor(this.identity)));
+    this.el.setAttribute('aria-label', s.phone === undefined ? label : `${label}, ${joinedBy(s.phone)}`);
+    paintAvatar(this.avatar, this.identity, s.name, s.phone);
+    this.numberEl.textContent = numberBesides(s.name, s.phone);
+    this.numberEl.hidden = !this.numberEl.textContent;
+    if (s.phone === undefined) delete this.el.dataset.phone;
+    else this.el.dataset.phone = s.phone;
     this.el.classList.toggle('local', s.isLocal);
     this.el.classList.toggle('speaking', s.speaking && !screen);
-    // A paused video shows the avatar, like a camera that is off, with a note saying why.
-    this.el.classList.toggle('cam-off', s.camOff || s.paused);
-    this.toggleData('paused', s.paused && !s.camOff);
-    this.el.title = s.paused && !s.camOff ? t('tile.paused', { name: s.name }) : '';
     this.el.classList.toggle('mirrored', s.isLocal && !screen);
     this.el.classList.toggle('pinned', s.pinned);
     this.toggleData('micMuted', s.micMuted && !screen);
@@ -128,6 +149,20 @@ export class Tile {
     this.qualityEl.hidden = screen;
     this.pinBtn.title = t(s.pinned ? 'tile.unpin' : 'tile.pin');
     this.pinBtn.setAttribute('aria-label', t(s.pinned ? 'tile.unpinName' : 'tile.pinName', { name: label }));
+  }
+
+  /** Video or avatar; a paused or stalled video gets a note under the avatar saying why. */
+  private showPicture() {
+    const flow = this.due ? this.frames.flow : 'live';
+    this.el.classList.toggle('cam-off', this.camOff);
+    this.toggleData('paused', this.paused);
+    if (flow === 'live') delete this.el.dataset.flow;
+    else this.el.dataset.flow = flow;
+    const stalled = flow === 'stalled';
+    this.el.title = this.paused ? t('tile.paused', { name: this.name }) : stalled ? t('tile.stalled', { name: this.name }) : '';
+    const note = this.paused ? t('tile.pausedNote') : stalled ? t('tile.stalledNote') : '';
+    if (note) this.avatar.dataset.note = note;
+    else delete this.avatar.dataset.note;
   }
 
   private toggleData(key: string, on: boolean) {

@@ -1,6 +1,7 @@
 // The bar of round buttons at the bottom, in Jitsi Meet's order. On a narrow screen the less used
 // ones move into the "More" menu so the essentials stay thumb-sized.
 
+import { backgroundsSupported } from '../background';
 import { t } from '../i18n';
 import { type IconName, icon } from '../icons';
 import { h } from '../util';
@@ -132,6 +133,7 @@ export interface ToolbarActions {
   toggleRecording(): void;
   toggleLiveStream(): void;
   recordings(): void;
+  background(): void;
   settings(): void;
   shortcuts(): void;
   leave(): void;
@@ -217,12 +219,16 @@ export class MeetingToolbar {
           { id: 'recordings', icon: 'film', label: () => t('recording.list'), run: () => this.act.recordings() },
         ]
       : [];
+    const background: MenuItem[] = backgroundsSupported()
+      ? [{ id: 'background', icon: 'background', label: () => t('background.select'), run: () => this.act.background() }]
+      : [];
     const items: MenuItem[] = [
       { id: 'screen', icon: 'screen', label: () => t(s?.sharing ? 'toolbar.shareStop' : 'toolbar.shareStart'), run: () => this.act.toggleScreen(), narrowOnly: true },
       { id: 'hand', icon: 'hand', label: () => t(s?.handUp ? 'toolbar.handLower' : 'toolbar.handRaise'), run: () => this.act.toggleHand(), narrowOnly: true },
       { id: 'view', icon: s?.view === 'tile' ? 'stage' : 'grid', label: () => t(s?.view === 'tile' ? 'toolbar.stageView' : 'toolbar.tileView'), run: () => this.act.toggleView(), narrowOnly: true },
       { id: 'invite', icon: 'link', label: () => t('toolbar.invite'), run: () => this.act.invite() },
       ...recording,
+      ...background,
       { id: 'settings', icon: 'settings', label: () => t('toolbar.settings'), run: () => this.act.settings() },
       { id: 'shortcuts', icon: 'keyboard', label: () => t('toolbar.shortcuts'), run: () => this.act.shortcuts() },
     ];
