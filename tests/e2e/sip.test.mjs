@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { ARTIFACTS, TEST_CONFIG, figureRecorder, freeUdpPort, launchBrowser, openParticipant, screenshotAll, startServer, waitFor, writeWav } from './lib.mjs';
-import { dominantTone } from './media.mjs';
+import { RoomServiceClient } from 'livekit-server-sdk';
+import { dominantTone, tonePower } from './media.mjs';
 import { phoneMedia, sippCall } from './sip.mjs';
 
 const ROOM = 'phone-call';
@@ -68,7 +69,7 @@ test('dial-in by PIN: the prompt, RFC 4733 digits, and audio both ways with a br
   try {
     pages.ada = await openParticipant(browser, server, { room: ROOM, identity: 'ada', camera: false });
     const called = Date.now();
-    const call = sippCall({ sipPort, localPort: sippPort, mediaPort: phone.signalledPort, holdMs: 16_000, dir });
+    const call = sippCall({ sipPort, localPort: sippPort, mediaPort: phone.signalledPort, holdMs: 25_000, dir });
 
     // The prompt arrives where the SDP said, before any RTP came from the phone.
     await Promise.race([phone.firstPacket(), call.then((r) => assert.fail(`sipp ended first: ${JSON.stringify(r)}`))]);
@@ -119,6 +120,31 @@ test('dial-in by PIN: the prompt, RFC 4733 digits, and audio both ways with a br
     record('phone_hears', fromMeeting);
     const lateToSignalled = phone.heard.filter((p) => p.on === 'signalled' && p.at > joinedAt).length;
     assert.equal(lateToSignalled, 0, 'once latched, nothing goes to the address the SDP named');
+
+    // A moderator mutes the caller (the room API, as the Meet app's mute does): the phone hears the
+    // falling beeps and the meeting stops hearing it; *6 on the keypad unmutes, with rising beeps.
+    const api = new RoomServiceClient(server.url, server.apiKey, server.apiSecret);
+    const callerInfo = (await api.listParticipants(ROOM)).find((p) => p.identity.startsWith('sip_'));
+    const mutedAt = Date.now();
+    await api.mutePublishedTrack(ROOM, callerInfo.identity, callerInfo.tracks[0].sid, true);
+    const beeps = await waitFor(() => {
+      const samples = phone.heard.filter((p) => p.on === 'sender' && p.at > mutedAt).flatMap((p) => p.samples);
+      return samples.length >= 4000 ? tonePower(Float32Array.from(samples), 600, 0, 4000, 8000) : null;
+    }, { timeout: 5000, message: 'the phone should hear the mute beeps' });
+    const before = phone.heard.filter((p) => p.on === 'sender' && p.at > joinedAt && p.at < mutedAt).flatMap((p) => p.samples).slice(-4000);
+    const calm = tonePower(Float32Array.from(before), 600, 0, 4000, 8000);
+    record('mute_beep_power', { before: calm, after: beeps });
+    assert.ok(beeps > 20 * calm, `the 600 Hz beep stands out after the mute (${beeps} against ${calm})`);
+    await waitFor(async () => {
+      const { samples } = await listen(pages.ada, 'sip_');
+      return Math.sqrt(samples.reduce((a, x) => a + x * x, 0) / samples.length) < 0.005;
+    }, { timeout: 10_000, interval: 500, message: 'the browser should hear nothing from the muted caller' });
+    await phone.keyDigits('*6');
+    await waitFor(async () => {
+      const { rate, samples } = await listen(pages.ada, 'sip_');
+      const found = dominantTone(Float32Array.from(samples), 0, rate);
+      return found.rms > 0.01 && Math.abs(found.freq - 1000) <= 10;
+    }, { timeout: 10_000, interval: 500, message: 'after *6 the browser should hear the caller again' });
 
     phone.stopTone();
     const result = await call;

@@ -36,6 +36,8 @@ enum State {
 
 pub(crate) struct Microphone {
     pub(crate) peer: Peer,
+    /// The track's sid, once the server published it.
+    pub(crate) sid: Option<String>,
     stream_id: String,
     state: State,
     /// Samples written so far at 48 kHz, Opus's RTP clock: the next frame's timestamp.
@@ -58,6 +60,7 @@ impl Microphone {
         });
         let mic = Self {
             peer,
+            sid: None,
             stream_id,
             state: State::Announced,
             written: 0,
@@ -73,6 +76,7 @@ impl Microphone {
         if published.cid != CID || !matches!(self.state, State::Announced) {
             return Ok(None);
         }
+        self.sid = published.track.as_ref().map(|t| t.sid.clone());
         let mut api = self.peer.rtc.sdp_api();
         let mid = api.add_media(
             MediaKind::Audio,

@@ -150,6 +150,11 @@ impl Participant {
         }
     }
 
+    /// The published microphone's track sid, once the server has it.
+    pub fn microphone_sid(&self) -> Option<&str> {
+        self.microphone.as_ref()?.sid.as_deref()
+    }
+
     /// Send `req` with the next turn of [`next`](Self::next).
     pub fn send(&mut self, req: Req) {
         self.outbox.push(req);

@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 use audiopus::coder::{Decoder, Encoder};
 use audiopus::{Application, Channels, SampleRate};
 use confab_client::{Participant, ParticipantConfig, ParticipantEvent};
+use livekit_protocol as lk;
+use lk::signal_request::Message as Req;
+use lk::signal_response::Message as Resp;
 use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invite_dialog::InviteDialog;
@@ -31,7 +34,7 @@ use crate::gateway::{Env, PinCheck};
 use crate::latch::{Latch, Verdict};
 use crate::mix::{FRAME, Mixer};
 use crate::pin::{PinEntry, Prompt, Step};
-use crate::prompts::Player;
+use crate::prompts::{Player, Tone};
 use crate::rtp::Packet;
 use crate::sdp::{Codec, Negotiated};
 
@@ -232,16 +235,22 @@ impl Call {
         let mut pcm = vec![0i16; MAX_OPUS_SAMPLES];
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         let mut buf = vec![0; MAX_DATAGRAM];
+        // A moderator may mute the caller; the caller hears it, and unmutes with *6 (Jitsi's key).
+        let mut player = Player::default();
+        let mut muted = false;
+        let mut keypad = Keypad::default();
         loop {
+            let mut key = None;
             tokio::select! {
                 r = self.socket.recv_from(&mut buf) => {
                     let Ok((len, from)) = r else { continue };
                     let codec = self.agreed.codec;
-                    let digit = self.receive(&buf[..len], from, &mut digits, |payload| {
+                    key = self.receive(&buf[..len], from, &mut digits, |payload| {
                         uplink.extend(payload.iter().map(|&b| decode(codec, b)));
                     });
-                    if let Some(d) = digit {
-                        tracing::debug!(caller = %self.caller, digit = %d.as_char(), "digit in the meeting");
+                    if muted {
+                        // The server drops a muted track's audio: no use encoding it.
+                        uplink.clear();
                     }
                     while uplink.len() >= FRAME {
                         let n = encoder.encode(&uplink[..FRAME], &mut opus).map_err(ours)?;
@@ -254,6 +263,16 @@ impl Call {
                     Ok(ParticipantEvent::TrackAdded { mid, track }) if track.kind == MediaKind::Audio => {
                         let decoder = Decoder::new(SampleRate::Hz8000, Channels::Mono).map_err(ours)?;
                         decoders.insert(mid, decoder);
+                    }
+                    Ok(ParticipantEvent::Signal(signal)) => {
+                        if let Resp::Mute(m) = *signal
+                            && Some(m.sid.as_str()) == participant.microphone_sid()
+                            && m.muted != muted
+                        {
+                            muted = m.muted;
+                            player.beep(if muted { Tone::Muted } else { Tone::Unmuted });
+                            tracing::info!(caller = %self.caller, muted, "the caller was muted or unmuted");
+                        }
                     }
                     Ok(ParticipantEvent::Media(Event::MediaData(data))) => {
                         if let Some(decoder) = decoders.get_mut(&data.mid) {
@@ -270,14 +289,32 @@ impl Call {
                     Err(e) => return Err(End::Us(format!("the meeting connection ended: {e}"))),
                 },
                 state = self.states.recv() => match self.on_state(state).await {
-                    Sip::Digit(d) => tracing::debug!(caller = %self.caller, digit = %d.as_char(), "digit in the meeting"),
+                    Sip::Digit(d) => key = Some(d),
                     Sip::Ended(end) => return Err(end),
                     Sip::Nothing => {}
                 },
                 _ = tick.tick() => {
-                    let frame = mixer.pull();
+                    let mut frame = mixer.pull();
+                    if player.is_playing() {
+                        for (out, beep) in frame.iter_mut().zip(player.next_frame()) {
+                            *out = out.saturating_add(beep);
+                        }
+                    }
                     self.send(sender, &frame).await;
                 }
+            }
+            if let Some(key) = key
+                && keypad.press(key.as_char()) == Some(KeyCommand::Unmute)
+                && muted
+                && let Some(sid) = participant.microphone_sid()
+            {
+                participant.send(Req::Mute(lk::MuteTrackRequest {
+                    sid: sid.to_string(),
+                    muted: false,
+                }));
+                muted = false;
+                player.beep(Tone::Unmuted);
+                tracing::info!(caller = %self.caller, "the caller unmuted with *6");
             }
         }
     }
@@ -374,6 +411,25 @@ impl Call {
     }
 }
 
+/// What a caller in a meeting may key: `*6` turns their microphone back on after a moderator muted it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyCommand {
+    Unmute,
+}
+
+#[derive(Debug, Default)]
+struct Keypad {
+    last: Option<char>,
+}
+
+impl Keypad {
+    fn press(&mut self, key: char) -> Option<KeyCommand> {
+        let command = (self.last == Some('*') && key == '6').then_some(KeyCommand::Unmute);
+        self.last = if command.is_some() { None } else { Some(key) };
+        command
+    }
+}
+
 /// The loudness of a frame in dBov (RFC 6464): 0 for a full-scale square wave, -127 for silence.
 fn dbov(frame: &[i16]) -> i8 {
     let power =
@@ -399,6 +455,15 @@ fn encode(codec: Codec, sample: i16) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn star_six_unmutes() {
+        let mut k = Keypad::default();
+        let commands: Vec<_> = "6*1*66*6".chars().map(|c| k.press(c)).collect();
+        let unmutes = commands.iter().filter(|c| c.is_some()).count();
+        assert_eq!(unmutes, 2, "*6 twice: {commands:?}");
+        assert_eq!((commands[4], commands[7]), (Some(KeyCommand::Unmute), Some(KeyCommand::Unmute)));
+    }
 
     #[test]
     fn loudness_in_dbov() {
