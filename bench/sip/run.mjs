@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const { TEST_CONFIG, freeUdpPort, sleep, startServer, waitFor } = await import(path.join(REPO, 'tests/e2e/lib.mjs'));
+const { callScenario } = await import(path.join(REPO, 'tests/e2e/sip.mjs'));
 
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
@@ -39,47 +40,16 @@ try {
   // A 1 kHz tone, 10 s, looped by each call.
   execFileSync('sox', ['-n', '-r', '8000', '-c', '1', '-e', 'mu-law', '-t', 'raw', path.join(dir, 'tone.ulaw'), 'synth', '10', 'sine', '1000', 'vol', '0.3']);
   writeFileSync(path.join(dir, 'calls.csv'), `SEQUENTIAL\n${Array.from({ length: calls }, (_, i) => numbers[i % rooms]).join('\n')}\n`);
-  const hdr = (m, cseq) => `${m} sip:[field0]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "Load [call_number]" <sip:load[call_number]@[local_ip]:[local_port]>;tag=[call_number]
-      To: <sip:[field0]@[remote_ip]:[remote_port]>${m === 'INVITE' ? '' : '[peer_tag_param]'}
-      Call-ID: [call_id]
-      CSeq: ${cseq} ${m}
-      Contact: <sip:load@[local_ip]:[local_port]>
-      Max-Forwards: 70`;
-  writeFileSync(path.join(dir, 'load.xml'), `<?xml version="1.0" encoding="UTF-8"?>
-<scenario name="load">
-  <send retrans="500"><![CDATA[
-      ${hdr('INVITE', 1)}
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=- 1 1 IN IP4 127.0.0.1
-      s=load
-      c=IN IP4 127.0.0.1
-      t=0 0
-      m=audio [rtpstream_audio_port] RTP/AVP 0
-      a=rtpmap:0 PCMU/8000
-      a=ptime:20
-  ]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="200" rtd="true"/>
-  <send><![CDATA[
-      ${hdr('ACK', 1)}
-      Content-Length: 0
-  ]]></send>
-  <nop><action><exec rtp_stream="tone.ulaw,-1,0"/></action></nop>
-  <pause milliseconds="${holdS * 1000}"/>
-  <send retrans="500"><![CDATA[
-      ${hdr('BYE', 2)}
-      Content-Length: 0
-  ]]></send>
-  <recv response="200" crlf="true"/>
-</scenario>
-`);
-  const sippLog = path.join(dir, 'sipp.log');
+  writeFileSync(
+    path.join(dir, 'load.xml'),
+    callScenario({
+      dialled: '[field0]',
+      caller: { name: 'Load [call_number]', user: 'load[call_number]' },
+      mediaPort: '[rtpstream_audio_port]',
+      holdMs: holdS * 1000,
+      afterAck: '  <nop><action><exec rtp_stream="tone.ulaw,-1,0"/></action></nop>',
+    }),
+  );
   const started = Date.now();
   const sipp = spawn('sipp', [`127.0.0.1:${sipPort}`, '-sf', 'load.xml', '-inf', 'calls.csv', '-m', String(calls), '-l', String(calls), '-r', '10', '-i', '127.0.0.1', '-mi', '127.0.0.1', '-p', String(sippPort), '-nostdin', '-trace_stat', '-stf', 'stat.csv', '-fd', '1', '-trace_err'], {
     cwd: dir,

@@ -4,17 +4,11 @@
 // log, and listening on loopback only (the test's Caddyfile says so: `bind 127.0.0.1`, no admin
 // endpoint, no HTTP->HTTPS redirect listener on port 80, no HTTP/3 over UDP).
 
-import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { artifactLog, canConnect, sleep, timeLimit } from './lib.mjs';
+import { artifactLog, startListening } from './lib.mjs';
 
 export const CADDY = process.env.CADDY_BIN ?? 'caddy';
-
-const live = new Set();
-process.on('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
 
 /**
  * Global options that keep Caddy to the test's port: no admin endpoint (by default it listens on
@@ -40,42 +34,5 @@ export async function startCaddy(t, { dir, port, sites, globals = [], label = 'c
   const home = path.join(dir, 'caddy-home');
   mkdirSync(home, { recursive: true });
   const env = { ...process.env, HOME: home, XDG_DATA_HOME: path.join(home, 'data'), XDG_CONFIG_HOME: path.join(home, 'config') };
-  const child = spawn(CADDY, ['run', '--config', file, '--adapter', 'caddyfile'], { cwd: dir, env, stdio: ['ignore', log.fd, log.fd] });
-  live.add(child);
-  let exit = null;
-  const exited = new Promise((resolve) => {
-    const done = (how) => {
-      exit = how;
-      live.delete(child);
-      resolve(how);
-    };
-    child.once('exit', (code, signal) => done({ code, signal }));
-    child.once('error', (error) => done({ error: error.message }));
-  });
-  const stop = async () => {
-    if (exit === null) {
-      child.kill('SIGTERM');
-      if (!(await Promise.race([exited, timeLimit(10_000)]))) child.kill('SIGKILL');
-    }
-    const how = await exited;
-    log.close();
-    return how;
-  };
-  t.after(stop);
-  const deadline = Date.now() + 10_000;
-  while (!(await canConnect(port))) {
-    if (exit || Date.now() > deadline) {
-      let tail = '';
-      try {
-        tail = readFileSync(log.path, 'utf8').split('\n').slice(-20).join('\n');
-      } catch {
-        // no log
-      }
-      await stop();
-      const why = exit ? `exited (${JSON.stringify(exit)})` : 'is not listening within 10 s';
-      throw new Error(`${label} on 127.0.0.1:${port} ${why}; log ${log.path}:\n${tail}`);
-    }
-    await sleep(100);
-  }
-  return { child, log, stop };
+  return startListening(t, { cmd: CADDY, args: ['run', '--config', file, '--adapter', 'caddyfile'], options: { cwd: dir, env }, log, label, port, stopTimeout: 10_000 });
 }

@@ -565,6 +565,52 @@ export function figureRecorder(name) {
   };
 }
 
+const daemons = new Set();
+process.on('exit', () => {
+  for (const child of daemons) child.kill('SIGKILL');
+});
+
+/**
+ * Runs a server program the test needs (nginx, Caddy) as `spawn(cmd, args, options)` with its
+ * output in `log`, and waits until it accepts connections on 127.0.0.1:`port`. It is stopped by
+ * `stop()` or after the test `t`. Returns {child, log, stop()}: stop() sends SIGTERM (SIGKILL
+ * after `stopTimeout` ms) and resolves to how the program exited.
+ */
+export async function startListening(t, { cmd, args, options = {}, log, label, port, stopTimeout = 5000 }) {
+  const child = spawn(cmd, args, { ...options, stdio: ['ignore', log.fd, log.fd] });
+  daemons.add(child);
+  let exit = null;
+  const exited = new Promise((resolve) => {
+    const done = (how) => {
+      exit = how;
+      daemons.delete(child);
+      resolve(how);
+    };
+    child.once('exit', (code, signal) => done({ code, signal }));
+    child.once('error', (error) => done({ error: error.message }));
+  });
+  const stop = async () => {
+    if (exit === null) {
+      child.kill('SIGTERM');
+      if (!(await Promise.race([exited, timeLimit(stopTimeout)]))) child.kill('SIGKILL');
+    }
+    const how = await exited;
+    log.close();
+    return how;
+  };
+  t.after(stop);
+  const deadline = Date.now() + 10_000;
+  while (!(await canConnect(port))) {
+    if (exit || Date.now() > deadline) {
+      await stop();
+      const why = exit ? `exited (${JSON.stringify(exit)})` : 'is not listening within 10 s';
+      throw new Error(`${label} on 127.0.0.1:${port} ${why}; log ${log.path}:\n${tail(log.path, 20)}`);
+    }
+    await sleep(100);
+  }
+  return { child, log, stop };
+}
+
 /** Screenshots to artifacts/e2e/ (best effort: used while a test is already failing). */
 export async function screenshotAll(pages, tag) {
   mkdirSync(ARTIFACTS, { recursive: true });

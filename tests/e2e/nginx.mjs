@@ -3,17 +3,11 @@
 // folder), in the foreground, with its pid file and temporary files in the test's folder, its
 // error log in the test's artifact log, and listening on loopback only (the test's config says so).
 
-import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { artifactLog, canConnect, sleep, timeLimit } from './lib.mjs';
+import { artifactLog, startListening } from './lib.mjs';
 
 export const NGINX = process.env.NGINX_BIN ?? 'nginx';
-
-const live = new Set();
-process.on('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
 
 /**
  * http-context directives that keep nginx's files in `dir`: Debian builds nginx with absolute
@@ -47,42 +41,5 @@ export async function startNginx(t, { dir, port, config, modules = [], label = '
   log(`${NGINX} -c ${conf}\n${text}`);
   writeFileSync(conf, `${text}\n`);
   // -e: errors before the config is read go to the log too, not to Debian's /var/log/nginx.
-  const child = spawn(NGINX, ['-e', 'stderr', '-c', conf, '-p', dir], { stdio: ['ignore', log.fd, log.fd] });
-  live.add(child);
-  let exit = null;
-  const exited = new Promise((resolve) => {
-    const done = (how) => {
-      exit = how;
-      live.delete(child);
-      resolve(how);
-    };
-    child.once('exit', (code, signal) => done({ code, signal }));
-    child.once('error', (error) => done({ error: error.message }));
-  });
-  const stop = async () => {
-    if (exit === null) {
-      child.kill('SIGTERM');
-      if (!(await Promise.race([exited, timeLimit(5000)]))) child.kill('SIGKILL');
-    }
-    const how = await exited;
-    log.close();
-    return how;
-  };
-  t.after(stop);
-  const deadline = Date.now() + 10_000;
-  while (!(await canConnect(port))) {
-    if (exit || Date.now() > deadline) {
-      let tail = '';
-      try {
-        tail = readFileSync(log.path, 'utf8').split('\n').slice(-20).join('\n');
-      } catch {
-        // no log
-      }
-      await stop();
-      const why = exit ? `exited (${JSON.stringify(exit)})` : 'is not listening within 10 s';
-      throw new Error(`${label} on 127.0.0.1:${port} ${why}; log ${log.path}:\n${tail}`);
-    }
-    await sleep(100);
-  }
-  return { child, log, stop };
+  return startListening(t, { cmd: NGINX, args: ['-e', 'stderr', '-c', conf, '-p', dir], log, label, port });
 }

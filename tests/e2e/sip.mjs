@@ -108,23 +108,23 @@ export async function phoneMedia() {
 }
 
 /**
- * Runs sipp as the caller: INVITE `sip:<dialled>@127.0.0.1:sipPort` from "Ada Phone" <+15551234>,
- * offering PCMU and telephone-events with its media at `mediaPort`, ACKs the answer, then holds
- * the call `holdMs` and hangs up, or (`expectBye`) waits up to `holdMs` for the gateway to hang up.
- * Resolves to {code, log} when sipp exits (0: the call went as scripted).
+ * A sipp scenario for one call: INVITE `sip:<dialled>@<gateway>` from `caller` ({name, user};
+ * sipp fields such as [call_number] allowed), offering PCMU and telephone-events with its media at
+ * `mediaPort` (a number, or a sipp keyword such as [rtpstream_audio_port]), ACK, then `afterAck`
+ * (sipp actions), then holding `holdMs` and hanging up, or (`expectBye`) waiting up to `holdMs`
+ * for the gateway to hang up.
  */
-export function sippCall({ sipPort, localPort, mediaPort, holdMs, dir, expectBye = false, dialled = 'dialin', label = 'sipp' }) {
-  const scenario = path.join(dir, 'dial-in.xml');
+export function callScenario({ dialled, caller = { name: 'Ada Phone', user: '+15551234' }, mediaPort, holdMs, expectBye = false, afterAck = '' }) {
   const headers = (method, cseq) => `${method} sip:${dialled}@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "Ada Phone" <sip:+15551234@[local_ip]:[local_port]>;tag=[call_number]
+      From: "${caller.name}" <sip:${caller.user}@[local_ip]:[local_port]>;tag=[call_number]
       To: <sip:${dialled}@[remote_ip]:[remote_port]>${method === 'INVITE' ? '' : '[peer_tag_param]'}
       Call-ID: [call_id]
       CSeq: ${cseq} ${method}
-      Contact: <sip:+15551234@[local_ip]:[local_port]>
+      Contact: <sip:${caller.user}@[local_ip]:[local_port]>
       Max-Forwards: 70`;
-  writeFileSync(scenario, `<?xml version="1.0" encoding="UTF-8"?>
-<scenario name="dial-in">
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<scenario name="call">
   <send retrans="500"><![CDATA[
       ${headers('INVITE', 1)}
       Content-Type: application/sdp
@@ -148,6 +148,7 @@ export function sippCall({ sipPort, localPort, mediaPort, holdMs, dir, expectBye
       ${headers('ACK', 1)}
       Content-Length: 0
   ]]></send>
+${afterAck}
 ${expectBye ? `  <recv request="BYE" timeout="${holdMs}"/>
   <send><![CDATA[
       SIP/2.0 200 OK
@@ -164,7 +165,16 @@ ${expectBye ? `  <recv request="BYE" timeout="${holdMs}"/>
   ]]></send>
   <recv response="200" crlf="true"/>`}
 </scenario>
-`);
+`;
+}
+
+/**
+ * Runs sipp as the caller of one call (callScenario) to the gateway at 127.0.0.1:`sipPort`.
+ * Resolves to {code, log} when sipp exits (0: the call went as scripted).
+ */
+export function sippCall({ sipPort, localPort, mediaPort, holdMs, dir, expectBye = false, dialled = 'dialin', label = 'sipp' }) {
+  const scenario = path.join(dir, 'dial-in.xml');
+  writeFileSync(scenario, callScenario({ dialled, mediaPort, holdMs, expectBye }));
   const log = artifactLog(label);
   const child = spawn('sipp', [`127.0.0.1:${sipPort}`, '-sf', scenario, '-m', '1', '-i', '127.0.0.1', '-p', String(localPort), '-nostdin', '-timeout', `${Math.ceil(holdMs / 1000) + 30}s`, '-trace_err', '-error_file', path.join(dir, 'sipp-errors.log')], {
     cwd: dir,
