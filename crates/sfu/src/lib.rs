@@ -231,10 +231,7 @@ struct WorkerHandle {
 
 impl Sfu {
     pub fn start(config: SfuConfig) -> Result<Self, SfuError> {
-        let socket = UdpSocket::bind(config.bind).map_err(|source| SfuError::Bind {
-            addr: config.bind,
-            source,
-        })?;
+        let (socket, tcp) = bind_media(config.bind)?;
         let local_addr = socket.local_addr().map_err(|source| SfuError::Bind {
             addr: config.bind,
             source,
@@ -260,11 +257,6 @@ impl Sfu {
             );
         }
         let socket = Arc::new(socket);
-        // ICE-TCP listens on the same port number as UDP.
-        let tcp = TcpListener::bind(local_addr).map_err(|source| SfuError::Bind {
-            addr: local_addr,
-            source,
-        })?;
 
         let owners = net::UfragOwners::default();
         let (forget_tx, forget_rx) = crossbeam_channel::unbounded();
@@ -478,6 +470,29 @@ pub fn hmac_sha1(key: &[u8], data: &[u8]) -> [u8; 20] {
 
 /// Guess the address other machines reach us on: the source address the OS
 /// would use towards a public destination. Sends nothing.
+/// The media sockets: UDP at `bind`, and the ICE-TCP listener on the same port number. With port 0
+/// the system picks the UDP port, and that number may be taken for TCP (the same range serves
+/// outgoing TCP connections), so a few picks are tried before giving up.
+fn bind_media(bind: SocketAddr) -> Result<(UdpSocket, TcpListener), SfuError> {
+    let mut attempt = 1;
+    loop {
+        let udp = UdpSocket::bind(bind).map_err(|source| SfuError::Bind { addr: bind, source })?;
+        let local = udp
+            .local_addr()
+            .map_err(|source| SfuError::Bind { addr: bind, source })?;
+        match TcpListener::bind(local) {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(_) if bind.port() == 0 && attempt < 8 => attempt += 1,
+            Err(source) => {
+                return Err(SfuError::Bind {
+                    addr: local,
+                    source,
+                });
+            }
+        }
+    }
+}
+
 pub fn default_public_ip() -> Option<IpAddr> {
     let probe = UdpSocket::bind("0.0.0.0:0").ok()?;
     probe.connect("192.0.2.1:9").ok()?; // TEST-NET-1: never routed, never contacted
