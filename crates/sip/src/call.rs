@@ -462,7 +462,10 @@ mod tests {
         let commands: Vec<_> = "6*1*66*6".chars().map(|c| k.press(c)).collect();
         let unmutes = commands.iter().filter(|c| c.is_some()).count();
         assert_eq!(unmutes, 2, "*6 twice: {commands:?}");
-        assert_eq!((commands[4], commands[7]), (Some(KeyCommand::Unmute), Some(KeyCommand::Unmute)));
+        assert_eq!(
+            (commands[4], commands[7]),
+            (Some(KeyCommand::Unmute), Some(KeyCommand::Unmute))
+        );
     }
 
     #[test]
